@@ -1,0 +1,163 @@
+/**
+ * The CustomResourceDefinitions, built from the same schema values that give the TypeScript types.
+ * `npm run gen:crds` writes them to crds/ and the Helm chart; a test fails when the committed YAML is stale.
+ */
+import type { TSchema } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
+import { BINDING_KIND, BINDING_PLURAL, BindingSpecSchema, BindingStatusSchema } from "./binding.ts";
+import { CATEGORY, GROUP, VERSION } from "./group.ts";
+import {
+  JWT_POLICY_KIND,
+  JWT_POLICY_PLURAL,
+  JwtPolicySpecSchema,
+  JwtPolicyStatusSchema,
+} from "./jwt-policy.ts";
+import { toOpenApi } from "./schema-helpers.ts";
+
+interface PrinterColumn {
+  name: string;
+  type: "string" | "integer" | "date";
+  jsonPath: string;
+  description: string;
+  priority?: number;
+}
+
+function crd(args: {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  description: string;
+  spec: TSchema;
+  status: TSchema;
+  columns: PrinterColumn[];
+}): Record<string, unknown> {
+  const root = Type.Object(
+    {
+      apiVersion: Type.String({ description: "API version of this object: identity.logicapp.dev/v1alpha1." }),
+      kind: Type.String({ description: `Kind of this object: ${args.kind}.` }),
+      metadata: Type.Object({}, { description: "Standard object metadata." }),
+      spec: args.spec,
+      status: Type.Optional(args.status),
+    },
+    { description: args.description },
+  );
+  const schema = toOpenApi(root);
+  // The API server owns metadata's schema; a CRD may only constrain name/generateName.
+  (schema.properties as Record<string, Record<string, unknown>>).metadata = { type: "object" };
+  (schema.required as string[] | undefined)?.splice(0);
+  schema.required = ["spec"];
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${args.plural}.${GROUP}`,
+      labels: {
+        "app.kubernetes.io/name": "logicapp-identity-operator",
+        "app.kubernetes.io/part-of": "logicapp-identity-operator",
+      },
+    },
+    spec: {
+      group: GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: args.kind,
+        listKind: `${args.kind}List`,
+        plural: args.plural,
+        singular: args.singular,
+        shortNames: args.shortNames,
+        categories: [CATEGORY],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            ...args.columns,
+            {
+              name: "Age",
+              type: "date",
+              jsonPath: ".metadata.creationTimestamp",
+              description: "Time since creation.",
+            },
+          ],
+          schema: { openAPIV3Schema: schema },
+        },
+      ],
+    },
+  };
+}
+
+const ready = (name: string): PrinterColumn[] => [
+  {
+    name: "Ready",
+    type: "string",
+    jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+    description: `Whether the ${name} is in effect in Azure.`,
+  },
+];
+
+export const bindingCrd = crd({
+  kind: BINDING_KIND,
+  plural: BINDING_PLURAL,
+  singular: "logicappidentitybinding",
+  shortNames: ["identitybinding", "identitybindings", "laib"],
+  description:
+    "LogicAppIdentityBinding gives a Logic App's managed identity its Azure RBAC roles and Microsoft Graph app roles, " +
+    "and keeps them attached when the identity is recreated (new principalId).",
+  spec: BindingSpecSchema,
+  status: BindingStatusSchema,
+  columns: [
+    ...ready("binding"),
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      description: "Reason of the Ready condition.",
+    },
+    {
+      name: "Principal",
+      type: "string",
+      jsonPath: ".status.principalId",
+      description: "Identity's principal ID.",
+    },
+    {
+      name: "Grants",
+      type: "string",
+      jsonPath: ".status.grants",
+      description: "Grants in effect / desired.",
+    },
+  ],
+});
+
+export const jwtPolicyCrd = crd({
+  kind: JWT_POLICY_KIND,
+  plural: JWT_POLICY_PLURAL,
+  singular: "apimjwtpolicy",
+  shortNames: ["jwtpolicy", "jwtpolicies"],
+  description:
+    "ApimJwtPolicy installs a validate-jwt rule in API Management (as a policy fragment and one include, or one marked " +
+    "element) that admits tokens with the given audiences and app roles, and never touches the rest of the document.",
+  spec: JwtPolicySpecSchema,
+  status: JwtPolicyStatusSchema,
+  columns: [
+    ...ready("policy"),
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      description: "Reason of the Ready condition.",
+      priority: 1,
+    },
+    {
+      name: "Target",
+      type: "string",
+      jsonPath: ".status.target",
+      description: "Where the rule is installed.",
+    },
+  ],
+});
+
+export const allCrds = [bindingCrd, jwtPolicyCrd];

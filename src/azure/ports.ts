@@ -1,0 +1,176 @@
+/**
+ * The narrow ports through which reconcilers see and change Azure. Each follows Crossplane's ExternalClient
+ * contract: `observe*`/`list*`/`find*` never modify anything and report absence as a value, not an error;
+ * `ensure*`/`create*` of something that exists and `delete*` of something gone are not errors.
+ * Adapters in ./arm and ./graph implement them over the real @azure/* SDK clients with SDK retries off; failures
+ * surface as AzureError (./errors.ts) so the work queue can decide between retry, wait and give up.
+ */
+
+export type LogicAppKind = "Consumption" | "Standard";
+
+/** Azure's identity `type` strings, including the Standard-only combined value (comma and space). */
+export type ManagedIdentityType = "None" | "SystemAssigned" | "UserAssigned" | "SystemAssigned, UserAssigned";
+
+export interface UserAssignedIdentityRef {
+  /** ARM ID as Azure returned it (case may differ from the spec). */
+  id: string;
+  principalId?: string;
+  clientId?: string;
+}
+
+export interface LogicAppIdentity {
+  type: ManagedIdentityType;
+  principalId?: string;
+  tenantId?: string;
+  userAssigned: UserAssignedIdentityRef[];
+}
+
+export interface LogicAppObservation {
+  exists: boolean;
+  kind: LogicAppKind;
+  identity: LogicAppIdentity;
+  /** Consumption: `changedTime`; Standard: ETag if any. Used to detect a concurrent edit before writing. */
+  version?: string;
+}
+
+export interface DesiredIdentity {
+  type: ManagedIdentityType;
+  userAssignedIdentityIds: string[];
+}
+
+export interface LogicAppPort {
+  observe(logicAppId: string): Promise<LogicAppObservation>;
+  /**
+   * Changes only the identity of the Logic App and returns what Azure reports afterwards. Consumption: GET then PUT of
+   * the same resource with only `identity` changed, refused when `expectedVersion` no longer matches.
+   */
+  setIdentity(
+    logicAppId: string,
+    desired: DesiredIdentity,
+    expectedVersion?: string,
+  ): Promise<LogicAppObservation>;
+}
+
+export interface UserAssignedIdentityObservation {
+  exists: boolean;
+  principalId?: string;
+  clientId?: string;
+  tenantId?: string;
+}
+
+export interface UserAssignedIdentityPort {
+  observe(identityId: string): Promise<UserAssignedIdentityObservation>;
+}
+
+export interface RoleDefinition {
+  /** Full resource ID, e.g. /subscriptions/…/providers/Microsoft.Authorization/roleDefinitions/<guid>. */
+  id: string;
+  /** The GUID. */
+  name: string;
+  roleName: string;
+}
+
+export interface RoleDefinitionPort {
+  /** Resolves a role name, GUID or ID at a scope; undefined when no such role exists there. */
+  resolve(scope: string, role: string): Promise<RoleDefinition | undefined>;
+}
+
+export interface RoleAssignment {
+  id: string;
+  name: string;
+  scope: string;
+  roleDefinitionId: string;
+  principalId: string;
+  description?: string;
+}
+
+export interface NewRoleAssignment {
+  scope: string;
+  /** Deterministic GUID (see ../azure/naming.ts). */
+  name: string;
+  roleDefinitionId: string;
+  principalId: string;
+  description: string;
+}
+
+export interface RoleAssignmentPort {
+  /** Every assignment at or above `scope` held by `principalId` (one list call, filtered by principal). */
+  listForPrincipal(scope: string, principalId: string): Promise<RoleAssignment[]>;
+  /** Assignments at exactly `scope` whose description carries `marker` (used to find orphans of old principals). */
+  listAtScope(scope: string): Promise<RoleAssignment[]>;
+  /** Always sends principalType ServicePrincipal. Throws AzureError kind Exists (409) or PrincipalNotFound. */
+  create(assignment: NewRoleAssignment): Promise<RoleAssignment>;
+  /** Deleting an assignment that is gone is not an error. */
+  delete(id: string): Promise<void>;
+}
+
+export interface AppRole {
+  id: string;
+  value: string;
+  isEnabled: boolean;
+  allowedMemberTypes: string[];
+}
+
+export interface ServicePrincipal {
+  id: string;
+  appId: string;
+  displayName: string;
+  servicePrincipalNames: string[];
+  appRoles: AppRole[];
+}
+
+export interface AppRoleAssignment {
+  id: string;
+  principalId: string;
+  resourceId: string;
+  appRoleId: string;
+}
+
+export interface GraphPort {
+  /** By appId GUID or by identifier URI (servicePrincipalNames). */
+  findServicePrincipal(api: string): Promise<ServicePrincipal | undefined>;
+  listAppRoleAssignedTo(resourceId: string): Promise<AppRoleAssignment[]>;
+  /** Throws AzureError kind Exists when Graph says the assignment already exists. */
+  createAppRoleAssignment(
+    resourceId: string,
+    principalId: string,
+    appRoleId: string,
+  ): Promise<AppRoleAssignment>;
+  deleteAppRoleAssignment(resourceId: string, assignmentId: string): Promise<void>;
+}
+
+/** A policy scope in API Management. */
+export interface ApimPolicyTarget {
+  serviceId: string;
+  productId?: string;
+  apiId?: string;
+  operationId?: string;
+}
+
+export interface PolicyDocument {
+  /** Raw XML (format=rawxml), so policy expressions are not re-escaped. */
+  xml: string;
+  etag: string;
+}
+
+export interface ApimPort {
+  /** Whether the service and the target entity (product/API/operation) exist; names the missing one. */
+  checkTarget(target: ApimPolicyTarget): Promise<{ exists: true } | { exists: false; missing: string }>;
+  getPolicy(target: ApimPolicyTarget): Promise<PolicyDocument | undefined>;
+  /** `ifMatch` "*" for a new document; Throws AzureError kind PreconditionFailed on 412. */
+  putPolicy(target: ApimPolicyTarget, xml: string, ifMatch: string): Promise<PolicyDocument>;
+  deletePolicy(target: ApimPolicyTarget, ifMatch: string): Promise<void>;
+  getFragment(serviceId: string, fragmentId: string): Promise<PolicyDocument | undefined>;
+  putFragment(serviceId: string, fragmentId: string, xml: string, description: string): Promise<void>;
+  deleteFragment(serviceId: string, fragmentId: string): Promise<void>;
+}
+
+/** Every port, as the composition root hands them to reconcilers. */
+export interface AzurePorts {
+  logicApps: LogicAppPort;
+  userAssignedIdentities: UserAssignedIdentityPort;
+  roleDefinitions: RoleDefinitionPort;
+  roleAssignments: RoleAssignmentPort;
+  graph: GraphPort;
+  apim: ApimPort;
+}
