@@ -3,6 +3,7 @@ import * as k8s from "@kubernetes/client-node";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
 import { allCrds } from "../../src/api/v1alpha1/crds.ts";
 
 const execFileP = promisify(execFile);
@@ -13,20 +14,24 @@ export function kubeConfig(path: string): k8s.KubeConfig {
   return kc;
 }
 
+/**
+ * Installs the generated CRDs with kubectl (server-side apply). Not through client-node's typed
+ * V1CustomResourceDefinition: its serializer maps `enum`, `default` and `x-kubernetes-validations` from
+ * `_enum`/`_default`/`xKubernetesValidations` and silently drops them from a plain object.
+ */
 export async function installCrds(kubeconfigPath: string): Promise<void> {
+  const crdDir = fileURLToPath(new URL("../../crds/", import.meta.url));
+  await execFileP("kubectl", [
+    "--kubeconfig",
+    kubeconfigPath,
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    crdDir,
+  ]);
   const kc = kubeConfig(kubeconfigPath);
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  for (const crd of allCrds) {
-    const body = crd as unknown as k8s.V1CustomResourceDefinition;
-    try {
-      await ext.createCustomResourceDefinition({ body });
-    } catch (e) {
-      if ((e as { code?: number }).code !== 409) throw e;
-      const existing = await ext.readCustomResourceDefinition({ name: body.metadata!.name! });
-      body.metadata!.resourceVersion = existing.metadata!.resourceVersion;
-      await ext.replaceCustomResourceDefinition({ name: body.metadata!.name!, body });
-    }
-  }
   for (const crd of allCrds) {
     const name = (crd.metadata as { name: string }).name;
     await waitUntil(`CRD ${name} Established`, async () => {
