@@ -1,0 +1,194 @@
+/**
+ * Prometheus metrics with bounded label sets. Other layers record through the narrow `OperatorMetrics` interface
+ * (injected), never through prom-client directly, so labels stay bounded in one place.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { QueueObserver } from "./workqueue.ts";
+
+export type ReconcileOutcome = "success" | "requeue" | "error" | "retry_after" | "terminal" | "skipped";
+
+export interface ExternalCall {
+  /** e.g. "arm", "graph", "apim" — a small fixed set chosen by the caller's layer. */
+  service: string;
+  /** e.g. "roleAssignments.create" — code-defined, never derived from user input. */
+  operation: string;
+  /** HTTP status, or 0 for a transport error. */
+  statusCode: number;
+  durationMs?: number;
+}
+
+/** What the Azure side (and reconcilers) may record. */
+export interface OperatorMetrics {
+  externalCall(call: ExternalCall): void;
+  throttled(service: string): void;
+  healed(kind: string, facet: string): void;
+  driftRepaired(kind: string, facet: string): void;
+}
+
+const MAX_LABEL_VALUES = 64;
+
+/** Keeps a label's distinct values bounded: past the limit, new values become "other". */
+class BoundedLabel {
+  private readonly seen = new Set<string>();
+  private readonly limit: number;
+
+  constructor(limit = MAX_LABEL_VALUES) {
+    this.limit = limit;
+  }
+
+  value(v: string): string {
+    const clean = v.replace(/[^A-Za-z0-9_.:/-]/g, "_").slice(0, 64) || "unknown";
+    if (this.seen.has(clean)) return clean;
+    if (this.seen.size >= this.limit) return "other";
+    this.seen.add(clean);
+    return clean;
+  }
+}
+
+function statusCodeLabel(code: number): string {
+  return Number.isInteger(code) && code >= 100 && code <= 599 ? String(code) : code === 0 ? "0" : "other";
+}
+
+export class RuntimeMetrics implements OperatorMetrics {
+  readonly registry: Registry;
+  readonly reconciles: Counter<"kind" | "result">;
+  readonly reconcileDuration: Histogram<"kind">;
+  readonly queueDepth: Gauge<"kind">;
+  readonly queueWait: Histogram<"kind">;
+  readonly retries: Counter<"kind">;
+  readonly externalCalls: Counter<"service" | "operation" | "status_code">;
+  readonly externalCallDuration: Histogram<"service" | "operation">;
+  readonly throttles: Counter<"service">;
+  readonly heals: Counter<"kind" | "facet">;
+  readonly driftRepairs: Counter<"kind" | "facet">;
+  readonly informerRestarts: Counter<"resource" | "reason">;
+  readonly leader: Gauge;
+  private readonly services = new BoundedLabel(16);
+  private readonly operations = new BoundedLabel(128);
+  private readonly kinds = new BoundedLabel(16);
+  private readonly facets = new BoundedLabel(32);
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "laio_" });
+    this.reconciles = new Counter({
+      name: "laio_reconcile_total",
+      help: "Reconciles by kind and result.",
+      labelNames: ["kind", "result"],
+      registers,
+    });
+    this.reconcileDuration = new Histogram({
+      name: "laio_reconcile_duration_seconds",
+      help: "Time spent in reconcile.",
+      labelNames: ["kind"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: "laio_workqueue_depth",
+      help: "Keys ready and waiting for a worker.",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: "laio_workqueue_wait_seconds",
+      help: "Time a key waited in the queue before a worker took it.",
+      labelNames: ["kind"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+      registers,
+    });
+    this.retries = new Counter({
+      name: "laio_workqueue_retries_total",
+      help: "Keys requeued after an error.",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.externalCalls = new Counter({
+      name: "laio_external_calls_total",
+      help: "Calls to external services by service, operation and HTTP status code.",
+      labelNames: ["service", "operation", "status_code"],
+      registers,
+    });
+    this.externalCallDuration = new Histogram({
+      name: "laio_external_call_duration_seconds",
+      help: "Duration of calls to external services.",
+      labelNames: ["service", "operation"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.throttles = new Counter({
+      name: "laio_throttle_events_total",
+      help: "Throttling responses (429, Retry-After) by service.",
+      labelNames: ["service"],
+      registers,
+    });
+    this.heals = new Counter({
+      name: "laio_heals_total",
+      help: "Grants re-created after the identity they belonged to was recreated.",
+      labelNames: ["kind", "facet"],
+      registers,
+    });
+    this.driftRepairs = new Counter({
+      name: "laio_drift_repairs_total",
+      help: "External state changed outside the operator and put back.",
+      labelNames: ["kind", "facet"],
+      registers,
+    });
+    this.informerRestarts = new Counter({
+      name: "laio_informer_restarts_total",
+      help: "Informer relists and reconnects after errors, 410 Gone or the watchdog.",
+      labelNames: ["resource", "reason"],
+      registers,
+    });
+    this.leader = new Gauge({
+      name: "laio_leader",
+      help: "1 while this instance holds the leader Lease.",
+      registers,
+    });
+  }
+
+  externalCall(call: ExternalCall): void {
+    const service = this.services.value(call.service);
+    const operation = this.operations.value(call.operation);
+    this.externalCalls.inc({ service, operation, status_code: statusCodeLabel(call.statusCode) });
+    if (call.durationMs !== undefined) {
+      this.externalCallDuration.observe({ service, operation }, call.durationMs / 1000);
+    }
+  }
+
+  throttled(service: string): void {
+    this.throttles.inc({ service: this.services.value(service) });
+  }
+
+  healed(kind: string, facet: string): void {
+    this.heals.inc({ kind: this.kinds.value(kind), facet: this.facets.value(facet) });
+  }
+
+  driftRepaired(kind: string, facet: string): void {
+    this.driftRepairs.inc({ kind: this.kinds.value(kind), facet: this.facets.value(facet) });
+  }
+
+  reconciled(kind: string, result: ReconcileOutcome, durationMs: number): void {
+    const k = this.kinds.value(kind);
+    this.reconciles.inc({ kind: k, result });
+    if (result !== "skipped") this.reconcileDuration.observe({ kind: k }, durationMs / 1000);
+  }
+
+  queueObserver(kind: string): QueueObserver {
+    const k = this.kinds.value(kind);
+    return {
+      depth: (d) => this.queueDepth.set({ kind: k }, d),
+      waited: (ms) => this.queueWait.observe({ kind: k }, ms / 1000),
+      retried: () => this.retries.inc({ kind: k }),
+    };
+  }
+
+  informerRestarted(resource: string, reason: string): void {
+    this.informerRestarts.inc({ resource: this.kinds.value(resource), reason });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
