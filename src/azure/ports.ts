@@ -174,3 +174,19 @@ export interface AzurePorts {
   graph: GraphPort;
   apim: ApimPort;
 }
+
+/** The SDK client (or Graph) behind an Azure call; a bounded label set for metrics. */
+export type AzureService = "arm-logic" | "arm-web" | "arm-msi" | "arm-authorization" | "arm-apim" | "graph";
+
+/** One HTTP request an adapter sent, as reported to the optional observer (metrics, benchmark call counts). */
+export interface AzureCall {
+  service: AzureService;
+  /** Adapter operation, e.g. `workflows.get`; stable, low cardinality. */
+  operation: string;
+  /** Undefined when no response arrived (connection reset, timeout). */
+  statusCode: number | undefined;
+  durationMs: number;
+}
+
+/** Called once per HTTP request (pages and LRO polls count separately); must not throw. */
+export type AzureCallObserver = (call: AzureCall) => void;
