@@ -216,8 +216,9 @@ function scan(src: string, rootName: string | null): ParsedDocument {
       node.parent = parent;
       parent.children.push(node);
     } else {
-      if (node.kind === "text" && src.slice(node.start, node.end).trim() !== "") {
-        throw new ScanError("text outside the root element", node.start);
+      const lead = node.kind === "text" ? src.slice(node.start, node.end).search(/\S/) : -1;
+      if (lead >= 0) {
+        throw new ScanError("text outside the root element", node.start + lead);
       }
       if (node.kind === "element" && top.some((x) => x.kind === "element")) {
         throw new ScanError(`second root element <${node.name}>`, node.start);
