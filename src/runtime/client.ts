@@ -81,7 +81,7 @@ export class KubeClient {
         res.on("error", reject);
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown = undefined;
+          let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;
           } catch {
@@ -104,10 +104,13 @@ export class KubeClient {
         });
       });
       req.on("error", reject);
-      req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      req.setTimeout(options.timeoutMs ?? 30_000, () =>
+        req.destroy(new Error(`${method} ${path}: timed out`)),
+      );
       if (options.signal) {
         if (options.signal.aborted) req.destroy(new Error("aborted"));
-        else options.signal.addEventListener("abort", () => req.destroy(new Error("aborted")), { once: true });
+        else
+          options.signal.addEventListener("abort", () => req.destroy(new Error("aborted")), { once: true });
       }
       if (payload !== undefined) req.write(payload);
       req.end();

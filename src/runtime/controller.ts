@@ -170,7 +170,10 @@ export class Controller<T extends KubeObject = KubeObject> {
     ]);
     timer?.cancel();
     if (timedOut) {
-      this.log.warn({ inFlight: this.queue.inFlight() }, "shutdown deadline passed; aborting in-flight reconciles");
+      this.log.warn(
+        { inFlight: this.queue.inFlight() },
+        "shutdown deadline passed; aborting in-flight reconciles",
+      );
       this.shutdown.abort(new Error("controller shutdown deadline passed"));
     }
     await Promise.all(this.workers);
@@ -255,7 +258,10 @@ export class Controller<T extends KubeObject = KubeObject> {
       } else {
         outcome = "error";
         const delay = this.queue.addRateLimited(key);
-        log.error({ err, retryInMs: delay, attempt: this.queue.numRequeues(key) }, "reconcile failed; backing off");
+        log.error(
+          { err, retryInMs: delay, attempt: this.queue.numRequeues(key) },
+          "reconcile failed; backing off",
+        );
       }
     }
     this.opts.metrics?.reconciled(this.name, outcome, this.clock.now() - started);

@@ -229,7 +229,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
   private async listAndReplace(): Promise<void> {
     const items: T[] = [];
     let cont: string | undefined;
-    let rv = "";
+    let rv: string;
     do {
       const page = await this.client.list<T>(this.resource, this.namespace, {
         labelSelector: this.opts.labelSelector,
@@ -242,7 +242,9 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     } while (cont);
     this.stats.lists++;
     const kind = this.resource.kind;
-    const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+    const apiVersion = this.resource.group
+      ? `${this.resource.group}/${this.resource.version}`
+      : this.resource.version;
     const next = new Map<string, Readonly<T>>();
     for (const item of items) {
       // List items carry no kind/apiVersion; fill them so cached objects look like watched ones.
@@ -283,7 +285,12 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
         const status = (err as { statusCode?: number; code?: number } | null)?.statusCode;
         if (gone || status === 410) resolve({ kind: "gone", events, durationMs });
         else if (streamError) resolve({ kind: "error", error: streamError, events, durationMs });
-        else if (err && (err as { name?: string }).name !== "TimeoutError" && !this.forceRelist && this.running)
+        else if (
+          err &&
+          (err as { name?: string }).name !== "TimeoutError" &&
+          !this.forceRelist &&
+          this.running
+        )
           resolve({ kind: "error", error: err, events, durationMs });
         else resolve({ kind: "closed", events, durationMs });
       };
@@ -303,7 +310,13 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
             const o = obj as T & { code?: number; message?: string };
             if (phase === "ERROR") {
               if (o.code === 410) gone = true;
-              else streamError = new KubeApiError(o.code ?? 500, `watch error: ${o.message ?? "unknown"}`, undefined, o);
+              else
+                streamError = new KubeApiError(
+                  o.code ?? 500,
+                  `watch error: ${o.message ?? "unknown"}`,
+                  undefined,
+                  o,
+                );
               this.currentWatch?.abort();
               return;
             }

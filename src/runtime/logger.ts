@@ -28,6 +28,11 @@ export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
 
-export function reconcileLogger(parent: Logger, controller: string, key: string, reconcileId: string): Logger {
+export function reconcileLogger(
+  parent: Logger,
+  controller: string,
+  key: string,
+  reconcileId: string,
+): Logger {
   return parent.child({ controller, key, reconcileId });
 }

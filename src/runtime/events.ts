@@ -1,0 +1,216 @@
+/**
+ * events.k8s.io/v1 Events for what a person wants in `kubectl describe`, with the two protections client-go's
+ * recorder has: repeats of the same (object, type, reason, note) within a window update one Event's `series`
+ * instead of creating new objects, and a per-object token bucket drops writes when a loop misbehaves.
+ */
+import { randomBytes } from "node:crypto";
+import type { KubeObject } from "../api/v1alpha1/metadata.ts";
+import { realClock, type Clock, type TimerHandle } from "./clock.ts";
+import { isNotFound, MERGE_PATCH, type KubeClient } from "./client.ts";
+import { silentLogger, type Logger } from "./logger.ts";
+import type { ResourceType } from "./resource.ts";
+
+export const EVENT: ResourceType = {
+  group: "events.k8s.io",
+  version: "v1",
+  plural: "events",
+  kind: "Event",
+  namespaced: true,
+};
+
+export type EventType = "Normal" | "Warning";
+
+export interface EventInput {
+  type: EventType;
+  /** CamelCase, machine-readable: Granted, Revoked, Healed, DriftRepaired, Throttled, Rejected, DeletionBlocked. */
+  reason: string;
+  /** Human-readable; at most 1 kB is kept. */
+  note: string;
+  /** What the controller did or failed to do, e.g. "Grant", "Revoke". Defaults to the reason. */
+  action?: string;
+}
+
+/** What other layers need to emit events (injectable, fake in tests). */
+export interface EventSink {
+  record(obj: Readonly<KubeObject>, event: EventInput): void;
+}
+
+export interface EventRecorderOptions {
+  client: KubeClient;
+  /** reportingController, e.g. identity.logicapp.dev/operator. */
+  controller: string;
+  /** reportingInstance, e.g. the pod name. */
+  instance: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Repeats within this window join one Event's series. Default 10 min. */
+  dedupeWindowMs?: number;
+  /** Series updates for one Event are written at most this often. Default 5 s. */
+  seriesFlushMs?: number;
+  /** Per-object token bucket: burst, and one token back per refillMs. Defaults 25 and 5 min (client-go's). */
+  burst?: number;
+  refillMs?: number;
+}
+
+interface SeriesEntry {
+  name: string;
+  namespace: string;
+  count: number;
+  lastAt: number;
+  writtenCount: number;
+  timer: TimerHandle | undefined;
+  created: Promise<boolean>;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export class EventRecorder implements EventSink {
+  private readonly o: EventRecorderOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly series = new Map<string, SeriesEntry>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Dropped by the rate limit, for tests and diagnostics. */
+  dropped = 0;
+
+  constructor(options: EventRecorderOptions) {
+    this.o = options;
+    this.clock = options.clock ?? realClock;
+    this.log = (options.logger ?? silentLogger()).child({ component: "events" });
+  }
+
+  record(obj: Readonly<KubeObject>, event: EventInput): void {
+    const now = this.clock.now();
+    this.prune(now);
+    const uid = obj.metadata.uid ?? `${obj.metadata.namespace ?? ""}/${obj.metadata.name}`;
+    const note = event.note.length > 1024 ? `${event.note.slice(0, 1021)}...` : event.note;
+    const seriesKey = `${uid}|${event.type}|${event.reason}|${note}`;
+    const existing = this.series.get(seriesKey);
+    if (existing && now - existing.lastAt <= (this.o.dedupeWindowMs ?? 600_000)) {
+      existing.count++;
+      existing.lastAt = now;
+      this.scheduleSeriesWrite(existing);
+      return;
+    }
+    if (!this.take(uid, now)) {
+      this.dropped++;
+      this.log.debug({ reason: event.reason, object: obj.metadata.name }, "event dropped by rate limit");
+      return;
+    }
+    const namespace = obj.metadata.namespace ?? "default";
+    const name = `${obj.metadata.name}.${now.toString(16)}${randomBytes(2).toString("hex")}`.slice(0, 253);
+    const body = {
+      apiVersion: "events.k8s.io/v1",
+      kind: "Event",
+      metadata: { name, namespace },
+      eventTime: new Date(now).toISOString().replace(/Z$/, "000Z"),
+      reportingController: this.o.controller,
+      reportingInstance: this.o.instance.slice(0, 128),
+      action: (event.action ?? event.reason).slice(0, 128),
+      reason: event.reason.slice(0, 128),
+      note,
+      type: event.type,
+      regarding: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: obj.metadata.name,
+        namespace: obj.metadata.namespace,
+        uid: obj.metadata.uid,
+        resourceVersion: obj.metadata.resourceVersion,
+      },
+    };
+    const created = this.track(
+      this.o.client.create(EVENT, namespace, body).then(
+        () => true,
+        (err: unknown) => {
+          this.log.warn({ err, reason: event.reason }, "could not create Event");
+          return false;
+        },
+      ),
+    );
+    this.series.set(seriesKey, {
+      name,
+      namespace,
+      count: 1,
+      lastAt: now,
+      writtenCount: 1,
+      timer: undefined,
+      created,
+    });
+  }
+
+  /** Resolves when every write started so far has finished (tests, shutdown). */
+  async flush(): Promise<void> {
+    for (const e of this.series.values()) {
+      if (e.timer) {
+        e.timer.cancel();
+        e.timer = undefined;
+        this.writeSeries(e);
+      }
+    }
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  private scheduleSeriesWrite(e: SeriesEntry): void {
+    if (e.timer) return;
+    e.timer = this.clock.setTimeout(() => {
+      e.timer = undefined;
+      this.writeSeries(e);
+    }, this.o.seriesFlushMs ?? 5_000);
+  }
+
+  private writeSeries(e: SeriesEntry): void {
+    if (e.count === e.writtenCount) return;
+    const count = e.count;
+    const lastObservedTime = new Date(e.lastAt).toISOString().replace(/Z$/, "000Z");
+    this.track(
+      e.created.then(async (ok) => {
+        if (!ok) return;
+        try {
+          await this.o.client.patch(
+            EVENT,
+            { namespace: e.namespace, name: e.name },
+            { series: { count, lastObservedTime } },
+            MERGE_PATCH,
+          );
+          e.writtenCount = count;
+        } catch (err) {
+          if (!isNotFound(err)) this.log.warn({ err }, "could not update Event series");
+        }
+      }),
+    );
+  }
+
+  private take(uid: string, now: number): boolean {
+    const burst = this.o.burst ?? 25;
+    const refill = this.o.refillMs ?? 300_000;
+    const b = this.buckets.get(uid) ?? { tokens: burst, at: now };
+    const earned = Math.floor((now - b.at) / refill);
+    if (earned > 0) {
+      b.tokens = Math.min(burst, b.tokens + earned);
+      b.at += earned * refill;
+    }
+    if (b.tokens >= burst) b.at = now;
+    this.buckets.set(uid, b);
+    if (b.tokens <= 0) return false;
+    b.tokens--;
+    return true;
+  }
+
+  private prune(now: number): void {
+    const window = this.o.dedupeWindowMs ?? 600_000;
+    for (const [k, e] of this.series) {
+      if (now - e.lastAt > window && !e.timer) this.series.delete(k);
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+}
