@@ -155,7 +155,10 @@ describe("shapes", () => {
     expect(removeIncludeFragment(applied, "f")).toBe(xml);
   });
   it("whitespace-only and empty inbound", () => {
-    for (const xml of ["<policies><inbound></inbound></policies>", "<policies><inbound> </inbound></policies>"]) {
+    for (const xml of [
+      "<policies><inbound></inbound></policies>",
+      "<policies><inbound> </inbound></policies>",
+    ]) {
       expect(removeIncludeFragment(insertIncludeFragment(xml, "f"), "f")).toBe(xml);
     }
   });
@@ -187,7 +190,7 @@ describe("shapes", () => {
     expect(() => insertIncludeFragment("<policies/>", "f")).toThrow(PolicyXmlError);
   });
   it("canonical comparison ignores APIM's re-formatting and escaping", () => {
-    const formatted = RULE.replace(/\n\s*/g, "\r\n  ").replace(' />', "/>");
+    const formatted = RULE.replace(/\n\s*/g, "\r\n  ").replace(" />", "/>");
     expect(canonicalize(formatted)).toBe(canonicalize(RULE));
     expect(canonicalize(RULE.replace("api://orders", "api://other"))).not.toBe(canonicalize(RULE));
   });
@@ -199,7 +202,7 @@ describe("checkWellFormed", () => {
     ["<policies>\n  <inbound>\n", 2, 3, "<inbound> is not closed"],
     ["<fragment><base /></fragment>", 1, 1, "expected <policies>"],
     ["", 1, 1, "no <policies> root"],
-    ["<policies><inbound><set-header name=\"x></inbound></policies>", 1, 37, "attribute value is not closed"],
+    ['<policies><inbound><set-header name="x></inbound></policies>', 1, 37, "attribute value is not closed"],
     ["<policies></policies><policies/>", 1, 22, "second root"],
     ["<policies><!-- never closed </policies>", 1, 11, "comment is not closed"],
     ["<policies><inbound></inbound></policies>\ntrailing", 2, 1, "text outside the root"],
@@ -213,10 +216,18 @@ describe("checkWellFormed", () => {
   it("accepts expressions with raw <, >, && and the attribute's own quote", () => {
     const xml =
       '<policies><inbound><when condition="@(context.Request.Headers.GetValueOrDefault("x","") != "" && 1 < 2)"><a/></when>' +
-      "<v>@(new List<string>().Count > 0)</v><v>@{ var d = new Dictionary<string, int>(); return d.Count < 1 ? \"<\" : \">\"; }</v>" +
+      '<v>@(new List<string>().Count > 0)</v><v>@{ var d = new Dictionary<string, int>(); return d.Count < 1 ? "<" : ">"; }</v>' +
       "<v>a < b</v></inbound></policies>";
     expect(checkWellFormed(xml)).toBeUndefined();
-    expect(elements(parse(xml)).map((e) => e.name)).toEqual(["policies", "inbound", "when", "a", "v", "v", "v"]);
+    expect(elements(parse(xml)).map((e) => e.name)).toEqual([
+      "policies",
+      "inbound",
+      "when",
+      "a",
+      "v",
+      "v",
+      "v",
+    ]);
   });
 });
 
@@ -224,7 +235,16 @@ describe("checkWellFormed", () => {
 // Property-based: generated policy trees with foreign elements, attributes, comments and expressions.
 
 const ws = fc.constantFrom("", " ", "\n", "\n    ", "\r\n  ", "\t");
-const name = fc.constantFrom("set-header", "rate-limit", "choose", "when", "value", "set-variable", "trace", "cors");
+const name = fc.constantFrom(
+  "set-header",
+  "rate-limit",
+  "choose",
+  "when",
+  "value",
+  "set-variable",
+  "trace",
+  "cors",
+);
 const expr = fc.constantFrom(
   '@(context.Request.Headers.GetValueOrDefault("x","") != "" && 1 < 2)',
   "@(context.Response.StatusCode >= 500)",
@@ -261,7 +281,9 @@ const element = fc.letrec<{ el: string }>((tie) => ({
       .map(([n, a, kids, w]) => `<${n}${a.join("")}>${kids.map(([s, k]) => s + k).join("")}${w}</${n}>`),
   ),
 })).el;
-const content = fc.array(fc.tuple(ws, element), { maxLength: 5 }).map((xs) => xs.map(([w, e]) => w + e).join(""));
+const content = fc
+  .array(fc.tuple(ws, element), { maxLength: 5 })
+  .map((xs) => xs.map(([w, e]) => w + e).join(""));
 const section = (sname: string): fc.Arbitrary<string> =>
   fc.oneof(
     fc.constant(""),

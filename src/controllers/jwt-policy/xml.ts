@@ -377,10 +377,7 @@ function scanStartTag(
   }
 }
 
-export function checkWellFormed(
-  source: string,
-  rootName: string | null = "policies",
-): XmlError | undefined {
+export function checkWellFormed(source: string, rootName: string | null = "policies"): XmlError | undefined {
   const r = parsePolicyXml(source, rootName);
   return r.ok ? undefined : r.error;
 }
