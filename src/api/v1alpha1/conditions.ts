@@ -44,3 +44,43 @@ export const ConditionType = {
   AudienceWarning: "AudienceWarning",
   PolicyApplied: "PolicyApplied",
 } as const;
+
+export type ConditionStatus = Condition["status"];
+
+/**
+ * Returns `conditions` with one condition set. `lastTransitionTime` moves only when the status changes
+ * (Kubernetes API conventions); reason, message and observedGeneration are always refreshed. Pure.
+ */
+export function setCondition(
+  conditions: readonly Condition[],
+  update: {
+    type: string;
+    status: ConditionStatus;
+    reason: string;
+    message: string;
+    observedGeneration?: number;
+  },
+  now: string,
+): Condition[] {
+  const existing = conditions.find((c) => c.type === update.type);
+  const next: Condition = {
+    type: update.type,
+    status: update.status,
+    reason: update.reason,
+    message: update.message,
+    ...(update.observedGeneration !== undefined ? { observedGeneration: update.observedGeneration } : {}),
+    lastTransitionTime: existing && existing.status === update.status ? existing.lastTransitionTime : now,
+  };
+  return existing ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
+}
+
+export function removeCondition(conditions: readonly Condition[], type: string): Condition[] {
+  return conditions.filter((c) => c.type !== type);
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

@@ -1,0 +1,108 @@
+/**
+ * What the binding reconciler gathers from Azure for one pass, and the actions `decide` can ask for.
+ * Plain data only: this module is shared by gather (I/O), decide (pure) and apply (I/O).
+ */
+import type {
+  AppRoleAssignment,
+  DesiredIdentity,
+  LogicAppObservation,
+  RoleAssignment,
+  RoleDefinition,
+  ServicePrincipal,
+  UserAssignedIdentityObservation,
+} from "../../azure/ports.ts";
+
+export interface RoleGrantObservation {
+  scope: string;
+  role: string;
+  /** undefined: the role does not exist at the scope (or `problem` says why it could not be read). */
+  definition: RoleDefinition | undefined;
+  /** A failure a person must fix: the scope does not exist, or the operator may not read it. */
+  problem?: { reason: "InvalidScope" | "AccessDenied"; message: string };
+}
+
+export interface ApiObservation {
+  api: string;
+  servicePrincipal: ServicePrincipal | undefined;
+  /** Set when the SP was found only under a near-miss identifier URI (e.g. without the trailing slash). */
+  nearMissIdentifierUri?: string;
+  problem?: { reason: "AccessDenied"; message: string };
+}
+
+/** Why a write in the previous apply round did not take effect, keyed by grant key. */
+export type ApplyFailure = {
+  reason: "WaitingForPrincipalReplication" | "Throttled" | "Failed";
+  message: string;
+};
+
+export interface BindingObservation {
+  logicApp: LogicAppObservation;
+  /** Only when spec.identity is UserAssigned. */
+  userAssignedIdentity?: UserAssignedIdentityObservation;
+  roles: RoleGrantObservation[];
+  /**
+   * Role assignments held by principals this binding cares about (current and, during a heal, previous), at the
+   * spec's scopes and the scopes recorded in status, as listed by the role assignment port.
+   */
+  roleAssignments: RoleAssignment[];
+  apis: ApiObservation[];
+  /**
+   * appRoleAssignedTo of every API service principal in the spec or in status, keyed by the SP's object ID
+   * (lower case). A missing key means it could not be read.
+   */
+  appRoleAssignments: Record<string, AppRoleAssignment[]>;
+  /** IDs of Graph assignments created earlier in this reconcile (Graph assignments carry no name to tell by). */
+  createdAppRoleAssignmentIds: string[];
+  /** Failures of writes made earlier in this reconcile, so conditions can explain them. */
+  applyFailures: Record<string, ApplyFailure>;
+}
+
+export type BindingAction =
+  | {
+      type: "setIdentity";
+      desired: DesiredIdentity;
+      expectedVersion?: string;
+      why: "enable" | "attach" | "driftRepair" | "disableOnDelete";
+    }
+  | {
+      type: "createRoleAssignment";
+      key: string;
+      scope: string;
+      name: string;
+      roleDefinitionId: string;
+      principalId: string;
+      description: string;
+      driftRepair: boolean;
+    }
+  | {
+      type: "deleteRoleAssignment";
+      key: string;
+      id: string;
+      principalId: string;
+      why: "removedFromSpec" | "orphaned" | "deleted";
+    }
+  | {
+      type: "createAppRoleAssignment";
+      key: string;
+      resourceId: string;
+      principalId: string;
+      appRoleId: string;
+      driftRepair: boolean;
+    }
+  | {
+      type: "deleteAppRoleAssignment";
+      key: string;
+      resourceId: string;
+      id: string;
+      principalId: string;
+      why: "removedFromSpec" | "orphaned" | "deleted";
+    }
+  | { type: "removeFinalizer" };
+
+export function roleKey(scope: string, role: string): string {
+  return `rbac|${scope.toLowerCase()}|${role.toLowerCase()}`;
+}
+
+export function appRoleKey(api: string, appRole: string): string {
+  return `graph|${api.toLowerCase()}|${appRole}`;
+}
