@@ -104,7 +104,7 @@ function isNameStart(c: string | undefined): boolean {
 }
 
 function isNameChar(c: string | undefined): boolean {
-  return c !== undefined && /[A-Za-z0-9_:.\-]/.test(c);
+  return c !== undefined && /[A-Za-z0-9_:.-]/.test(c);
 }
 
 export function lineColumn(source: string, offset: number): { line: number; column: number } {
