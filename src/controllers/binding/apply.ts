@@ -3,7 +3,7 @@
  * (principal not replicated yet) are returned as data for the next decide; failures that need the work queue
  * (throttling, transient, access denied) stop the pass and are returned for the reconciler to raise.
  */
-import type { AzureError} from "../../azure/errors.ts";
+import type { AzureError } from "../../azure/errors.ts";
 import { isAzureError } from "../../azure/errors.ts";
 import type { BindingPorts } from "./gather.ts";
 import type { ApplyFailure, BindingAction } from "./model.ts";

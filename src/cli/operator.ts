@@ -1,0 +1,59 @@
+/**
+ * Composition of the operator: the runtime manager, the Azure ports and one controller per kind.
+ * Used by `main.ts run`, by the demo and by integration tests (which pass the emulator's endpoints).
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
+import type { AzurePorts } from "../azure/ports.ts";
+import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import type { RuntimeConfig } from "../runtime/config.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { Manager, type ManagerOptions } from "../runtime/manager.ts";
+import type { LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
+
+export interface OperatorOptions {
+  config: RuntimeConfig;
+  azure: Omit<AzurePortsOptions, "onCall">;
+  kubeConfig?: KubeConfig;
+  logger?: Logger;
+  /** Replaces the ports built from `azure` (tests). */
+  ports?: AzurePorts;
+  replicationPollMs?: number;
+  manager?: Partial<Pick<ManagerOptions, "informer" | "backoff" | "onLostLeadership">>;
+}
+
+export function createOperator(options: OperatorOptions): Manager {
+  const manager = new Manager({
+    config: options.config,
+    ...(options.kubeConfig ? { kubeConfig: options.kubeConfig } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...options.manager,
+  });
+  const metrics = manager.services.metrics;
+  const ports =
+    options.ports ??
+    createAzurePorts({
+      ...options.azure,
+      onCall: (c) =>
+        metrics.externalCall({
+          service: c.service,
+          operation: c.operation,
+          statusCode: c.statusCode ?? 0,
+          durationMs: c.durationMs,
+        }),
+    });
+  manager.addController<LogicAppIdentityBinding>({
+    name: "LogicAppIdentityBinding",
+    resource: BINDING_RESOURCE,
+    reconciler: (s) =>
+      new BindingReconciler({
+        ports,
+        client: s.client,
+        status: s.status,
+        events: s.events,
+        metrics: s.metrics,
+        ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
+      }),
+  });
+  return manager;
+}

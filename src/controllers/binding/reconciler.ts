@@ -1,0 +1,220 @@
+/**
+ * LogicAppIdentityBinding reconciler: the path of one pass.
+ *   cache object → finalizer (before any Azure write) → gather (ports, read-only) → decide (pure) → apply (ports)
+ *   → repeat gather/decide/apply a few rounds so one pass converges (an identity enabled in round 1 is granted in
+ *   round 2) → status written only if it changed → events → finalizer released when decide says so.
+ * Azure errors become work-queue outcomes: throttling waits for Retry-After, transient errors back off, and what
+ * needs a person (access denied, invalid request) is a Stalled condition plus a slow re-check.
+ */
+import {
+  BINDING_KIND,
+  BINDING_PLURAL,
+  ConditionType,
+  FINALIZER,
+  GROUP,
+  VERSION,
+  setCondition,
+  type BindingStatus,
+  type LogicAppIdentityBinding,
+} from "../../api/v1alpha1/index.ts";
+import { AzureError, isAzureError } from "../../azure/errors.ts";
+import type { EventSink } from "../../runtime/events.ts";
+import { ensureFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
+import type { KubeClient } from "../../runtime/client.ts";
+import type { OperatorMetrics } from "../../runtime/metrics.ts";
+import {
+  RetryableError,
+  type ObjectKey,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
+} from "../../runtime/reconciler.ts";
+import type { ResourceType } from "../../runtime/resource.ts";
+import type { StatusWriter } from "../../runtime/status.ts";
+import { apply } from "./apply.ts";
+import { decide, type BindingDecision } from "./decide.ts";
+import { gather, type BindingPorts } from "./gather.ts";
+import type { ApplyFailure } from "./model.ts";
+
+export const BINDING_RESOURCE: ResourceType = {
+  group: GROUP,
+  version: VERSION,
+  plural: BINDING_PLURAL,
+  kind: BINDING_KIND,
+  namespaced: true,
+};
+
+export interface BindingReconcilerDeps {
+  ports: BindingPorts;
+  client: KubeClient;
+  status: StatusWriter;
+  events: EventSink;
+  metrics?: OperatorMetrics;
+  /** Poll while waiting for replication or a fresh identity. Default 5 s. */
+  replicationPollMs?: number;
+  /** Re-check of something a person must fix (access denied). Default 5 min. */
+  stalledRecheckMs?: number;
+  /** Gather/decide/apply rounds per pass. Default 4. */
+  maxRounds?: number;
+}
+
+export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
+  private readonly deps: BindingReconcilerDeps;
+
+  constructor(deps: BindingReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(_key: ObjectKey, ctx: ReconcileContext<LogicAppIdentityBinding>): Promise<ReconcileResult> {
+    const cached = ctx.object();
+    if (!cached) return {}; // gone: its finalizer already ran
+    let obj = structuredClone(cached) as LogicAppIdentityBinding;
+    const deleting = obj.metadata.deletionTimestamp !== undefined;
+    if (deleting && !(obj.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    if (!deleting) {
+      // Before the first Azure write, so a crash can never leak a grant without a way to revoke it.
+      const written = await ensureFinalizer(this.deps.client, BINDING_RESOURCE, obj, FINALIZER);
+      if (!written) return {};
+      obj = written;
+    }
+
+    const now = () => new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    let applyFailures: Record<string, ApplyFailure> = {};
+    const created: string[] = [];
+    let decision: BindingDecision | undefined;
+    let stoppedBy: Error | undefined;
+    const maxRounds = this.deps.maxRounds ?? 4;
+    try {
+      for (let round = 0; round < maxRounds; round++) {
+        if (ctx.signal.aborted) break;
+        const observed = await gather(obj, this.deps.ports, {
+          applyFailures,
+          createdAppRoleAssignmentIds: created,
+        });
+        decision = decide(obj, observed, { now: now(), replicationPollMs: this.deps.replicationPollMs });
+        const writes = decision.actions.filter((a) => a.type !== "removeFinalizer");
+        if (writes.length === 0) break;
+        ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying");
+        const result = await apply(writes, this.deps.ports, obj.spec.logicAppId);
+        for (const e of result.events) this.deps.events.record(obj, e);
+        for (const a of result.succeeded) {
+          if ((a.type === "createRoleAssignment" || a.type === "createAppRoleAssignment") && a.driftRepair) {
+            this.deps.metrics?.driftRepaired(
+              BINDING_KIND,
+              a.type === "createRoleAssignment" ? "rbac" : "graph",
+            );
+          }
+          if (a.type === "setIdentity" && a.why === "driftRepair")
+            this.deps.metrics?.driftRepaired(BINDING_KIND, "identity");
+          if (a.type === "deleteRoleAssignment" && a.why === "orphaned")
+            this.deps.metrics?.healed(BINDING_KIND, "rbac");
+          if (a.type === "deleteAppRoleAssignment" && a.why === "orphaned")
+            this.deps.metrics?.healed(BINDING_KIND, "graph");
+        }
+        applyFailures = { ...applyFailures, ...result.failures };
+        created.push(...result.createdAppRoleAssignmentIds);
+        if (result.stoppedBy) {
+          stoppedBy = result.stoppedBy;
+          break;
+        }
+        if (result.succeeded.length === 0) break;
+      }
+    } catch (e) {
+      stoppedBy = e instanceof Error ? e : new Error(String(e));
+    }
+
+    if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting);
+    if (!decision) return {};
+
+    for (const e of decision.events) this.deps.events.record(obj, e);
+    if (decision.status.lastHeal && decision.status.lastHeal.time !== obj.status?.lastHeal?.time) {
+      this.deps.events.record(obj, {
+        type: "Normal",
+        reason: "Healed",
+        note: `grants moved from ${decision.status.lastHeal.previousPrincipalId} to ${decision.status.lastHeal.principalId}`,
+      });
+    }
+    const finalStatus = decision.status;
+    const current = await this.writeStatus(obj, finalStatus);
+    if (decision.actions.some((a) => a.type === "removeFinalizer")) {
+      await removeFinalizer(this.deps.client, BINDING_RESOURCE, current ?? obj, FINALIZER);
+      return {};
+    }
+    if (decision.stalled) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  private async writeStatus(
+    obj: LogicAppIdentityBinding,
+    status: BindingStatus,
+  ): Promise<LogicAppIdentityBinding | undefined> {
+    try {
+      const r = await this.deps.status.update(BINDING_RESOURCE, obj, () => status);
+      return r.object;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** An Azure failure stopped the pass: say so in status (and an Event), then let the queue decide when to retry. */
+  private async fail(
+    obj: LogicAppIdentityBinding,
+    decision: BindingDecision | undefined,
+    error: Error,
+    now: string,
+    deleting: boolean,
+  ): Promise<ReconcileResult> {
+    const az = error instanceof AzureError ? error : undefined;
+    const needsPerson = az?.needsPerson ?? false;
+    const reason = !az
+      ? "Error"
+      : az.kind === "Forbidden"
+        ? "AccessDenied"
+        : az.kind === "Throttled"
+          ? "Throttled"
+          : az.kind === "Invalid"
+            ? "InvalidRequest"
+            : "AzureUnavailable";
+    const message = az ? `${az.service} ${az.operation}: ${az.message}` : error.message;
+    const base = decision?.status ?? obj.status ?? {};
+    let conditions = base.conditions ?? [];
+    const gen = obj.metadata.generation;
+    conditions = setCondition(
+      conditions,
+      {
+        type: ConditionType.Ready,
+        status: "False",
+        reason: deleting ? "DeletionBlocked" : reason,
+        message,
+        observedGeneration: gen,
+      },
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      needsPerson
+        ? { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: gen }
+        : { type: ConditionType.Reconciling, status: "True", reason, message, observedGeneration: gen },
+      now,
+    );
+    await this.writeStatus(obj, { ...base, conditions });
+    if (az?.kind === "Throttled") this.deps.metrics?.throttled(az.service);
+    this.deps.events.record(obj, {
+      type: "Warning",
+      reason: deleting
+        ? "DeletionBlocked"
+        : az?.kind === "Throttled"
+          ? "Throttled"
+          : needsPerson
+            ? "Rejected"
+            : "AzureError",
+      note: message,
+    });
+    if (needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
+    throw new RetryableError(message, {
+      retryAfterMs: isAzureError(error) ? error.retryAfterMs : undefined,
+      cause: error,
+    });
+  }
+}
