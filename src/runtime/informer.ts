@@ -133,6 +133,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     });
   }
 
+  /** Starts (or resumes: a stopped informer keeps its cache and resourceVersion and watches on from there). */
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -149,7 +150,6 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     this.stopController.abort(new Error("informer stopped"));
     this.currentWatch?.abort();
     await this.loopDone;
-    this.client.close();
   }
 
   /** Drops the watch and relists now (what the watchdog does; also handy in tests). */
