@@ -1,0 +1,226 @@
+/**
+ * The emulator's world, as plain JSON-serialisable records so a snapshot is `JSON.stringify(state)`.
+ * Maps are keyed by lower-case ARM id (ARM ids are case-insensitive) or by object id for Graph.
+ */
+
+export type JsonObject = Record<string, unknown>;
+
+export type IdentityType = "None" | "SystemAssigned" | "UserAssigned" | "SystemAssigned, UserAssigned";
+
+/** Identity of a workflow or site: the system principal (if enabled) and user-assigned identity ids as sent. */
+export interface IdentityRecord {
+  systemPrincipalId?: string;
+  userAssignedIds: string[];
+  /** Whether the resource ever had an identity object; ARM echoes `{"type":"None"}` after a disable. */
+  explicitNone?: boolean;
+}
+
+export interface SubscriptionRecord {
+  subscriptionId: string;
+  displayName: string;
+}
+
+export interface ResourceGroupRecord {
+  subscriptionId: string;
+  name: string;
+  location: string;
+}
+
+export interface WorkflowRecord {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  tags: Record<string, string>;
+  /** definition, parameters, state, integrationAccount {id}, integrationServiceEnvironment {id}. */
+  properties: JsonObject;
+  createdTime: string;
+  changedTime: string;
+  version: string;
+  accessEndpointId: string;
+  identity: IdentityRecord;
+}
+
+export interface SiteRecord {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  kind: string;
+  tags: Record<string, string>;
+  properties: JsonObject;
+  identity: IdentityRecord;
+}
+
+export interface UserAssignedIdentityRecord {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  tags: Record<string, string>;
+  principalId: string;
+  clientId: string;
+}
+
+export interface AppRoleRecord {
+  id: string;
+  value: string;
+  displayName: string;
+  description: string;
+  allowedMemberTypes: string[];
+  isEnabled: boolean;
+  origin: string;
+}
+
+export interface ServicePrincipalRecord {
+  id: string;
+  appId: string;
+  displayName: string;
+  servicePrincipalType: "Application" | "ManagedIdentity";
+  servicePrincipalNames: string[];
+  alternativeNames: string[];
+  appRoles: AppRoleRecord[];
+  appOwnerOrganizationId: string | null;
+  /** Epoch ms; a principal younger than the replication delay is not yet visible to ARM/Graph lookups. */
+  createdAt: number;
+}
+
+export interface UserRecord {
+  id: string;
+  displayName: string;
+  createdAt: number;
+}
+
+export interface RoleDefinitionRecord {
+  name: string;
+  roleName: string;
+  type: "BuiltInRole" | "CustomRole";
+  description: string;
+  assignableScopes: string[];
+  permissions: { actions: string[]; notActions: string[]; dataActions: string[]; notDataActions: string[] }[];
+  createdOn: string;
+  updatedOn: string;
+}
+
+export interface RoleAssignmentRecord {
+  name: string;
+  scope: string;
+  roleDefinitionName: string;
+  principalId: string;
+  principalType: string;
+  description: string | null;
+  condition: string | null;
+  conditionVersion: string | null;
+  delegatedManagedIdentityResourceId: string | null;
+  createdOn: string;
+  updatedOn: string;
+  createdBy: string | null;
+  updatedBy: string | null;
+}
+
+export interface AppRoleAssignmentRecord {
+  id: string;
+  appRoleId: string;
+  principalId: string;
+  principalType: string;
+  principalDisplayName: string;
+  resourceId: string;
+  resourceDisplayName: string;
+  createdDateTime: string;
+}
+
+export interface PolicyRecord {
+  /** The document as the service keeps it: rawxml input verbatim, xml input with entities decoded. */
+  raw: string;
+  etag: string;
+}
+
+export interface FragmentRecord extends PolicyRecord {
+  name: string;
+  description: string;
+}
+
+export interface ApimOperationRecord {
+  name: string;
+  displayName: string;
+  method: string;
+  urlTemplate: string;
+}
+
+export interface ApimApiRecord {
+  name: string;
+  displayName: string;
+  path: string;
+  serviceUrl: string;
+  etag: string;
+  operations: Record<string, ApimOperationRecord>;
+}
+
+export interface ApimProductRecord {
+  name: string;
+  displayName: string;
+  etag: string;
+}
+
+export interface ApimServiceRecord {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  apis: Record<string, ApimApiRecord>;
+  products: Record<string, ApimProductRecord>;
+  /** Keyed by scope path below the service: "", "products/p", "apis/a", "apis/a/operations/o" (lower case). */
+  policies: Record<string, PolicyRecord>;
+  fragments: Record<string, FragmentRecord>;
+}
+
+export interface State {
+  tenantId: string;
+  subscriptions: Record<string, SubscriptionRecord>;
+  resourceGroups: Record<string, ResourceGroupRecord>;
+  workflows: Record<string, WorkflowRecord>;
+  sites: Record<string, SiteRecord>;
+  userAssignedIdentities: Record<string, UserAssignedIdentityRecord>;
+  /** System-assigned identities of resource types the emulator does not otherwise model (key: resource id). */
+  otherSystemIdentities: Record<string, { resourceId: string; location: string; principalId: string }>;
+  servicePrincipals: Record<string, ServicePrincipalRecord>;
+  users: Record<string, UserRecord>;
+  /** Custom role definitions only; built-ins come from ./arm/role-catalogue.ts. */
+  customRoleDefinitions: Record<string, RoleDefinitionRecord>;
+  /** Keyed by lower-case name: role assignment names are unique across subscriptions. */
+  roleAssignments: Record<string, RoleAssignmentRecord>;
+  appRoleAssignments: Record<string, AppRoleAssignmentRecord>;
+  apimServices: Record<string, ApimServiceRecord>;
+  /** Monotonic counter behind APIM entity tags. */
+  etagCounter: number;
+}
+
+export const DEFAULT_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+export function emptyState(tenantId: string = DEFAULT_TENANT_ID): State {
+  return {
+    tenantId,
+    subscriptions: {},
+    resourceGroups: {},
+    workflows: {},
+    sites: {},
+    userAssignedIdentities: {},
+    otherSystemIdentities: {},
+    servicePrincipals: {},
+    users: {},
+    customRoleDefinitions: {},
+    roleAssignments: {},
+    appRoleAssignments: {},
+    apimServices: {},
+    etagCounter: 1,
+  };
+}
+
+export function parseSnapshot(text: string): State {
+  const parsed = JSON.parse(text) as Partial<State>;
+  return { ...emptyState(), ...parsed };
+}
