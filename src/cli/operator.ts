@@ -6,10 +6,16 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import {
+  JWT_POLICY_RESOURCE,
+  JwtPolicyReconciler,
+  policiesReferencing,
+} from "../controllers/jwt-policy/reconciler.ts";
+import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { Manager, type ManagerOptions } from "../runtime/manager.ts";
-import type { LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
+import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
 
 export interface OperatorOptions {
   config: RuntimeConfig;
@@ -53,6 +59,30 @@ export function createOperator(options: OperatorOptions): Manager {
         events: s.events,
         metrics: s.metrics,
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
+      }),
+  });
+  manager.addController<ApimJwtPolicy>({
+    name: "ApimJwtPolicy",
+    resource: JWT_POLICY_RESOURCE,
+    // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
+    predicate: specOrMetadataChanged,
+    watches: [
+      {
+        resource: BINDING_RESOURCE,
+        map: (binding, policies) =>
+          policiesReferencing(
+            binding as Readonly<LogicAppIdentityBinding>,
+            policies as unknown as { list(ns?: string): readonly Readonly<ApimJwtPolicy>[] },
+          ),
+      },
+    ],
+    reconciler: (s) =>
+      new JwtPolicyReconciler({
+        ports: { apim: ports.apim },
+        client: s.client,
+        status: s.status,
+        events: s.events,
+        metrics: s.metrics,
       }),
   });
   return manager;
