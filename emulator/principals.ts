@@ -5,7 +5,7 @@ import type { ServicePrincipalRecord } from "./state.ts";
 export interface DirectoryObject {
   id: string;
   displayName: string;
-  principalType: "ServicePrincipal" | "User";
+  principalType: "ServicePrincipal" | "User" | "Group";
   createdAt: number;
 }
 
@@ -14,7 +14,7 @@ export function findPrincipal(rt: Runtime, id: string): DirectoryObject | undefi
   const sp = rt.state.servicePrincipals[id.toLowerCase()];
   if (sp) return { id: sp.id, displayName: sp.displayName, principalType: "ServicePrincipal", createdAt: sp.createdAt };
   const user = rt.state.users[id.toLowerCase()];
-  if (user) return { id: user.id, displayName: user.displayName, principalType: "User", createdAt: user.createdAt };
+  if (user) return { id: user.id, displayName: user.displayName, principalType: user.principalType ?? "User", createdAt: user.createdAt };
   return undefined;
 }
 

@@ -72,6 +72,11 @@ export interface SeedServicePrincipal {
   /** Application identifier URIs; they appear in the SP's servicePrincipalNames. */
   identifierUris?: string[];
   appRoles?: SeedAppRole[];
+  /** Overrides the default names (identifierUris + appId). */
+  servicePrincipalNames?: string[];
+  appDisplayName?: string;
+  publisherName?: string;
+  appOwnerOrganizationId?: string;
 }
 export interface ServicePrincipalView {
   id: string;
@@ -84,6 +89,7 @@ export interface ServicePrincipalView {
 export interface SeedUser {
   displayName: string;
   id?: string;
+  principalType?: "User" | "Group";
 }
 export interface SeedRoleDefinition {
   roleName: string;
@@ -300,7 +306,7 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
     appId,
     displayName: s.displayName,
     servicePrincipalType: "Application",
-    servicePrincipalNames: [...(s.identifierUris ?? []), appId],
+    servicePrincipalNames: s.servicePrincipalNames ?? [...(s.identifierUris ?? []), appId],
     alternativeNames: [],
     appRoles: (s.appRoles ?? []).map((r) => ({
       id: r.id ?? newGuid(),
@@ -311,7 +317,9 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
       isEnabled: r.isEnabled ?? true,
       origin: "Application",
     })),
-    appOwnerOrganizationId: rt.state.tenantId,
+    appOwnerOrganizationId: s.appOwnerOrganizationId ?? rt.state.tenantId,
+    ...(s.appDisplayName ? { appDisplayName: s.appDisplayName } : {}),
+    ...(s.publisherName ? { publisherName: s.publisherName } : {}),
     createdAt: 0,
   };
   rt.state.servicePrincipals[sp.id.toLowerCase()] = sp;
@@ -320,7 +328,7 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
 
 export function seedUser(rt: Runtime, u: SeedUser): { id: string } {
   const id = u.id ?? newGuid();
-  rt.state.users[id.toLowerCase()] = { id, displayName: u.displayName, createdAt: 0 };
+  rt.state.users[id.toLowerCase()] = { id, displayName: u.displayName, principalType: u.principalType ?? "User", createdAt: 0 };
   return { id };
 }
 

@@ -84,6 +84,8 @@ export interface ServicePrincipalRecord {
   alternativeNames: string[];
   appRoles: AppRoleRecord[];
   appOwnerOrganizationId: string | null;
+  appDisplayName?: string;
+  publisherName?: string | null;
   /** Epoch ms; a principal younger than the replication delay is not yet visible to ARM/Graph lookups. */
   createdAt: number;
 }
@@ -91,6 +93,8 @@ export interface ServicePrincipalRecord {
 export interface UserRecord {
   id: string;
   displayName: string;
+  /** Users and groups are both directory principals here. */
+  principalType?: "User" | "Group";
   createdAt: number;
 }
 
