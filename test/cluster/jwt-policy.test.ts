@@ -1,0 +1,479 @@
+/**
+ * ApimJwtPolicy end to end: the operator in-process against the real kube-apiserver and the Azure emulator.
+ * Each test gets a fresh namespace, a freshly seeded emulator world and its own operator watching only that
+ * namespace. Assertions are on the world: the document APIM stores (rawxml), our fragment, and the object's
+ * conditions as kubectl shows them.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import {
+  BINDING_KIND,
+  GROUP,
+  JWT_POLICY_KIND,
+  VERSION,
+  findCondition,
+  type ApimJwtPolicy,
+  type LogicAppIdentityBinding,
+} from "../../src/api/v1alpha1/index.ts";
+import { createCredential } from "../../src/azure/credential.ts";
+import { fragmentId } from "../../src/azure/naming.ts";
+import { createOperator } from "../../src/cli/operator.ts";
+import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
+import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler.ts";
+import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
+import { parseConfig } from "../../src/runtime/config.ts";
+import type { Manager } from "../../src/runtime/manager.ts";
+import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+
+/** What a platform team already has on the API: rate limit, a header with a C# expression holding `<`, a comment. */
+const FOREIGN =
+  "<policies>\r\n" +
+  "    <inbound>\r\n" +
+  "        <base />\r\n" +
+  "        <!-- platform: keep the rate limit first -->\r\n" +
+  '        <rate-limit-by-key calls="10" renewal-period="60" counter-key="@(context.Subscription?.Key ?? &quot;anon&quot;)" />\r\n' +
+  '        <set-header name="x-tier" exists-action="override">\r\n' +
+  '            <value>@(context.Request.Headers.GetValueOrDefault("x-size","0").Length < 3 ? "small" : "large")</value>\r\n' +
+  "        </set-header>\r\n" +
+  "    </inbound>\r\n" +
+  "    <backend>\r\n" +
+  "        <base />\r\n" +
+  "    </backend>\r\n" +
+  "    <outbound>\r\n" +
+  "        <base />\r\n" +
+  "    </outbound>\r\n" +
+  "    <on-error>\r\n" +
+  "        <base />\r\n" +
+  "    </on-error>\r\n" +
+  "</policies>";
+
+let kubeconfigPath: string;
+let emu: RunningEmulator;
+let client: KubeClient;
+let ns: string;
+let ids: ScenarioIds;
+let manager: Manager | undefined;
+
+beforeAll(async () => {
+  kubeconfigPath = inject("kubeconfig");
+  client = new KubeClient(kubeConfig(kubeconfigPath));
+  emu = await startEmulator();
+});
+
+afterAll(async () => {
+  client?.close();
+  await emu?.stop();
+});
+
+beforeEach(async () => {
+  await emu.control.reset();
+  ids = await emu.control.seedScenario();
+  ns = await freshNamespace(kubeConfig(kubeconfigPath), "jwt");
+});
+
+afterEach(async () => {
+  await manager?.stop();
+  manager = undefined;
+});
+
+async function startOperator(): Promise<Manager> {
+  const { config } = parseConfig([
+    `--kubeconfig=${kubeconfigPath}`,
+    `--namespaces=${ns}`,
+    "--leader-elect=false",
+    "--metrics-addr=",
+    "--health-addr=",
+    "--log-level=silent",
+    // Drift outside Kubernetes is found by resync; short here so the tests do not wait minutes.
+    "--resync-interval=2s",
+    "--shutdown-timeout=10s",
+  ]);
+  manager = createOperator({
+    config,
+    azure: {
+      credential: createCredential("static"),
+      armEndpoint: emu.url,
+      graphEndpoint: emu.url,
+      tlsCa: emu.caPem,
+      lroPollIntervalMs: 50,
+    },
+    replicationPollMs: 500,
+  });
+  await manager.start();
+  return manager;
+}
+
+const apiTarget = () => ({ serviceId: ids.apim.serviceId, apiId: ids.apim.apiId });
+
+function bindingBody(name: string): LogicAppIdentityBinding {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: BINDING_KIND,
+    metadata: { name, namespace: ns },
+    spec: {
+      logicAppId: ids.logicAppId,
+      identity: { type: "SystemAssigned" },
+      appRoleAssignments: [{ api: ids.ordersApi.identifierUri, appRole: "AddRole" }],
+    },
+  };
+}
+
+function policyBody(name: string, spec: Partial<ApimJwtPolicy["spec"]>): ApimJwtPolicy {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: JWT_POLICY_KIND,
+    metadata: { name, namespace: ns },
+    spec: { apimServiceId: ids.apim.serviceId, target: { apiId: ids.apim.apiId }, ...spec },
+  };
+}
+
+const getPolicyObj = (name: string) =>
+  client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name });
+const getBinding = (name: string) =>
+  client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name });
+
+async function waitForCondition(
+  name: string,
+  type: string,
+  status: string,
+  reason?: string,
+  timeoutMs = 60_000,
+): Promise<ApimJwtPolicy> {
+  let last: ApimJwtPolicy | undefined;
+  try {
+    await waitUntil(
+      `${name} ${type}=${status}${reason ? ` (${reason})` : ""}`,
+      async () => {
+        last = await getPolicyObj(name);
+        const c = findCondition(last.status?.conditions, type);
+        return c?.status === status && (!reason || c.reason === reason);
+      },
+      timeoutMs,
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last status: ${JSON.stringify(last?.status)}`, { cause: e });
+  }
+  return last!;
+}
+
+async function fragmentXml(name: string): Promise<string | undefined> {
+  const all = await emu.control.listPolicyFragments(ids.apim.serviceId);
+  return all.find((f) => f.fragmentId === fragmentId(ns, name))?.xml;
+}
+
+const includeOf = (name: string) => `<include-fragment fragment-id="${fragmentId(ns, name)}" />`;
+
+/** The seed scenario: binding + policy with bindingRef, Ready through kubectl wait. Returns the principal. */
+async function seedScenarioApplied(policyName = "orders-jwt"): Promise<string> {
+  await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+  await startOperator();
+  await client.create(BINDING_RESOURCE, ns, bindingBody("orders"));
+  await client.create(JWT_POLICY_RESOURCE, ns, policyBody(policyName, { bindingRef: { name: "orders" } }));
+  const waited = await kubectl(kubeconfigPath, [
+    "wait",
+    "-n",
+    ns,
+    `apimjwtpolicy/${policyName}`,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  expect(waited.stderr).toBe("");
+  expect(waited.code).toBe(0);
+  const binding = await getBinding("orders");
+  expect(binding.status?.principalId).toBeTruthy();
+  return binding.status!.principalId!;
+}
+
+describe("ApimJwtPolicy on the real control plane + emulator", () => {
+  it("seed scenario: the binding's principal is pinned in APIM, the rest of the document is untouched, steady state only reads", async () => {
+    const principal = await seedScenarioApplied();
+    const la = await emu.control.getLogicApp(ids.logicAppId);
+    expect(la.identity.principalId).toBe(principal);
+
+    const doc = await emu.control.getPolicyRaw(apiTarget());
+    expect(doc).not.toBeNull();
+    // One include right after <base />, preceded by the same whitespace; every other byte as it was.
+    expect(doc!.xml).toBe(
+      FOREIGN.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("orders-jwt")}\r\n`),
+    );
+    const frag = await fragmentXml("orders-jwt");
+    expect(frag).toContain("<audience>api://orders</audience>");
+    expect(frag).toContain('<claim name="roles" match="any">');
+    expect(frag).toContain("<value>AddRole</value>");
+    expect(frag).toContain(`<claim name="oid" match="any">`);
+    expect(frag).toContain(`<value>${principal}</value>`);
+    expect(frag).toContain(`https://sts.windows.net/${ids.tenantId}/`);
+
+    const obj = await getPolicyObj("orders-jwt");
+    expect(obj.metadata.finalizers).toContain(`${GROUP}/cleanup`);
+    expect(obj.status).toMatchObject({
+      target: `api/${ids.apim.apiId}`,
+      fragmentId: fragmentId(ns, "orders-jwt"),
+      callerPrincipalId: principal,
+    });
+    expect(obj.status?.appliedFingerprint).toMatch(/^[0-9a-f]{64}$/);
+
+    // kubectl shows it to a person.
+    const got = await kubectl(kubeconfigPath, ["get", "apimjwtpolicies", "-n", ns, "-o", "wide"]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toContain("orders-jwt");
+
+    // Steady state: resync passes read the document and the fragment, and write nothing.
+    await emu.control.resetLog();
+    const etag = doc!.etag;
+    await new Promise((r) => setTimeout(r, 7_000));
+    const log = await emu.control.requestLog();
+    const apim = log.filter((e) => e.path.toLowerCase().includes("microsoft.apimanagement"));
+    const passes = apim.filter((e) => e.operation === "ApiPolicy_Get").length;
+    expect(passes).toBeGreaterThanOrEqual(2);
+    expect(apim.filter((e) => e.method !== "GET")).toEqual([]);
+    const perPass = apim.length / passes;
+    console.log(
+      `steady state: ${apim.length} APIM requests in ${passes} passes = ${perPass} per pass ` +
+        `(${[...new Set(apim.map((e) => e.operation))].join(", ")})`,
+    );
+    expect(perPass).toBe(2);
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.etag).toBe(etag);
+  });
+
+  it("identity disabled and re-enabled behind the operator's back: binding heals, the pinned principal follows", async () => {
+    const first = await seedScenarioApplied();
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "None" });
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
+    const second = (await emu.control.getLogicApp(ids.logicAppId)).identity.principalId!;
+    expect(second).toBeTruthy();
+    expect(second).not.toBe(first);
+
+    await waitUntil(
+      "the fragment pins the new principal",
+      async () => {
+        const b = await getBinding("orders");
+        const f = await fragmentXml("orders-jwt");
+        return b.status?.principalId === second && !!f?.includes(`<value>${second}</value>`);
+      },
+      60_000,
+    );
+    const frag = (await fragmentXml("orders-jwt"))!;
+    expect(frag).not.toContain(first);
+    const obj = await waitForCondition("orders-jwt", "Ready", "True");
+    expect(obj.status?.callerPrincipalId).toBe(second);
+    // Still exactly one include; the rest of the document untouched.
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(
+      FOREIGN.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("orders-jwt")}\r\n`),
+    );
+  });
+
+  it("a portal edit of a foreign element survives; portal removal of our include or fragment edits are repaired", async () => {
+    await seedScenarioApplied();
+    const applied = (await emu.control.getPolicyRaw(apiTarget()))!.xml;
+
+    // Someone raises the rate limit in the portal: not ours, left alone across several resync passes.
+    const edited = applied.replace('calls="10"', 'calls="50"');
+    const afterEdit = await emu.control.putPolicyRaw(apiTarget(), edited);
+    await emu.control.resetLog();
+    await waitUntil(
+      "two resync passes",
+      async () => (await emu.control.requestLog({ operation: "ApiPolicy_Get" })).length >= 2,
+      15_000,
+    );
+    const now = (await emu.control.getPolicyRaw(apiTarget()))!;
+    expect(now.xml).toBe(edited);
+    expect(now.etag).toBe(afterEdit.etag);
+
+    // Someone removes our include (and changes something else in the same save): include back, their change kept.
+    const removed = edited
+      .replace(`        ${includeOf("orders-jwt")}\r\n`, "")
+      .replace('calls="50"', 'calls="60"');
+    expect(removed).not.toContain("include-fragment");
+    await emu.control.putPolicyRaw(apiTarget(), removed);
+    await waitUntil(
+      "include restored",
+      async () => (await emu.control.getPolicyRaw(apiTarget()))!.xml.includes(includeOf("orders-jwt")),
+      20_000,
+    );
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(
+      removed.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("orders-jwt")}\r\n`),
+    );
+
+    // Someone weakens our fragment (drops the oid claim): restored.
+    const frag = (await fragmentXml("orders-jwt"))!;
+    const weakened = frag.replace(/<claim name="oid"[\s\S]*?<\/claim>/, "");
+    expect(weakened).not.toContain('name="oid"');
+    await emu.control.seedPolicyFragment({
+      serviceId: ids.apim.serviceId,
+      fragmentId: fragmentId(ns, "orders-jwt"),
+      xml: weakened,
+    });
+    await waitUntil(
+      "fragment restored",
+      async () => !!(await fragmentXml("orders-jwt"))?.includes('name="oid"'),
+      20_000,
+    );
+    const ev = await kubectl(kubeconfigPath, [
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      ns,
+      "--field-selector",
+      "reason=DriftRepaired",
+      "-o",
+      "name",
+    ]);
+    expect(ev.stdout.trim()).not.toBe("");
+  });
+
+  it("a concurrent portal save between our read and our write (412) is re-read and merged, not overwritten", async () => {
+    await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+    // Hold our PUT long enough for the "portal" to save in between; the emulator then answers 412 on the old ETag.
+    await emu.control.injectFault({
+      match: { operation: "ApiPolicy_CreateOrUpdate" },
+      action: { kind: "latency", ms: 2_000 },
+      count: 1,
+    });
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("static-jwt", {
+        tenantId: ids.tenantId,
+        audiences: ["api://orders"],
+        requiredRoles: ["AddRole"],
+      }),
+    );
+    await waitUntil(
+      "fragment written (the policy PUT is now in flight)",
+      async () => !!(await fragmentXml("static-jwt")),
+    );
+    const portal = FOREIGN.replace(
+      "</outbound>",
+      '    <set-header name="x-portal" exists-action="override"><value>1</value></set-header>\r\n    </outbound>',
+    );
+    await emu.control.putPolicyRaw(apiTarget(), portal);
+
+    await waitForCondition("static-jwt", "Ready", "True");
+    const doc = (await emu.control.getPolicyRaw(apiTarget()))!.xml;
+    expect(doc).toBe(
+      portal.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("static-jwt")}\r\n`),
+    );
+    const puts = await emu.control.requestLog({ operation: "ApiPolicy_CreateOrUpdate" });
+    expect(puts.map((p) => p.status)).toEqual([412, 200]);
+  });
+
+  it("deletion gives the document back byte for byte and deletes the fragment; a skeleton the operator created is deleted", async () => {
+    await seedScenarioApplied();
+    // A second policy at the operation, which had no policy document before.
+    const opTarget = { ...apiTarget(), operationId: ids.apim.operationId };
+    expect(await emu.control.getPolicyRaw(opTarget)).toBeNull();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("op-jwt", {
+        target: { apiId: ids.apim.apiId, operationId: ids.apim.operationId },
+        tenantId: ids.tenantId,
+        audiences: ["api://orders"],
+      }),
+    );
+    await waitForCondition("op-jwt", "Ready", "True");
+    expect((await emu.control.getPolicyRaw(opTarget))!.xml).toContain(includeOf("op-jwt"));
+
+    for (const name of ["orders-jwt", "op-jwt"])
+      await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name });
+    for (const name of ["orders-jwt", "op-jwt"]) {
+      await waitUntil(
+        `${name} gone`,
+        async () => {
+          try {
+            await getPolicyObj(name);
+            return false;
+          } catch (e) {
+            return isNotFound(e);
+          }
+        },
+        30_000,
+      );
+    }
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(FOREIGN);
+    expect(await emu.control.getPolicyRaw(opTarget)).toBeNull();
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
+  });
+
+  it("a missing API stalls the object naming the API, and nothing is written", async () => {
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("lost-jwt", {
+        target: { apiId: "no-such-api" },
+        tenantId: ids.tenantId,
+        audiences: ["api://orders"],
+      }),
+    );
+    const w = await kubectl(kubeconfigPath, [
+      "wait",
+      "-n",
+      ns,
+      "apimjwtpolicy/lost-jwt",
+      "--for=condition=Stalled",
+      "--timeout=60s",
+    ]);
+    expect(w.code).toBe(0);
+    const obj = await getPolicyObj("lost-jwt");
+    const stalled = findCondition(obj.status?.conditions, "Stalled")!;
+    expect(stalled.reason).toBe("TargetNotFound");
+    expect(stalled.message).toContain("no-such-api");
+    expect(findCondition(obj.status?.conditions, "Ready")?.status).toBe("False");
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
+    const writes = (await emu.control.requestLog()).filter((e) => e.method !== "GET");
+    expect(writes).toEqual([]);
+  });
+
+  it("a malformed target policy stalls the object with line and column and the document stays untouched, also on deletion", async () => {
+    const malformed = FOREIGN.replace("    </backend>", "    </outbound-typo>");
+    seedMalformed(apiTarget(), malformed);
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("bad-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
+    );
+    const obj = await waitForCondition("bad-jwt", "Stalled", "True", "TargetPolicyMalformed");
+    expect(findCondition(obj.status?.conditions, "Stalled")!.message).toMatch(/line \d+/);
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
+    expect((await emu.control.requestLog()).filter((e) => e.method !== "GET")).toEqual([]);
+
+    // Deleting does not write either: the object waits (Stalled) until a person fixes the XML or orphans the rule.
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "bad-jwt" });
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await getPolicyObj("bad-jwt")).metadata.deletionTimestamp).toBeTruthy();
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
+    await client.patch(
+      JWT_POLICY_RESOURCE,
+      { namespace: ns, name: "bad-jwt" },
+      { spec: { deletionPolicy: "Orphan" } },
+      "application/merge-patch+json",
+    );
+    await waitUntil(
+      "bad-jwt gone after Orphan",
+      async () => {
+        try {
+          await getPolicyObj("bad-jwt");
+          return false;
+        } catch (e) {
+          return isNotFound(e);
+        }
+      },
+      30_000,
+    );
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
+  });
+});
+
+/**
+ * The control API stores only documents the emulated APIM accepts (it parses them, as APIM does), so a document the
+ * operator must refuse to edit is put straight into the in-process world.
+ */
+function seedMalformed(target: { serviceId: string; apiId: string }, xml: string): void {
+  const svc = emu.runtime.state.apimServices[target.serviceId.toLowerCase()];
+  if (!svc) throw new Error(`no APIM service ${target.serviceId} in the emulator`);
+  svc.policies[`apis/${target.apiId.toLowerCase()}`] = { raw: xml, etag: `"malformed-${Date.now()}"` };
+}
