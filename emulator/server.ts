@@ -64,7 +64,10 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
-    const url = new URL(req.url ?? "/", "https://emulator");
+    // Collapse `//` before URL parsing: `//subscriptions/…` would otherwise read as a host name.
+    const rawUrl = req.url ?? "/";
+    const q = rawUrl.indexOf("?");
+    const url = new URL((q < 0 ? rawUrl : rawUrl.slice(0, q)).replace(/\/{2,}/g, "/") + (q < 0 ? "" : rawUrl.slice(q)), "https://emulator");
     const path = normalisePath(url.pathname);
     const method = (req.method ?? "GET").toUpperCase();
     const baseUrl = `https://${req.headers.host ?? "localhost"}`;
