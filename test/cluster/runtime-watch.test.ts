@@ -163,4 +163,31 @@ describe("informer on the run's control plane", () => {
       client.close();
     }
   });
+
+  it("the watchdog relists a silent watch, and the relist announces no spurious changes", async () => {
+    const kc = kubeConfig(inject("kubeconfig"));
+    const client = new KubeClient(kc);
+    const ns = await freshNamespace(kc, "dog");
+    await createBinding(client, ns, "a", "1");
+    const informer = new Informer({
+      kubeConfig: kc,
+      resource: BINDING,
+      namespace: ns,
+      silenceBoundMs: 1_500,
+    });
+    const seen: string[] = [];
+    informer.on((type, obj) => seen.push(`${type} ${obj.metadata.name}`));
+    informer.start();
+    try {
+      await informer.waitForSync();
+      await waitUntil("two watchdog relists", () => informer.stats.watchdogRelists >= 2, 20_000);
+      expect(informer.stats.lists).toBeGreaterThanOrEqual(3);
+      expect(seen).toEqual(["add a"]);
+      await setValue(client, ns, "a", "2");
+      await waitUntil("update still delivered", () => seen.includes("update a"), 10_000);
+    } finally {
+      await informer.stop();
+      client.close();
+    }
+  });
 });
