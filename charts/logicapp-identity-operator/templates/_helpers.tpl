@@ -1,5 +1,11 @@
 {{- define "laio.name" -}}logicapp-identity-operator{{- end -}}
-{{- define "laio.fullname" -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}-{{ include "laio.name" . | trunc 22 }}{{- end -}}
+{{- define "laio.fullname" -}}
+{{- if contains (include "laio.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "laio.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
 {{- define "laio.labels" -}}
 app.kubernetes.io/name: {{ include "laio.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
