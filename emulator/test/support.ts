@@ -7,7 +7,6 @@ import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import type { TokenCredential } from "@azure/core-auth";
 import {
   bearerTokenAuthenticationPolicy,
-  createEmptyPipeline,
   createHttpHeaders,
   createPipelineFromOptions,
   createPipelineRequest,
@@ -79,7 +78,6 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
   graphPipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential, scopes: "https://graph.microsoft.com/.default" }));
   graphPipeline.addPolicy(recorder.policy, { afterPhase: "Retry" });
   const httpClient = createDefaultHttpClient();
-  void createEmptyPipeline;
   return {
     recorder,
     logic: (sub) => new LogicManagementClient(credential, sub, options),
