@@ -16,7 +16,13 @@ export interface RoleAssignmentView {
   id: string;
   name: string;
   type: string;
-  properties: { roleDefinitionId: string; principalId: string; principalType: string; scope: string; description: string | null };
+  properties: {
+    roleDefinitionId: string;
+    principalId: string;
+    principalType: string;
+    scope: string;
+    description: string | null;
+  };
 }
 export interface AppRoleAssignmentView {
   id: string;
@@ -47,14 +53,25 @@ export class EmulatorControl {
     this.ca = caPem;
   }
 
-  private call<T>(method: string, path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+  private call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | undefined>,
+  ): Promise<T> {
     const u = new URL(`${this.url}/_emulator${path}`);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, v);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
         u,
-        { method, ca: this.ca, headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {} },
+        {
+          method,
+          ca: this.ca,
+          headers: payload
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+            : {},
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -80,7 +97,11 @@ export class EmulatorControl {
     return this.call("GET", "/config");
   }
   /** E.g. `{ throttling: { enabled: true } }`; buckets restart full when throttling settings change. */
-  setConfig(patch: Partial<Omit<EmulatorConfig, "throttling">> & { throttling?: Partial<EmulatorConfig["throttling"]> }): Promise<EmulatorConfig> {
+  setConfig(
+    patch: Partial<Omit<EmulatorConfig, "throttling">> & {
+      throttling?: Partial<EmulatorConfig["throttling"]>;
+    },
+  ): Promise<EmulatorConfig> {
     return this.call("PATCH", "/config", patch);
   }
   setReplicationDelay(ms: number): Promise<EmulatorConfig> {
@@ -173,14 +194,20 @@ export class EmulatorControl {
   deleteRoleAssignment(nameOrId: string): Promise<{ deleted: boolean }> {
     return this.call("POST", "/role-assignments/delete", { name: nameOrId });
   }
-  listAppRoleAssignments(filter: { resourceId?: string; principalId?: string } = {}): Promise<AppRoleAssignmentView[]> {
+  listAppRoleAssignments(
+    filter: { resourceId?: string; principalId?: string } = {},
+  ): Promise<AppRoleAssignmentView[]> {
     return this.call("GET", "/state/app-role-assignments", undefined, filter);
   }
   deleteAppRoleAssignment(id: string): Promise<{ deleted: boolean }> {
     return this.call("POST", "/app-role-assignments/delete", { id });
   }
   /** Edits a policy as someone in the portal would (rawxml by default: stored exactly as given). */
-  putPolicyRaw(target: S.PolicyTarget, xml: string, format: "xml" | "rawxml" = "rawxml"): Promise<S.PolicyView> {
+  putPolicyRaw(
+    target: S.PolicyTarget,
+    xml: string,
+    format: "xml" | "rawxml" = "rawxml",
+  ): Promise<S.PolicyView> {
     return this.call("PUT", "/state/policy", { target, xml, format });
   }
   /** The stored document and ETag, or null when there is no policy at that scope. */
@@ -195,7 +222,9 @@ export class EmulatorControl {
   deletePolicyRaw(target: S.PolicyTarget): Promise<{ deleted: boolean }> {
     return this.call("POST", "/policies/delete", target);
   }
-  listPolicyFragments(serviceId: string): Promise<{ fragmentId: string; description: string; xml: string; etag: string }[]> {
+  listPolicyFragments(
+    serviceId: string,
+  ): Promise<{ fragmentId: string; description: string; xml: string; etag: string }[]> {
     return this.call("GET", "/state/policy-fragments", undefined, { serviceId });
   }
 
@@ -212,7 +241,10 @@ export class EmulatorControl {
     return this.call("DELETE", "/faults");
   }
   requestLog(filter: { operation?: string; since?: number } = {}): Promise<LogEntry[]> {
-    return this.call("GET", "/requests", undefined, { operation: filter.operation, since: filter.since?.toString() });
+    return this.call("GET", "/requests", undefined, {
+      operation: filter.operation,
+      since: filter.since?.toString(),
+    });
   }
   requestSummary(): Promise<LogSummary> {
     return this.call("GET", "/requests/summary");

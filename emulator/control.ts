@@ -17,10 +17,14 @@ import type { TlsMaterial } from "./tls.ts";
 type Handler = (rt: Runtime, body: never, q: URLSearchParams, ctx: Ctx) => unknown;
 
 const fail = (status: number, message: string): never => {
-  throw new HttpError({ status, body: { error: { code: status === 404 ? "NotFound" : "BadRequest", message } } });
+  throw new HttpError({
+    status,
+    body: { error: { code: status === 404 ? "NotFound" : "BadRequest", message } },
+  });
 };
 
-const q1 = (q: URLSearchParams, name: string): string => q.get(name) ?? fail(400, `Query parameter '${name}' is required.`);
+const q1 = (q: URLSearchParams, name: string): string =>
+  q.get(name) ?? fail(400, `Query parameter '${name}' is required.`);
 
 const target = (q: URLSearchParams): seed.PolicyTarget => ({
   serviceId: q1(q, "serviceId"),
@@ -52,14 +56,17 @@ const ROUTES: Record<string, Handler> = {
   "POST /seed/subscriptions": (rt, b: seed.SeedSubscription) => seed.seedSubscription(rt, b),
   "POST /seed/resource-groups": (rt, b: seed.SeedResourceGroup) => seed.seedResourceGroup(rt, b),
   "POST /seed/logic-apps": (rt, b: seed.SeedLogicApp) => seed.seedLogicApp(rt, b),
-  "POST /seed/user-assigned-identities": (rt, b: seed.SeedUserAssignedIdentity) => seed.seedUserAssignedIdentity(rt, b),
+  "POST /seed/user-assigned-identities": (rt, b: seed.SeedUserAssignedIdentity) =>
+    seed.seedUserAssignedIdentity(rt, b),
   "POST /seed/system-identities": (rt, b: seed.SeedSystemIdentity) => seed.seedSystemIdentity(rt, b),
   "POST /seed/service-principals": (rt, b: seed.SeedServicePrincipal) => seed.seedServicePrincipal(rt, b),
   "POST /seed/users": (rt, b: seed.SeedUser) => seed.seedUser(rt, b),
   "POST /seed/role-definitions": (rt, b: seed.SeedRoleDefinition) => seed.seedRoleDefinition(rt, b),
   "POST /seed/role-assignments": (rt, b: seed.SeedRoleAssignment) => seed.seedRoleAssignment(rt, b),
   "POST /seed/app-role-assignments": (rt, b: seed.SeedAppRoleAssignment, _q, ctx) => {
-    const sp = rt.state.servicePrincipals[b.resourceId.toLowerCase()] ?? fail(404, `No service principal '${b.resourceId}'.`);
+    const sp =
+      rt.state.servicePrincipals[b.resourceId.toLowerCase()] ??
+      fail(404, `No service principal '${b.resourceId}'.`);
     return renderAppRoleAssignment(createAppRoleAssignment({ ...ctx, rt }, sp, { ...b }));
   },
   "POST /seed/apim-services": (rt, b: seed.SeedApimService) => seed.seedApimService(rt, b),
@@ -70,16 +77,23 @@ const ROUTES: Record<string, Handler> = {
   "POST /seed/scenario": (rt, b: seed.ScenarioOptions | undefined) => seed.seedScenario(rt, b ?? {}),
 
   "GET /state": (rt) => rt.state,
-  "GET /state/logic-apps": (rt) => [...Object.values(rt.state.workflows), ...Object.values(rt.state.sites)].map((r) => seed.logicAppView(rt, r.id)),
+  "GET /state/logic-apps": (rt) =>
+    [...Object.values(rt.state.workflows), ...Object.values(rt.state.sites)].map((r) =>
+      seed.logicAppView(rt, r.id),
+    ),
   "GET /state/logic-app": (rt, _b, q) => seed.logicAppView(rt, q1(q, "id")),
-  "POST /logic-apps/identity": (rt, b: { id: string } & seed.SeedIdentity) => seed.setLogicAppIdentity(rt, b.id, b),
+  "POST /logic-apps/identity": (rt, b: { id: string } & seed.SeedIdentity) =>
+    seed.setLogicAppIdentity(rt, b.id, b),
   "POST /logic-apps/delete": (rt, b: { id: string }) => seed.deleteLogicApp(rt, b.id),
-  "GET /state/service-principals": (rt) => Object.values(rt.state.servicePrincipals).map(renderServicePrincipal),
+  "GET /state/service-principals": (rt) =>
+    Object.values(rt.state.servicePrincipals).map(renderServicePrincipal),
   "GET /state/role-assignments": (rt, _b, q) => {
     const scope = q.get("scope");
     const principalId = q.get("principalId");
     const all = scope ? listAssignments(rt, scope, null) : Object.values(rt.state.roleAssignments);
-    return all.filter((a) => !principalId || key(a.principalId) === key(principalId)).map(renderRoleAssignment);
+    return all
+      .filter((a) => !principalId || key(a.principalId) === key(principalId))
+      .map(renderRoleAssignment);
   },
   "POST /role-assignments/delete": (rt, b: { name: string }) => {
     const k = b.name.split("/").pop()!.toLowerCase();
@@ -97,11 +111,17 @@ const ROUTES: Record<string, Handler> = {
     delete rt.state.appRoleAssignments[b.id];
     return { deleted: had };
   },
-  "GET /state/policy": (rt, _b, q) => seed.getPolicyRaw(rt, target(q)) ?? fail(404, "No policy at that scope."),
+  "GET /state/policy": (rt, _b, q) =>
+    seed.getPolicyRaw(rt, target(q)) ?? fail(404, "No policy at that scope."),
   "PUT /state/policy": (rt, b: seed.PutPolicyRaw) => seed.putPolicyRaw(rt, b),
   "POST /policies/delete": (rt, b: seed.PolicyTarget) => seed.deletePolicyRaw(rt, b),
   "GET /state/policy-fragments": (rt, _b, q) =>
-    Object.values(seed.apimService(rt, q1(q, "serviceId")).fragments).map((f) => ({ fragmentId: f.name, description: f.description, xml: f.raw, etag: f.etag })),
+    Object.values(seed.apimService(rt, q1(q, "serviceId")).fragments).map((f) => ({
+      fragmentId: f.name,
+      description: f.description,
+      xml: f.raw,
+      etag: f.etag,
+    })),
 
   "GET /faults": (rt) => rt.faults.list(),
   "POST /faults": (rt, b: FaultSpec) => rt.faults.add(b),
@@ -109,7 +129,8 @@ const ROUTES: Record<string, Handler> = {
     rt.faults.clear();
     return { ok: true };
   },
-  "GET /requests": (rt, _b, q) => rt.log.list({ operation: q.get("operation") ?? undefined, since: Number(q.get("since") ?? 0) }),
+  "GET /requests": (rt, _b, q) =>
+    rt.log.list({ operation: q.get("operation") ?? undefined, since: Number(q.get("since") ?? 0) }),
   "GET /requests/summary": (rt) => rt.log.summary(),
   "DELETE /requests": (rt) => {
     rt.log.reset();
@@ -132,9 +153,11 @@ const ROUTES: Record<string, Handler> = {
 
 export async function handleControl(rt: Runtime, ctx: Ctx, tls: TlsMaterial): Promise<Reply> {
   const sub = ctx.path.replace(/^\/_emulator/, "") || "/";
-  if (ctx.method === "GET" && sub === "/ca") return { status: 200, body: { caPath: tls.caPath, caPem: tls.caPem } };
+  if (ctx.method === "GET" && sub === "/ca")
+    return { status: 200, body: { caPath: tls.caPath, caPem: tls.caPem } };
   const faultId = /^\/faults\/([^/]+)$/.exec(sub)?.[1];
-  if (faultId && ctx.method === "DELETE") return { status: rt.faults.remove(faultId) ? 200 : 404, body: { id: faultId } };
+  if (faultId && ctx.method === "DELETE")
+    return { status: rt.faults.remove(faultId) ? 200 : 404, body: { id: faultId } };
   const handler = ROUTES[`${ctx.method} ${sub}`];
   if (!handler) return fail(404, `Unknown control route '${ctx.method} ${ctx.path}'. See docs/emulator.md.`);
   const result = await handler(rt, ctx.body as never, ctx.query, ctx);

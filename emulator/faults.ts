@@ -1,11 +1,18 @@
-import type { Api } from "./http.ts";
+import type { Api } from "./api-kinds.ts";
 
 /** What an injected fault does to a matching request. */
 export type FaultAction =
   /** Delay, then answer normally. */
   | { kind: "latency"; ms: number }
   /** Answer with this status in the API's error shape; 429/503 may carry Retry-After (seconds) or retry-after-ms. */
-  | { kind: "status"; status: number; retryAfterSeconds?: number; retryAfterMs?: number; code?: string; message?: string }
+  | {
+      kind: "status";
+      status: number;
+      retryAfterSeconds?: number;
+      retryAfterMs?: number;
+      code?: string;
+      message?: string;
+    }
   /** Destroy the socket after reading the request (client sees ECONNRESET). */
   | { kind: "reset" }
   /** Never answer (client sees its own timeout); the socket is released when the emulator stops. */

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Runtime } from "./runtime.ts";
 
-export type Api = "arm" | "graph";
-export type OperationKind = "read" | "write" | "delete";
+import type { Api, OperationKind } from "./api-kinds.ts";
+
+export type { Api, OperationKind } from "./api-kinds.ts";
 
 export interface Ctx {
   method: string;
@@ -49,7 +50,12 @@ export class HttpError extends Error {
 }
 
 /** ARM error body: `{"error":{"code","message"}}` (RestError.code/message come from these). */
-export function armError(status: number, code: string, message: string, extra?: Record<string, unknown>): HttpError {
+export function armError(
+  status: number,
+  code: string,
+  message: string,
+  extra?: Record<string, unknown>,
+): HttpError {
   return new HttpError({ status, body: { error: { code, message, ...extra } } });
 }
 
@@ -75,13 +81,21 @@ export function graphError(status: number, code: string, message: string): HttpE
 export function requireObject(body: unknown, api: Api): Record<string, unknown> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw api === "arm"
-      ? armError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
+      ? armError(
+          400,
+          "InvalidRequestContent",
+          "The request content was invalid and could not be deserialized.",
+        )
       : graphError(400, "Request_BadRequest", "Invalid request body.");
   }
   return body as Record<string, unknown>;
 }
 
-export const ok = (body: unknown, headers?: Record<string, string>): Reply => ({ status: 200, body, headers });
+export const ok = (body: unknown, headers?: Record<string, string>): Reply => ({
+  status: 200,
+  body,
+  headers,
+});
 
 export function resourceNotFound(type: string, name: string, resourceGroup: string): HttpError {
   return armError(
@@ -92,13 +106,19 @@ export function resourceNotFound(type: string, name: string, resourceGroup: stri
 }
 
 /** ARM/APIM list pages: `{ value, nextLink? }` with `$top` and an opaque `$skipToken`. */
-export function page<T>(ctx: Ctx, items: T[], defaultTop: number, tokenParam = "$skipToken"): { value: T[]; nextLink?: string } {
+export function page<T>(
+  ctx: Ctx,
+  items: T[],
+  defaultTop: number,
+  tokenParam = "$skipToken",
+): { value: T[]; nextLink?: string } {
   const top = Number(ctx.query.get("$top") ?? defaultTop) || defaultTop;
   const skip = Number(ctx.query.get(tokenParam) ?? ctx.query.get(tokenParam.toLowerCase()) ?? 0) || 0;
   const value = items.slice(skip, skip + top);
   if (skip + top >= items.length) return { value };
   const next = new URL(ctx.baseUrl + ctx.path);
-  for (const [k, v] of ctx.query) if (k !== tokenParam && k !== tokenParam.toLowerCase()) next.searchParams.append(k, v);
+  for (const [k, v] of ctx.query)
+    if (k !== tokenParam && k !== tokenParam.toLowerCase()) next.searchParams.append(k, v);
   next.searchParams.set(tokenParam, String(skip + top));
   return { value, nextLink: next.toString() };
 }

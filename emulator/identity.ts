@@ -26,7 +26,12 @@ export function parseIdentityRequest(raw: unknown): IdentityRequest | undefined 
     throw armError(400, "InvalidIdentity", "The identity property is not valid.");
   }
   const o = raw as JsonObject;
-  const t = TYPES[String(o.type ?? "").replace(/\s+/g, "").toLowerCase()];
+  const t =
+    TYPES[
+      String(o.type ?? "")
+        .replace(/\s+/g, "")
+        .toLowerCase()
+    ];
   if (!t) {
     throw armError(
       400,
@@ -76,12 +81,18 @@ export function applyIdentity(
     );
   }
   if (!wantsUser && Object.keys(given).length > 0) {
-    throw armError(400, "InvalidIdentity", `The identity ids are only supported for 'UserAssigned' identity type.`);
+    throw armError(
+      400,
+      "InvalidIdentity",
+      `The identity ids are only supported for 'UserAssigned' identity type.`,
+    );
   }
 
   let userIds: string[] = [];
   if (wantsUser) {
-    const kept = merge ? current.userAssignedIds.filter((id) => !Object.keys(given).some((g) => key(g) === key(id))) : [];
+    const kept = merge
+      ? current.userAssignedIds.filter((id) => !Object.keys(given).some((g) => key(g) === key(id)))
+      : [];
     const added = Object.entries(given)
       .filter(([, v]) => v !== null)
       .map(([id]) => id);
@@ -96,10 +107,18 @@ export function applyIdentity(
       }
     }
     if (userIds.length === 0) {
-      throw armError(400, "InvalidIdentity", "At least one user assigned identity must be specified for identity type 'UserAssigned'.");
+      throw armError(
+        400,
+        "InvalidIdentity",
+        "At least one user assigned identity must be specified for identity type 'UserAssigned'.",
+      );
     }
     if (flavour === "Consumption" && userIds.length > 1) {
-      throw armError(400, "InvalidIdentity", "Only one user assigned identity is supported for a Consumption logic app.");
+      throw armError(
+        400,
+        "InvalidIdentity",
+        "Only one user assigned identity is supported for a Consumption logic app.",
+      );
     }
   }
 

@@ -34,7 +34,9 @@ export interface RunningEmulator {
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const tls = await createTlsMaterial(options.tlsDir);
-  const state = options.snapshotPath ? parseSnapshot(await readFile(options.snapshotPath, "utf8")) : undefined;
+  const state = options.snapshotPath
+    ? parseSnapshot(await readFile(options.snapshotPath, "utf8"))
+    : undefined;
   const runtime = new Runtime({ ...DEFAULT_CONFIG, ...options.config }, state);
   const { server, releaseHung } = createEmulatorServer(runtime, tls);
   const host = options.host ?? "127.0.0.1";

@@ -23,7 +23,9 @@ const emulator = await startEmulator({
   tlsDir: values["tls-dir"],
   snapshotPath: snapshot && existsSync(snapshot) ? snapshot : undefined,
   config: {
-    ...(values.throttling ? { throttling: { ...(await import("./throttle.ts")).DEFAULT_THROTTLE, enabled: true } } : {}),
+    ...(values.throttling
+      ? { throttling: { ...(await import("./throttle.ts")).DEFAULT_THROTTLE, enabled: true } }
+      : {}),
     ...(values["replication-delay-ms"] ? { replicationDelayMs: Number(values["replication-delay-ms"]) } : {}),
   },
 });

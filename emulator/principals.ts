@@ -12,9 +12,21 @@ export interface DirectoryObject {
 /** Any directory object the tenant holds, whether or not it has replicated yet. */
 export function findPrincipal(rt: Runtime, id: string): DirectoryObject | undefined {
   const sp = rt.state.servicePrincipals[id.toLowerCase()];
-  if (sp) return { id: sp.id, displayName: sp.displayName, principalType: "ServicePrincipal", createdAt: sp.createdAt };
+  if (sp)
+    return {
+      id: sp.id,
+      displayName: sp.displayName,
+      principalType: "ServicePrincipal",
+      createdAt: sp.createdAt,
+    };
   const user = rt.state.users[id.toLowerCase()];
-  if (user) return { id: user.id, displayName: user.displayName, principalType: user.principalType ?? "User", createdAt: user.createdAt };
+  if (user)
+    return {
+      id: user.id,
+      displayName: user.displayName,
+      principalType: user.principalType ?? "User",
+      createdAt: user.createdAt,
+    };
   return undefined;
 }
 
@@ -40,7 +52,10 @@ export function mintManagedIdentityPrincipal(
     appId,
     displayName,
     servicePrincipalType: "ManagedIdentity",
-    servicePrincipalNames: [appId, `https://identity.azure.net/${Buffer.from(compactGuid(newGuid()), "hex").toString("base64")}`],
+    servicePrincipalNames: [
+      appId,
+      `https://identity.azure.net/${Buffer.from(compactGuid(newGuid()), "hex").toString("base64")}`,
+    ],
     alternativeNames: [`isExplicit=${userAssigned ? "True" : "False"}`, resourceId],
     appRoles: [],
     appOwnerOrganizationId: null,
@@ -58,6 +73,7 @@ export function deletePrincipal(rt: Runtime, id: string): void {
   delete rt.state.servicePrincipals[id.toLowerCase()];
   delete rt.state.users[id.toLowerCase()];
   for (const [k, a] of Object.entries(rt.state.appRoleAssignments)) {
-    if (key(a.principalId) === key(id) || key(a.resourceId) === key(id)) delete rt.state.appRoleAssignments[k];
+    if (key(a.principalId) === key(id) || key(a.resourceId) === key(id))
+      delete rt.state.appRoleAssignments[k];
   }
 }

@@ -1,4 +1,4 @@
-import type { Api } from "./http.ts";
+import type { Api } from "./api-kinds.ts";
 
 export interface LogEntry {
   seq: number;
@@ -48,7 +48,8 @@ export class RequestLog {
 
   list(filter: { operation?: string; since?: number } = {}): LogEntry[] {
     return this.entries.filter(
-      (e) => (!filter.operation || e.operation === filter.operation) && (!filter.since || e.seq > filter.since),
+      (e) =>
+        (!filter.operation || e.operation === filter.operation) && (!filter.since || e.seq > filter.since),
     );
   }
 

@@ -18,7 +18,10 @@ export const ROUTES: readonly Route[] = [
   ...appRoleAssignmentRoutes,
 ];
 
-export function matchRoute(method: string, path: string): { route: Route; params: string[] } | { pathKnown: boolean } {
+export function matchRoute(
+  method: string,
+  path: string,
+): { route: Route; params: string[] } | { pathKnown: boolean } {
   let pathKnown = false;
   for (const route of ROUTES) {
     const m = route.pattern.exec(path);

@@ -10,7 +10,14 @@ import { applyIdentity, identityType, releaseIdentity } from "./identity.ts";
 import { azureTime, isGuid, key, newGuid, workflowVersion } from "./ids.ts";
 import { mintManagedIdentityPrincipal } from "./principals.ts";
 import type { Runtime } from "./runtime.ts";
-import type { ApimServiceRecord, IdentityRecord, IdentityType, JsonObject, RoleAssignmentRecord, ServicePrincipalRecord } from "./state.ts";
+import type {
+  ApimServiceRecord,
+  IdentityRecord,
+  IdentityType,
+  JsonObject,
+  RoleAssignmentRecord,
+  ServicePrincipalRecord,
+} from "./state.ts";
 
 export type LogicAppKind = "Consumption" | "Standard";
 
@@ -97,7 +104,12 @@ export interface SeedRoleDefinition {
   /** GUID; generated when omitted. */
   name?: string;
   description?: string;
-  permissions?: { actions?: string[]; notActions?: string[]; dataActions?: string[]; notDataActions?: string[] }[];
+  permissions?: {
+    actions?: string[];
+    notActions?: string[];
+    dataActions?: string[];
+    notDataActions?: string[];
+  }[];
 }
 export interface SeedRoleAssignment {
   scope: string;
@@ -183,7 +195,12 @@ export interface ScenarioIds {
   logicAppId: string;
   logicAppName: string;
   keyVaultScope: string;
-  ordersApi: { servicePrincipalId: string; appId: string; identifierUri: string; appRoles: { AddRole: string; ReadRole: string } };
+  ordersApi: {
+    servicePrincipalId: string;
+    appId: string;
+    identifierUri: string;
+    appRoles: { AddRole: string; ReadRole: string };
+  };
   apim: { serviceId: string; apiId: string; operationId: string; productId: string };
 }
 
@@ -191,19 +208,30 @@ const DEFAULT_LOCATION = "westeurope";
 
 export function seedSubscription(rt: Runtime, s: SeedSubscription): { subscriptionId: string } {
   const subscriptionId = s.subscriptionId ?? newGuid();
-  rt.state.subscriptions[subscriptionId.toLowerCase()] = { subscriptionId, displayName: s.displayName ?? `Subscription ${subscriptionId.slice(0, 8)}` };
+  rt.state.subscriptions[subscriptionId.toLowerCase()] = {
+    subscriptionId,
+    displayName: s.displayName ?? `Subscription ${subscriptionId.slice(0, 8)}`,
+  };
   return { subscriptionId };
 }
 
 export function seedResourceGroup(rt: Runtime, g: SeedResourceGroup): { id: string } {
-  if (!rt.state.subscriptions[g.subscriptionId.toLowerCase()]) seedSubscription(rt, { subscriptionId: g.subscriptionId });
+  if (!rt.state.subscriptions[g.subscriptionId.toLowerCase()])
+    seedSubscription(rt, { subscriptionId: g.subscriptionId });
   const id = rgId(g.subscriptionId, g.name);
-  rt.state.resourceGroups[key(id)] ??= { subscriptionId: g.subscriptionId, name: g.name, location: g.location ?? DEFAULT_LOCATION };
+  rt.state.resourceGroups[key(id)] ??= {
+    subscriptionId: g.subscriptionId,
+    name: g.name,
+    location: g.location ?? DEFAULT_LOCATION,
+  };
   return { id };
 }
 
 function toArmIdentity(i: SeedIdentity): JsonObject {
-  return { type: i.type, userAssignedIdentities: Object.fromEntries((i.userAssignedIdentities ?? []).map((id) => [id, {}])) };
+  return {
+    type: i.type,
+    userAssignedIdentities: Object.fromEntries((i.userAssignedIdentities ?? []).map((id) => [id, {}])),
+  };
 }
 
 export function logicAppView(rt: Runtime, id: string): LogicAppView {
@@ -212,12 +240,21 @@ export function logicAppView(rt: Runtime, id: string): LogicAppView {
   const rec = w ?? s;
   if (!rec) throw armError(404, "NotFound", `No logic app '${id}'.`);
   const ident: IdentityRecord = rec.identity;
-  const identity: LogicAppView["identity"] = { type: identityType(ident), userAssignedIdentities: ident.userAssignedIds };
+  const identity: LogicAppView["identity"] = {
+    type: identityType(ident),
+    userAssignedIdentities: ident.userAssignedIds,
+  };
   if (ident.systemPrincipalId) {
     identity.principalId = ident.systemPrincipalId;
     identity.tenantId = rt.state.tenantId;
   }
-  return { id: rec.id, name: rec.name, kind: w ? "Consumption" : "Standard", identity, ...(w ? { changedTime: w.changedTime } : {}) };
+  return {
+    id: rec.id,
+    name: rec.name,
+    kind: w ? "Consumption" : "Standard",
+    identity,
+    ...(w ? { changedTime: w.changedTime } : {}),
+  };
 }
 
 export function seedLogicApp(rt: Runtime, a: SeedLogicApp): LogicAppView {
@@ -230,7 +267,8 @@ export function seedLogicApp(rt: Runtime, a: SeedLogicApp): LogicAppView {
       properties: a.properties ?? {
         state: "Enabled",
         definition: {
-          $schema: "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
+          $schema:
+            "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
           contentVersion: "1.0.0.0",
           parameters: {},
           triggers: {},
@@ -245,7 +283,12 @@ export function seedLogicApp(rt: Runtime, a: SeedLogicApp): LogicAppView {
     return logicAppView(rt, record.id);
   }
   // Standard: the system-assigned identity is on by default, as the portal creates it.
-  const body: JsonObject = { location, kind: "functionapp,workflowapp", tags: a.tags ?? {}, identity: toArmIdentity(a.identity ?? { type: "SystemAssigned" }) };
+  const body: JsonObject = {
+    location,
+    kind: "functionapp,workflowapp",
+    tags: a.tags ?? {},
+    identity: toArmIdentity(a.identity ?? { type: "SystemAssigned" }),
+  };
   if (a.properties) body.properties = a.properties;
   const { record } = putSite(rt, a.subscriptionId, a.resourceGroup, a.name, body);
   return logicAppView(rt, record.id);
@@ -257,8 +300,19 @@ export function setLogicAppIdentity(rt: Runtime, id: string, identity: SeedIdent
   const s = rt.state.sites[key(id)];
   const rec = w ?? s;
   if (!rec) throw armError(404, "NotFound", `No logic app '${id}'.`);
-  const req = { type: identity.type, userAssignedIdentities: toArmIdentity(identity).userAssignedIdentities as Record<string, unknown> };
-  rec.identity = applyIdentity(rt, rec.id, rec.name, rec.identity, req, w ? "Consumption" : "Standard", false);
+  const req = {
+    type: identity.type,
+    userAssignedIdentities: toArmIdentity(identity).userAssignedIdentities as Record<string, unknown>,
+  };
+  rec.identity = applyIdentity(
+    rt,
+    rec.id,
+    rec.name,
+    rec.identity,
+    req,
+    w ? "Consumption" : "Standard",
+    false,
+  );
   if (w) {
     w.changedTime = azureTime();
     w.version = workflowVersion();
@@ -283,7 +337,9 @@ export function deleteLogicApp(rt: Runtime, id: string): { deleted: boolean } {
 
 export function seedUserAssignedIdentity(rt: Runtime, u: SeedUserAssignedIdentity): UserAssignedIdentityView {
   seedResourceGroup(rt, { subscriptionId: u.subscriptionId, name: u.resourceGroup, location: u.location });
-  const { record } = putUami(rt, u.subscriptionId, u.resourceGroup, u.name, { location: u.location ?? DEFAULT_LOCATION });
+  const { record } = putUami(rt, u.subscriptionId, u.resourceGroup, u.name, {
+    location: u.location ?? DEFAULT_LOCATION,
+  });
   return { id: record.id, principalId: record.principalId, clientId: record.clientId };
 }
 
@@ -328,7 +384,12 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
 
 export function seedUser(rt: Runtime, u: SeedUser): { id: string } {
   const id = u.id ?? newGuid();
-  rt.state.users[id.toLowerCase()] = { id, displayName: u.displayName, principalType: u.principalType ?? "User", createdAt: 0 };
+  rt.state.users[id.toLowerCase()] = {
+    id,
+    displayName: u.displayName,
+    principalType: u.principalType ?? "User",
+    createdAt: 0,
+  };
   return { id };
 }
 
@@ -356,7 +417,8 @@ export function seedRoleDefinition(rt: Runtime, d: SeedRoleDefinition): { id: st
 /** A pre-existing assignment, stored without ARM's checks (e.g. one made by someone else long ago). */
 export function seedRoleAssignment(rt: Runtime, a: SeedRoleAssignment): JsonObject {
   const name = a.name ?? newGuid();
-  if (!isGuid(name)) throw armError(400, "InvalidRoleAssignmentId", "The role assignment name must be a GUID.");
+  if (!isGuid(name))
+    throw armError(400, "InvalidRoleAssignmentId", "The role assignment name must be a GUID.");
   const now = azureTime();
   const record: RoleAssignmentRecord = {
     name,
@@ -377,10 +439,17 @@ export function seedRoleAssignment(rt: Runtime, a: SeedRoleAssignment): JsonObje
   return renderRoleAssignment(record);
 }
 
-export function seedSystemIdentity(rt: Runtime, s: SeedSystemIdentity): { principalId: string; clientId: string } {
+export function seedSystemIdentity(
+  rt: Runtime,
+  s: SeedSystemIdentity,
+): { principalId: string; clientId: string } {
   const sp = mintManagedIdentityPrincipal(rt, s.resourceId, s.resourceId.split("/").pop() ?? "", false);
   sp.createdAt = 0;
-  rt.state.otherSystemIdentities[key(s.resourceId)] = { resourceId: s.resourceId, location: s.location ?? DEFAULT_LOCATION, principalId: sp.id };
+  rt.state.otherSystemIdentities[key(s.resourceId)] = {
+    resourceId: s.resourceId,
+    location: s.location ?? DEFAULT_LOCATION,
+    principalId: sp.id,
+  };
   return { principalId: sp.id, clientId: sp.appId };
 }
 
@@ -437,19 +506,30 @@ export function seedApimOperation(rt: Runtime, o: SeedApimOperation): { id: stri
 
 export function seedApimProduct(rt: Runtime, p: SeedApimProduct): { id: string } {
   const svc = apimService(rt, p.serviceId);
-  svc.products[p.productId.toLowerCase()] = { name: p.productId, displayName: p.displayName ?? p.productId, etag: newEtag(rt) };
+  svc.products[p.productId.toLowerCase()] = {
+    name: p.productId,
+    displayName: p.displayName ?? p.productId,
+    etag: newEtag(rt),
+  };
   return { id: `${svc.id}/products/${p.productId}` };
 }
 
 export function policyScopeKey(t: PolicyTarget): string {
-  if (t.operationId) return `apis/${t.apiId!.split(";")[0]!.toLowerCase()}/operations/${t.operationId.toLowerCase()}`;
+  if (t.operationId)
+    return `apis/${t.apiId!.split(";")[0]!.toLowerCase()}/operations/${t.operationId.toLowerCase()}`;
   if (t.apiId) return `apis/${t.apiId.split(";")[0]!.toLowerCase()}`;
   if (t.productId) return `products/${t.productId.toLowerCase()}`;
   return "";
 }
 
 export function putPolicyRaw(rt: Runtime, p: PutPolicyRaw): PolicyView {
-  const { record } = putPolicy(rt, apimService(rt, p.target.serviceId), policyScopeKey(p.target), p.xml, p.format ?? "rawxml");
+  const { record } = putPolicy(
+    rt,
+    apimService(rt, p.target.serviceId),
+    policyScopeKey(p.target),
+    p.xml,
+    p.format ?? "rawxml",
+  );
   return { xml: record.raw, etag: record.etag };
 }
 
@@ -467,7 +547,14 @@ export function deletePolicyRaw(rt: Runtime, t: PolicyTarget): { deleted: boolea
 }
 
 export function seedPolicyFragment(rt: Runtime, f: SeedPolicyFragment): PolicyView {
-  const { record } = putFragment(rt, apimService(rt, f.serviceId), f.fragmentId, f.xml, f.format ?? "rawxml", f.description ?? "");
+  const { record } = putFragment(
+    rt,
+    apimService(rt, f.serviceId),
+    f.fragmentId,
+    f.xml,
+    f.format ?? "rawxml",
+    f.description ?? "",
+  );
   return { xml: record.raw, etag: record.etag };
 }
 
@@ -478,7 +565,13 @@ export function seedScenario(rt: Runtime, o: ScenarioOptions = {}): ScenarioIds 
   const location = o.location ?? DEFAULT_LOCATION;
   seedSubscription(rt, { subscriptionId, displayName: "Orders (emulated)" });
   const { id: resourceGroupId } = seedResourceGroup(rt, { subscriptionId, name: resourceGroup, location });
-  const app = seedLogicApp(rt, { subscriptionId, resourceGroup, name: "orders-workflow", kind: "Consumption", location });
+  const app = seedLogicApp(rt, {
+    subscriptionId,
+    resourceGroup,
+    name: "orders-workflow",
+    kind: "Consumption",
+    location,
+  });
   const sp = seedServicePrincipal(rt, {
     displayName: "orders-api",
     identifierUris: ["api://orders"],
@@ -487,13 +580,20 @@ export function seedScenario(rt: Runtime, o: ScenarioOptions = {}): ScenarioIds 
       { value: "ReadRole", displayName: "Read orders", description: "Read orders" },
     ],
   });
-  const { id: serviceId } = seedApimService(rt, { subscriptionId, resourceGroup, name: "apim-orders", location });
+  const { id: serviceId } = seedApimService(rt, {
+    subscriptionId,
+    resourceGroup,
+    name: "apim-orders",
+    location,
+  });
   seedApimApi(rt, {
     serviceId,
     apiId: "orders-api",
     displayName: "Orders API",
     path: "orders",
-    operations: [{ operationId: "create-order", displayName: "Create order", method: "POST", urlTemplate: "/orders" }],
+    operations: [
+      { operationId: "create-order", displayName: "Create order", method: "POST", urlTemplate: "/orders" },
+    ],
   });
   seedApimProduct(rt, { serviceId, productId: "orders-product", displayName: "Orders" });
   const role = (v: string) => sp.appRoles.find((r) => r.value === v)!.id;
@@ -506,7 +606,12 @@ export function seedScenario(rt: Runtime, o: ScenarioOptions = {}): ScenarioIds 
     logicAppId: app.id,
     logicAppName: app.name,
     keyVaultScope: `${resourceGroupId}/providers/Microsoft.KeyVault/vaults/kv-orders`,
-    ordersApi: { servicePrincipalId: sp.id, appId: sp.appId, identifierUri: "api://orders", appRoles: { AddRole: role("AddRole"), ReadRole: role("ReadRole") } },
+    ordersApi: {
+      servicePrincipalId: sp.id,
+      appId: sp.appId,
+      identifierUri: "api://orders",
+      appRoles: { AddRole: role("AddRole"), ReadRole: role("ReadRole") },
+    },
     apim: { serviceId, apiId: "orders-api", operationId: "create-order", productId: "orders-product" },
   };
 }

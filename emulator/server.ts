@@ -35,14 +35,26 @@ function errorFor(api: Api, status: number, code: string, message: string): Http
 }
 
 function defaultCode(status: number): string {
-  return { 429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout" }[status] ?? `Http${status}`;
+  return (
+    {
+      429: "TooManyRequests",
+      500: "InternalServerError",
+      502: "BadGateway",
+      503: "ServiceUnavailable",
+      504: "GatewayTimeout",
+    }[status] ?? `Http${status}`
+  );
 }
 
 function checkApiVersion(route: Route, query: URLSearchParams): void {
   if (route.api !== "arm" || !route.apiVersions) return;
   const v = query.get("api-version");
   if (!v) {
-    throw armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+    throw armError(
+      400,
+      "MissingApiVersionParameter",
+      "The api-version query parameter (?api-version=) is required for all requests.",
+    );
   }
   if (!route.apiVersions.includes(v)) {
     throw armError(
@@ -67,7 +79,10 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
     // Collapse `//` before URL parsing: `//subscriptions/…` would otherwise read as a host name.
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
-    const url = new URL((q < 0 ? rawUrl : rawUrl.slice(0, q)).replace(/\/{2,}/g, "/") + (q < 0 ? "" : rawUrl.slice(q)), "https://emulator");
+    const url = new URL(
+      (q < 0 ? rawUrl : rawUrl.slice(0, q)).replace(/\/{2,}/g, "/") + (q < 0 ? "" : rawUrl.slice(q)),
+      "https://emulator",
+    );
     const path = normalisePath(url.pathname);
     const method = (req.method ?? "GET").toUpperCase();
     const baseUrl = `https://${req.headers.host ?? "localhost"}`;
@@ -78,8 +93,14 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
       const requestId = randomUUID();
       const headers: Record<string, string> = {
         ...(api === "arm"
-          ? { "x-ms-request-id": requestId, "x-ms-correlation-request-id": String(req.headers["x-ms-correlation-request-id"] ?? requestId) }
-          : { "request-id": requestId, "client-request-id": String(req.headers["client-request-id"] ?? requestId) }),
+          ? {
+              "x-ms-request-id": requestId,
+              "x-ms-correlation-request-id": String(req.headers["x-ms-correlation-request-id"] ?? requestId),
+            }
+          : {
+              "request-id": requestId,
+              "client-request-id": String(req.headers["client-request-id"] ?? requestId),
+            }),
         ...extraHeaders,
         ...reply.headers,
       };
@@ -92,18 +113,37 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
     if (path.startsWith("/_emulator/") || path === "/_emulator") {
       try {
         body = rawBody ? JSON.parse(rawBody) : undefined;
-        send(await handleControl(rt, { method, path, query: url.searchParams, headers: req.headers, rawBody, body, baseUrl, rt }, tls));
+        send(
+          await handleControl(
+            rt,
+            { method, path, query: url.searchParams, headers: req.headers, rawBody, body, baseUrl, rt },
+            tls,
+          ),
+        );
       } catch (e) {
-        send(e instanceof HttpError ? e.reply : { status: 500, body: { error: { code: "ControlError", message: String(e) } } });
+        send(
+          e instanceof HttpError
+            ? e.reply
+            : { status: 500, body: { error: { code: "ControlError", message: String(e) } } },
+        );
       }
       return;
     }
 
     const match = matchRoute(method, path);
-    const operation = "route" in match ? (typeof match.route.operation === "string" ? match.route.operation : match.route.operation(match.params)) : `${method} (unrouted)`;
+    const operation =
+      "route" in match
+        ? typeof match.route.operation === "string"
+          ? match.route.operation
+          : match.route.operation(match.params)
+        : `${method} (unrouted)`;
     const subscriptionId = api === "arm" ? subscriptionOf(path) : undefined;
     const bearer = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ""))?.[1];
-    const logged: { status: number; outcome: "response" | "reset" | "timeout"; faults: Fault[] } = { status: 0, outcome: "response", faults: [] };
+    const logged: { status: number; outcome: "response" | "reset" | "timeout"; faults: Fault[] } = {
+      status: 0,
+      outcome: "response",
+      faults: [],
+    };
     const log = () =>
       rt.log.add({
         time: new Date(started).toISOString(),
@@ -123,12 +163,21 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
     const reply = async (): Promise<Reply | "handled"> => {
       if (!bearer) {
         throw api === "arm"
-          ? armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+          ? armError(
+              401,
+              "AuthenticationFailed",
+              "Authentication failed. The 'Authorization' header is missing.",
+            )
           : graphError(401, "InvalidAuthenticationToken", "Access token is empty.");
       }
       if (!("route" in match)) {
         throw match.pathKnown
-          ? errorFor(api, 405, "MethodNotAllowed", `The requested method '${method}' is not allowed for '${path}'.`)
+          ? errorFor(
+              api,
+              405,
+              "MethodNotAllowed",
+              `The requested method '${method}' is not allowed for '${path}'.`,
+            )
           : api === "arm"
             ? armError(404, "InvalidResourceType", `The resource type could not be found for path '${path}'.`)
             : graphError(400, "BadRequest", `Resource not found for the segment '${path.split("/").pop()}'.`);
@@ -136,9 +185,22 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
       const { route, params } = match;
       checkApiVersion(route, url.searchParams);
       if (subscriptionId && !rt.state.subscriptions[subscriptionId.toLowerCase()]) {
-        throw armError(404, "SubscriptionNotFound", `The subscription '${subscriptionId}' could not be found.`);
+        throw armError(
+          404,
+          "SubscriptionNotFound",
+          `The subscription '${subscriptionId}' could not be found.`,
+        );
       }
-      const ctx: Ctx = { method, path, query: url.searchParams, headers: req.headers, rawBody, body: undefined, baseUrl, rt };
+      const ctx: Ctx = {
+        method,
+        path,
+        query: url.searchParams,
+        headers: req.headers,
+        rawBody,
+        body: undefined,
+        baseUrl,
+        rt,
+      };
       logged.faults = rt.faults.take({ api, operation, method, path });
       for (const f of logged.faults) {
         const a = f.action;
@@ -161,7 +223,12 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
           const headers: Record<string, string> = {};
           if (a.retryAfterSeconds !== undefined) headers["Retry-After"] = String(a.retryAfterSeconds);
           if (a.retryAfterMs !== undefined) headers["retry-after-ms"] = String(a.retryAfterMs);
-          const err = errorFor(api, a.status, a.code ?? defaultCode(a.status), a.message ?? `Injected fault ${f.id}.`);
+          const err = errorFor(
+            api,
+            a.status,
+            a.code ?? defaultCode(a.status),
+            a.message ?? `Injected fault ${f.id}.`,
+          );
           return { ...err.reply, headers };
         }
       }
@@ -180,7 +247,12 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
       try {
         ctx.body = rawBody.trim() ? JSON.parse(rawBody) : undefined;
       } catch {
-        throw errorFor(api, 400, api === "arm" ? "InvalidRequestContent" : "BadRequest", "The request content was invalid and could not be deserialized.");
+        throw errorFor(
+          api,
+          400,
+          api === "arm" ? "InvalidRequestContent" : "BadRequest",
+          "The request content was invalid and could not be deserialized.",
+        );
       }
       return await route.handle(ctx, params);
     };
@@ -189,7 +261,10 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
     try {
       result = await reply();
     } catch (e) {
-      result = e instanceof HttpError ? e.reply : errorFor(api, 500, "InternalServerError", `Emulator error: ${String(e)}`).reply;
+      result =
+        e instanceof HttpError
+          ? e.reply
+          : errorFor(api, 500, "InternalServerError", `Emulator error: ${String(e)}`).reply;
       if (!(e instanceof HttpError)) console.error(e);
     }
     if (result !== "handled") {

@@ -1,4 +1,4 @@
-import type { OperationKind } from "./http.ts";
+import type { OperationKind } from "./api-kinds.ts";
 
 export interface BucketConfig {
   capacity: number;

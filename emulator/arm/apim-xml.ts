@@ -82,7 +82,8 @@ export function parseXml(src: string, strict: boolean): XmlNode[] {
     }
   }
   flush();
-  if (stack.length) throw new XmlError(`Unexpected end of file; '${stack[stack.length - 1]!.name}' is not closed.`);
+  if (stack.length)
+    throw new XmlError(`Unexpected end of file; '${stack[stack.length - 1]!.name}' is not closed.`);
   if (!root.some((n) => n.kind === "element")) throw new XmlError("Root element is missing.");
   return root;
 }
@@ -141,7 +142,9 @@ export interface SerializeOptions {
 }
 
 function open(n: Extract<XmlNode, { kind: "element" }>, o: SerializeOptions): string {
-  const attrs = n.attrs.map(([k, v]) => ` ${k}="${o.escape ? escAttr(v) : v.replace(/"/g, "&quot;")}"`).join("");
+  const attrs = n.attrs
+    .map(([k, v]) => ` ${k}="${o.escape ? escAttr(v) : v.replace(/"/g, "&quot;")}"`)
+    .join("");
   return `<${n.name}${attrs}`;
 }
 
@@ -189,5 +192,7 @@ export function rootElement(nodes: XmlNode[]): Extract<XmlNode, { kind: "element
 
 /** `fragment-id`s of every `<include-fragment>` in a document (raw text scan, so unparsable drafts count too). */
 export function includedFragments(raw: string): string[] {
-  return [...raw.matchAll(/<include-fragment\b[^>]*\bfragment-id\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]!.toLowerCase());
+  return [...raw.matchAll(/<include-fragment\b[^>]*\bfragment-id\s*=\s*["']([^"']+)["']/gi)].map((m) =>
+    m[1]!.toLowerCase(),
+  );
 }

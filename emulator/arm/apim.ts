@@ -1,8 +1,23 @@
 import { apimEtag, azureTime, key, newGuid } from "../ids.ts";
-import { armError, page, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
+import {
+  armError,
+  page,
+  requireObject,
+  resourceNotFound,
+  type Ctx,
+  type Reply,
+  type Route,
+} from "../http.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ApimServiceRecord, FragmentRecord, JsonObject, PolicyRecord } from "../state.ts";
-import { XmlError, includedFragments, parseXml, rootElement, serializeXml, type XmlNode } from "./apim-xml.ts";
+import {
+  XmlError,
+  includedFragments,
+  parseXml,
+  rootElement,
+  serializeXml,
+  type XmlNode,
+} from "./apim-xml.ts";
 import { SEG, asObject, requireResourceGroup } from "./common.ts";
 
 const VERSIONS = ["2024-05-01", "2024-06-01-preview", "2023-09-01-preview", "2022-08-01", "2021-08-01"];
@@ -52,11 +67,19 @@ function resolveScope(svc: ApimServiceRecord, kind: ScopeKind, ids: string[]): P
       return { key: "", entityId: svc.id, type: `${SVC_TYPE}/policies` };
     case "product": {
       const p = svc.products[ids[0]!.toLowerCase()] ?? notFound("Product");
-      return { key: `products/${p.name.toLowerCase()}`, entityId: `${svc.id}/products/${p.name}`, type: `${SVC_TYPE}/products/policies` };
+      return {
+        key: `products/${p.name.toLowerCase()}`,
+        entityId: `${svc.id}/products/${p.name}`,
+        type: `${SVC_TYPE}/products/policies`,
+      };
     }
     case "api": {
       const a = svc.apis[apiKey(ids[0]!)] ?? notFound("Api");
-      return { key: `apis/${a.name.toLowerCase()}`, entityId: `${svc.id}/apis/${a.name}`, type: `${SVC_TYPE}/apis/policies` };
+      return {
+        key: `apis/${a.name.toLowerCase()}`,
+        entityId: `${svc.id}/apis/${a.name}`,
+        type: `${SVC_TYPE}/apis/policies`,
+      };
     }
     case "operation": {
       const a = svc.apis[apiKey(ids[0]!)] ?? notFound("Api");
@@ -116,12 +139,22 @@ function checkIfMatch(ctx: Ctx, current: { etag: string } | undefined, required:
   }
   if (ifMatch.trim() === "*") return;
   if (!current || !ifMatch.split(",").some((t) => bareTag(t) === bareTag(current.etag))) {
-    throw armError(412, "PreconditionFailed", "The entity tag in the If-Match header does not match the current entity; it was changed since it was read.");
+    throw armError(
+      412,
+      "PreconditionFailed",
+      "The entity tag in the If-Match header does not match the current entity; it was changed since it was read.",
+    );
   }
 }
 
 /** Puts a policy document at a scope; also the control API's behind-the-back edit. */
-export function putPolicy(rt: Runtime, svc: ApimServiceRecord, scopeKey: string, value: string, format: string): { record: PolicyRecord; created: boolean } {
+export function putPolicy(
+  rt: Runtime,
+  svc: ApimServiceRecord,
+  scopeKey: string,
+  value: string,
+  format: string,
+): { record: PolicyRecord; created: boolean } {
   const nodes = parseDocument(value, format, "policies");
   const created = !svc.policies[scopeKey];
   const record = { raw: storedRaw(value, format, nodes), etag: newEtag(rt) };
@@ -133,7 +166,8 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
   const ids = (p: string[]) => p.slice(3, 3 + { service: 0, product: 1, api: 1, operation: 2 }[kind]);
   const policyIdOk = (p: string[]) => {
     const id = p[p.length - 1]!;
-    if (id.toLowerCase() !== "policy") validation(`Policy identifier '${id}' is not valid; it must be 'policy'.`);
+    if (id.toLowerCase() !== "policy")
+      validation(`Policy identifier '${id}' is not valid; it must be 'policy'.`);
   };
   const ctxOf = (ctx: Ctx, p: string[]) => {
     const svc = service(ctx, p[0]!, p[1]!, p[2]!);
@@ -168,7 +202,11 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
       handle: (ctx, p) => {
         const { scope, policy } = current(ctx, p);
         if (!policy) return notFound("Policy");
-        return { status: 200, body: renderPolicy(scope, policy, readFormat(ctx)), headers: { ETag: policy.etag } };
+        return {
+          status: 200,
+          body: renderPolicy(scope, policy, readFormat(ctx)),
+          headers: { ETag: policy.etag },
+        };
       },
     },
     {
@@ -182,8 +220,18 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
         const props = asObject(requireObject(ctx.body, "arm").properties);
         if (typeof props.value !== "string") validation("Policy content ('properties.value') is required.");
         checkIfMatch(ctx, policy, false);
-        const { record, created } = putPolicy(ctx.rt, svc, scope.key, props.value as string, String(props.format ?? "xml"));
-        return { status: created ? 201 : 200, body: renderPolicy(scope, record, "xml"), headers: { ETag: record.etag } };
+        const { record, created } = putPolicy(
+          ctx.rt,
+          svc,
+          scope.key,
+          props.value as string,
+          String(props.format ?? "xml"),
+        );
+        return {
+          status: created ? 201 : 200,
+          body: renderPolicy(scope, record, "xml"),
+          headers: { ETag: record.etag },
+        };
       },
     },
     {
@@ -228,12 +276,15 @@ function referencesTo(svc: ApimServiceRecord, fragmentId: string): JsonObject[] 
     .map(([scopeKey]) => ({
       id: `${svc.id}${scopeKey ? `/${scopeKey}` : ""}/policies/policy`,
       name: "policy",
-      type: [SVC_TYPE, ...scopeKey.split("/").filter((_, i) => i % 2 === 0 && scopeKey), "policies"].join("/"),
+      type: [SVC_TYPE, ...scopeKey.split("/").filter((_, i) => i % 2 === 0 && scopeKey), "policies"].join(
+        "/",
+      ),
     }));
 }
 
 function renderFragment(svc: ApimServiceRecord, f: FragmentRecord, format: "xml" | "rawxml"): JsonObject {
-  const value = format === "rawxml" ? f.raw : serializeXml(parseXml(f.raw, false), { indent: false, escape: true });
+  const value =
+    format === "rawxml" ? f.raw : serializeXml(parseXml(f.raw, false), { indent: false, escape: true });
   return {
     id: `${svc.id}/policyFragments/${f.name}`,
     type: `${SVC_TYPE}/policyFragments`,
@@ -243,7 +294,14 @@ function renderFragment(svc: ApimServiceRecord, f: FragmentRecord, format: "xml"
 }
 
 /** Puts a fragment (the `<fragment>` wrapper is added when missing); also used for seeding. */
-export function putFragment(rt: Runtime, svc: ApimServiceRecord, id: string, value: string, format: string, description: string): { record: FragmentRecord; created: boolean; nodes: XmlNode[] } {
+export function putFragment(
+  rt: Runtime,
+  svc: ApimServiceRecord,
+  id: string,
+  value: string,
+  format: string,
+  description: string,
+): { record: FragmentRecord; created: boolean; nodes: XmlNode[] } {
   const wrapped = /^\s*<fragment[\s>]/i.test(value) ? value : `<fragment>${value}</fragment>`;
   const nodes = parseDocument(wrapped, format, "fragment");
   const inner = rootElement(nodes)!;
@@ -255,12 +313,21 @@ export function putFragment(rt: Runtime, svc: ApimServiceRecord, id: string, val
   };
   inner.children.forEach(walk);
   const existing = fragmentOf(svc, id);
-  const record: FragmentRecord = { name: existing?.name ?? id, description, raw: storedRaw(wrapped, format, nodes), etag: newEtag(rt) };
+  const record: FragmentRecord = {
+    name: existing?.name ?? id,
+    description,
+    raw: storedRaw(wrapped, format, nodes),
+    etag: newEtag(rt),
+  };
   svc.fragments[id.toLowerCase()] = record;
   return { record, created: !existing, nodes };
 }
 
-const fragmentCommon = { api: "arm" as const, resourceType: "service/policyFragments", apiVersions: VERSIONS };
+const fragmentCommon = {
+  api: "arm" as const,
+  resourceType: "service/policyFragments",
+  apiVersions: VERSIONS,
+};
 const FRAGMENT = new RegExp(`${BASE}/policyFragments/${SEG}$`, "i");
 
 const fragmentRoutes: Route[] = [
@@ -278,7 +345,14 @@ const fragmentRoutes: Route[] = [
       if (typeof props.value !== "string") validation("Fragment content ('properties.value') is required.");
       checkIfMatch(ctx, fragmentOf(svc, id!), false);
       const format = String(props.format ?? "xml");
-      const { record, created, nodes } = putFragment(ctx.rt, svc, id!, props.value as string, format, String(props.description ?? ""));
+      const { record, created, nodes } = putFragment(
+        ctx.rt,
+        svc,
+        id!,
+        props.value as string,
+        format,
+        String(props.description ?? ""),
+      );
       const status = created ? 201 : 200;
       const opId = newGuid().replace(/-/g, "").slice(0, 24);
       const svcUrl = `${ctx.baseUrl}${svc.id}`;
@@ -340,7 +414,11 @@ const fragmentRoutes: Route[] = [
       if (!f) return { status: 204 };
       const refs = referencesTo(svc, f.name);
       if (refs.length > 0) {
-        throw armError(409, "Conflict", `Policy fragment '${f.name}' is referenced by ${refs.length} policies and cannot be deleted. Remove the references first: ${refs.map((r) => r.id).join(", ")}`);
+        throw armError(
+          409,
+          "Conflict",
+          `Policy fragment '${f.name}' is referenced by ${refs.length} policies and cannot be deleted. Remove the references first: ${refs.map((r) => r.id).join(", ")}`,
+        );
       }
       delete svc.fragments[f.name.toLowerCase()];
       return { status: 200 };
@@ -381,7 +459,16 @@ const fragmentRoutes: Route[] = [
     handle: (ctx, [sub, rg, name, opId]) => {
       const svc = service(ctx, sub!, rg!, name!);
       const now = azureTime();
-      return { status: 200, body: { id: `${svc.id}/tenant/operationResults/${opId}`, name: opId, status: "Succeeded", startTime: now, endTime: now } };
+      return {
+        status: 200,
+        body: {
+          id: `${svc.id}/tenant/operationResults/${opId}`,
+          name: opId,
+          status: "Succeeded",
+          startTime: now,
+          endTime: now,
+        },
+      };
     },
   },
 ];
@@ -458,7 +545,15 @@ const entityRoutes: Route[] = [
           id: `${svc.id}/apis/${a.name}/operations/${o.name}`,
           type: `${SVC_TYPE}/apis/operations`,
           name: o.name,
-          properties: { displayName: o.displayName, method: o.method, urlTemplate: o.urlTemplate, templateParameters: [], description: "", responses: [], policies: null },
+          properties: {
+            displayName: o.displayName,
+            method: o.method,
+            urlTemplate: o.urlTemplate,
+            templateParameters: [],
+            description: "",
+            responses: [],
+            policies: null,
+          },
         },
         a.etag,
       );
@@ -478,7 +573,13 @@ const entityRoutes: Route[] = [
           id: `${svc.id}/products/${p.name}`,
           type: `${SVC_TYPE}/products`,
           name: p.name,
-          properties: { displayName: p.displayName, description: "", subscriptionRequired: true, approvalRequired: false, state: "published" },
+          properties: {
+            displayName: p.displayName,
+            description: "",
+            subscriptionRequired: true,
+            approvalRequired: false,
+            state: "published",
+          },
         },
         p.etag,
       );

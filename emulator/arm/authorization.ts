@@ -6,7 +6,14 @@ import type { JsonObject, RoleAssignmentRecord, RoleDefinitionRecord } from "../
 import { asObject, requireResourceGroup } from "./common.ts";
 import { BUILT_IN_ROLES } from "./role-catalogue.ts";
 
-const VERSIONS = ["2022-04-01", "2022-05-01-preview", "2020-10-01-preview", "2020-04-01-preview", "2018-01-01-preview", "2015-07-01"];
+const VERSIONS = [
+  "2022-04-01",
+  "2022-05-01-preview",
+  "2020-10-01-preview",
+  "2020-04-01-preview",
+  "2018-01-01-preview",
+  "2015-07-01",
+];
 const RA_TYPE = "Microsoft.Authorization/roleAssignments";
 const RD_TYPE = "Microsoft.Authorization/roleDefinitions";
 
@@ -25,7 +32,8 @@ function subscriptionPrefix(scope: string): string {
 }
 
 /** Role definition ids are subscription-qualified when read within a subscription, tenant-level otherwise. */
-export const roleDefinitionId = (scope: string, guid: string): string => `${subscriptionPrefix(scope)}/providers/${RD_TYPE}/${guid}`;
+export const roleDefinitionId = (scope: string, guid: string): string =>
+  `${subscriptionPrefix(scope)}/providers/${RD_TYPE}/${guid}`;
 
 function allRoles(rt: Runtime): RoleDefinitionRecord[] {
   return [...BUILT_IN_ROLES, ...Object.values(rt.state.customRoleDefinitions)];
@@ -124,17 +132,29 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
   const scope = normaliseScope(rawScope);
   checkScope(ctx, scope);
   if (!isGuid(name)) {
-    throw armError(400, "InvalidRoleAssignmentId", `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`);
+    throw armError(
+      400,
+      "InvalidRoleAssignmentId",
+      `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`,
+    );
   }
   const props = asObject(requireObject(ctx.body, "arm").properties);
   const roleDefinitionIdIn = props.roleDefinitionId;
   const principalId = props.principalId;
   if (typeof roleDefinitionIdIn !== "string" || typeof principalId !== "string") {
-    throw armError(400, "InvalidRequestContent", "The request content was invalid: 'roleDefinitionId' and 'principalId' are required.");
+    throw armError(
+      400,
+      "InvalidRequestContent",
+      "The request content was invalid: 'roleDefinitionId' and 'principalId' are required.",
+    );
   }
   const roleName = roleDefinitionIdIn.split("/").pop() ?? "";
   if (!roleAt(rt, scope, roleName)) {
-    throw armError(400, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${roleName}' does not exist.`);
+    throw armError(
+      400,
+      "RoleDefinitionDoesNotExist",
+      `The specified role definition with ID '${roleName}' does not exist.`,
+    );
   }
   const principalType = typeof props.principalType === "string" ? props.principalType : undefined;
   const principal = findPrincipal(rt, principalId);
@@ -150,7 +170,11 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
       existing.roleDefinitionName.toLowerCase() === roleName.toLowerCase() &&
       existing.principalId.toLowerCase() === principalId.toLowerCase();
     if (!same) {
-      throw armError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.");
+      throw armError(
+        400,
+        "RoleAssignmentUpdateNotPermitted",
+        "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+      );
     }
     if (typeof props.description === "string") existing.description = props.description;
     if (typeof props.condition === "string") existing.condition = props.condition;
@@ -166,7 +190,11 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
       a.principalId.toLowerCase() === principalId.toLowerCase(),
   );
   if (clash) {
-    throw armError(409, "RoleAssignmentExists", `The role assignment already exists.\nThe ID of the existing role assignment is ${compactGuid(clash.name)}.`);
+    throw armError(
+      409,
+      "RoleAssignmentExists",
+      `The role assignment already exists.\nThe ID of the existing role assignment is ${compactGuid(clash.name)}.`,
+    );
   }
   const record: RoleAssignmentRecord = {
     name,
@@ -178,7 +206,9 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
     condition: typeof props.condition === "string" ? props.condition : null,
     conditionVersion: typeof props.conditionVersion === "string" ? props.conditionVersion : null,
     delegatedManagedIdentityResourceId:
-      typeof props.delegatedManagedIdentityResourceId === "string" ? props.delegatedManagedIdentityResourceId : null,
+      typeof props.delegatedManagedIdentityResourceId === "string"
+        ? props.delegatedManagedIdentityResourceId
+        : null,
     createdOn: now,
     updatedOn: now,
     createdBy: null,
@@ -194,7 +224,11 @@ function findAssignment(rt: Runtime, scope: string, name: string): RoleAssignmen
 }
 
 /** Filters for list calls: at, above and below the scope by default; at or above with atScope(). */
-export function listAssignments(rt: Runtime, rawScope: string, filter: string | null): RoleAssignmentRecord[] {
+export function listAssignments(
+  rt: Runtime,
+  rawScope: string,
+  filter: string | null,
+): RoleAssignmentRecord[] {
   const scope = normaliseScope(rawScope);
   const f = parseAssignmentFilter(filter);
   return Object.values(rt.state.roleAssignments).filter((a) => {
@@ -208,7 +242,8 @@ export function listAssignments(rt: Runtime, rawScope: string, filter: string | 
 function listOperation([scope]: string[]): string {
   const s = normaliseScope(scope ?? "");
   if (/^\/subscriptions\/[^/]+$/i.test(s)) return "RoleAssignments_ListForSubscription";
-  if (/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+$/i.test(s)) return "RoleAssignments_ListForResourceGroup";
+  if (/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+$/i.test(s))
+    return "RoleAssignments_ListForResourceGroup";
   return "RoleAssignments_ListForScope";
 }
 
@@ -271,7 +306,12 @@ export const authorizationRoutes: Route[] = [
     handle: (ctx, [rawScope, name]) => {
       const scope = normaliseScope(rawScope!);
       const r = roleAt(ctx.rt, scope, name!);
-      if (!r) throw armError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${name}' does not exist.`);
+      if (!r)
+        throw armError(
+          404,
+          "RoleDefinitionDoesNotExist",
+          `The specified role definition with ID '${name}' does not exist.`,
+        );
       return { status: 200, body: renderRoleDefinition(scope, r) };
     },
   },
@@ -288,7 +328,11 @@ export const authorizationRoutes: Route[] = [
       const type = /type\s+eq\s+'([^']*)'/i.exec(filter)?.[1];
       const below = /atScopeAndBelow\(\)/i.test(filter);
       const items = allRoles(ctx.rt)
-        .filter((r) => r.assignableScopes.some((a) => atOrBelow(scope, normaliseScope(a)) || (below && atOrBelow(normaliseScope(a), scope))))
+        .filter((r) =>
+          r.assignableScopes.some(
+            (a) => atOrBelow(scope, normaliseScope(a)) || (below && atOrBelow(normaliseScope(a), scope)),
+          ),
+        )
         .filter((r) => !roleName || r.roleName.toLowerCase() === roleName.toLowerCase())
         .filter((r) => !type || r.type.toLowerCase() === type.toLowerCase())
         .map((r) => renderRoleDefinition(scope, r));

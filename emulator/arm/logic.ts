@@ -1,6 +1,14 @@
 import { applyIdentity, parseIdentityRequest, releaseIdentity, renderIdentity } from "../identity.ts";
 import { azureTime, key, newGuid, workflowVersion } from "../ids.ts";
-import { armError, page, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
+import {
+  armError,
+  page,
+  requireObject,
+  resourceNotFound,
+  type Ctx,
+  type Reply,
+  type Route,
+} from "../http.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, WorkflowRecord } from "../state.ts";
 import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord } from "./common.ts";
@@ -12,7 +20,15 @@ export const workflowId = (sub: string, rg: string, name: string): string =>
   `/subscriptions/${sub}/resourceGroups/${rg}/providers/${TYPE}/${name}`;
 
 /** Members the service computes; a GET→PUT round trip sends some back and they are ignored. */
-const READ_ONLY = ["provisioningState", "createdTime", "changedTime", "version", "accessEndpoint", "sku", "endpointsConfiguration"];
+const READ_ONLY = [
+  "provisioningState",
+  "createdTime",
+  "changedTime",
+  "version",
+  "accessEndpoint",
+  "sku",
+  "endpointsConfiguration",
+];
 
 function reference(v: unknown, type: string): JsonObject | undefined {
   const id = asObject(v).id;
@@ -23,8 +39,16 @@ function reference(v: unknown, type: string): JsonObject | undefined {
 /** The region's fixed IPs, as in the spec example; callers never act on them. */
 const ENDPOINTS = {
   workflow: {
-    outgoingIpAddresses: [{ address: "13.84.159.168" }, { address: "13.65.86.56" }, { address: "13.65.82.190" }],
-    accessEndpointIpAddresses: [{ address: "104.210.153.89" }, { address: "13.85.79.155" }, { address: "13.65.39.247" }],
+    outgoingIpAddresses: [
+      { address: "13.84.159.168" },
+      { address: "13.65.86.56" },
+      { address: "13.65.82.190" },
+    ],
+    accessEndpointIpAddresses: [
+      { address: "104.210.153.89" },
+      { address: "13.85.79.155" },
+      { address: "13.65.39.247" },
+    ],
   },
   connector: { outgoingIpAddresses: [{ address: "40.84.145.61" }] },
 };
@@ -46,7 +70,14 @@ export function renderWorkflow(rt: Runtime, w: WorkflowRecord): JsonObject {
   properties.definition = p.definition ?? {};
   properties.parameters = p.parameters ?? {};
   properties.endpointsConfiguration = ENDPOINTS;
-  const out: JsonObject = { properties, id: w.id, name: w.name, type: TYPE, location: w.location, tags: w.tags };
+  const out: JsonObject = {
+    properties,
+    id: w.id,
+    name: w.name,
+    type: TYPE,
+    location: w.location,
+    tags: w.tags,
+  };
   const identity = renderIdentity(rt, w.identity);
   if (identity) out.identity = identity;
   return out;
@@ -56,8 +87,12 @@ function writableProperties(raw: unknown): JsonObject {
   const p = { ...asObject(raw) };
   for (const k of READ_ONLY) delete p[k];
   if (p.integrationAccount) p.integrationAccount = { id: asObject(p.integrationAccount).id };
-  if (p.integrationServiceEnvironment) p.integrationServiceEnvironment = { id: asObject(p.integrationServiceEnvironment).id };
-  if (p.state !== undefined && !["Enabled", "Disabled", "Suspended", "Deleted", "NotSpecified", "Completed"].includes(String(p.state))) {
+  if (p.integrationServiceEnvironment)
+    p.integrationServiceEnvironment = { id: asObject(p.integrationServiceEnvironment).id };
+  if (
+    p.state !== undefined &&
+    !["Enabled", "Disabled", "Suspended", "Deleted", "NotSpecified", "Completed"].includes(String(p.state))
+  ) {
     throw armError(400, "InvalidWorkflowState", `The workflow state '${String(p.state)}' is not valid.`);
   }
   return p;
@@ -77,13 +112,27 @@ export function getWorkflow(ctx: Ctx, sub: string, rg: string, name: string): Wo
 }
 
 /** Creates or replaces a workflow from an ARM body; shared by the PUT handler and the control API's seeding. */
-export function putWorkflow(rt: Runtime, sub: string, rg: string, name: string, body: JsonObject): { record: WorkflowRecord; created: boolean } {
+export function putWorkflow(
+  rt: Runtime,
+  sub: string,
+  rg: string,
+  name: string,
+  body: JsonObject,
+): { record: WorkflowRecord; created: boolean } {
   const id = workflowId(sub, rg, name);
   const existing = rt.state.workflows[key(id)];
   const location = typeof body.location === "string" ? body.location : existing?.location;
-  if (!location) throw armError(400, "LocationRequired", "The location property is required for this definition.");
-  if (existing && existing.location.replace(/\s/g, "").toLowerCase() !== location.replace(/\s/g, "").toLowerCase()) {
-    throw armError(400, "LocationNotAvailableForResourceType", `The location of an existing workflow cannot be changed from '${existing.location}' to '${location}'.`);
+  if (!location)
+    throw armError(400, "LocationRequired", "The location property is required for this definition.");
+  if (
+    existing &&
+    existing.location.replace(/\s/g, "").toLowerCase() !== location.replace(/\s/g, "").toLowerCase()
+  ) {
+    throw armError(
+      400,
+      "LocationNotAvailableForResourceType",
+      `The location of an existing workflow cannot be changed from '${existing.location}' to '${location}'.`,
+    );
   }
   const now = new Date();
   const record: WorkflowRecord = existing ?? {
@@ -103,7 +152,9 @@ export function putWorkflow(rt: Runtime, sub: string, rg: string, name: string, 
   const properties = writableProperties(body.properties);
   const req = parseIdentityRequest(body.identity);
   // Validate the identity before anything is written, so a rejected PUT leaves no trace.
-  const identity = req ? applyIdentity(rt, id, name, record.identity, req, "Consumption", false) : record.identity;
+  const identity = req
+    ? applyIdentity(rt, id, name, record.identity, req, "Consumption", false)
+    : record.identity;
   record.properties = properties;
   record.tags = stringRecord(body.tags);
   record.identity = identity;
@@ -115,7 +166,11 @@ export function putWorkflow(rt: Runtime, sub: string, rg: string, name: string, 
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
   if (rg) requireResourceGroup(ctx, sub, rg);
   const items = Object.values(ctx.rt.state.workflows)
-    .filter((w) => w.subscriptionId.toLowerCase() === sub.toLowerCase() && (!rg || w.resourceGroup.toLowerCase() === rg.toLowerCase()))
+    .filter(
+      (w) =>
+        w.subscriptionId.toLowerCase() === sub.toLowerCase() &&
+        (!rg || w.resourceGroup.toLowerCase() === rg.toLowerCase()),
+    )
     .map((w) => renderWorkflow(ctx.rt, w));
   return { status: 200, body: page(ctx, items, 1000) };
 }
@@ -130,7 +185,10 @@ export const logicRoutes: Route[] = [
     pattern: ONE,
     operation: "Workflows_Get",
     kind: "read",
-    handle: (ctx, [sub, rg, name]) => ({ status: 200, body: renderWorkflow(ctx.rt, getWorkflow(ctx, sub!, rg!, name!)) }),
+    handle: (ctx, [sub, rg, name]) => ({
+      status: 200,
+      body: renderWorkflow(ctx.rt, getWorkflow(ctx, sub!, rg!, name!)),
+    }),
   },
   {
     ...common,

@@ -1,5 +1,13 @@
 import { key } from "../ids.ts";
-import { armError, page, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
+import {
+  armError,
+  page,
+  requireObject,
+  resourceNotFound,
+  type Ctx,
+  type Reply,
+  type Route,
+} from "../http.ts";
 import { deletePrincipal, mintManagedIdentityPrincipal } from "../principals.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, UserAssignedIdentityRecord } from "../state.ts";
@@ -18,20 +26,32 @@ export function renderUami(rt: Runtime, u: UserAssignedIdentityRecord): JsonObje
     type: TYPE,
     id: u.id,
     location: u.location,
-    properties: { clientId: u.clientId, isolationScope: "None", principalId: u.principalId, tenantId: rt.state.tenantId },
+    properties: {
+      clientId: u.clientId,
+      isolationScope: "None",
+      principalId: u.principalId,
+      tenantId: rt.state.tenantId,
+    },
     tags: u.tags,
   };
 }
 
 /** Creates (with a new principal) or updates a UAMI; its principal is stable for the identity's lifetime. */
-export function putUami(rt: Runtime, sub: string, rg: string, name: string, body: JsonObject): { record: UserAssignedIdentityRecord; created: boolean } {
+export function putUami(
+  rt: Runtime,
+  sub: string,
+  rg: string,
+  name: string,
+  body: JsonObject,
+): { record: UserAssignedIdentityRecord; created: boolean } {
   const id = uamiId(sub, rg, name);
   const existing = rt.state.userAssignedIdentities[key(id)];
   if (existing) {
     if (body.tags !== undefined) existing.tags = stringRecord(body.tags);
     return { record: existing, created: false };
   }
-  if (typeof body.location !== "string") throw armError(400, "LocationRequired", "The location property is required for this definition.");
+  if (typeof body.location !== "string")
+    throw armError(400, "LocationRequired", "The location property is required for this definition.");
   const sp = mintManagedIdentityPrincipal(rt, id, name, true);
   const record: UserAssignedIdentityRecord = {
     id,
@@ -57,20 +77,30 @@ function getUami(ctx: Ctx, sub: string, rg: string, name: string): UserAssignedI
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
   if (rg) requireResourceGroup(ctx, sub, rg);
   const items = Object.values(ctx.rt.state.userAssignedIdentities)
-    .filter((u) => u.subscriptionId.toLowerCase() === sub.toLowerCase() && (!rg || u.resourceGroup.toLowerCase() === rg.toLowerCase()))
+    .filter(
+      (u) =>
+        u.subscriptionId.toLowerCase() === sub.toLowerCase() &&
+        (!rg || u.resourceGroup.toLowerCase() === rg.toLowerCase()),
+    )
     .map((u) => renderUami(ctx.rt, u));
   return { status: 200, body: page(ctx, items, 1000) };
 }
 
 /** The system-assigned identity of any resource: workflows, sites, or seeded "other" resources. */
-function systemIdentityOf(rt: Runtime, scope: string): { name: string; location: string; principalId: string } | undefined {
+function systemIdentityOf(
+  rt: Runtime,
+  scope: string,
+): { name: string; location: string; principalId: string } | undefined {
   const k = key(scope);
   const w = rt.state.workflows[k];
-  if (w?.identity.systemPrincipalId) return { name: w.name, location: w.location, principalId: w.identity.systemPrincipalId };
+  if (w?.identity.systemPrincipalId)
+    return { name: w.name, location: w.location, principalId: w.identity.systemPrincipalId };
   const s = rt.state.sites[k];
-  if (s?.identity.systemPrincipalId) return { name: s.name, location: s.location, principalId: s.identity.systemPrincipalId };
+  if (s?.identity.systemPrincipalId)
+    return { name: s.name, location: s.location, principalId: s.identity.systemPrincipalId };
   const o = rt.state.otherSystemIdentities[k];
-  if (o) return { name: o.resourceId.split("/").pop() ?? "", location: o.location, principalId: o.principalId };
+  if (o)
+    return { name: o.resourceId.split("/").pop() ?? "", location: o.location, principalId: o.principalId };
   return undefined;
 }
 
@@ -84,7 +114,10 @@ export const msiRoutes: Route[] = [
     pattern: ONE,
     operation: "UserAssignedIdentities_Get",
     kind: "read",
-    handle: (ctx, [sub, rg, name]) => ({ status: 200, body: renderUami(ctx.rt, getUami(ctx, sub!, rg!, name!)) }),
+    handle: (ctx, [sub, rg, name]) => ({
+      status: 200,
+      body: renderUami(ctx.rt, getUami(ctx, sub!, rg!, name!)),
+    }),
   },
   {
     ...common,
@@ -153,7 +186,11 @@ export const msiRoutes: Route[] = [
     handle: (ctx, [scope]) => {
       const found = systemIdentityOf(ctx.rt, scope!);
       if (!found) {
-        throw armError(404, "ResourceNotFound", `The system assigned identity of resource '${scope}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
+        throw armError(
+          404,
+          "ResourceNotFound",
+          `The system assigned identity of resource '${scope}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+        );
       }
       const sp = ctx.rt.state.servicePrincipals[found.principalId];
       const clientId = sp?.appId ?? "";

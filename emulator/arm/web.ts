@@ -1,6 +1,14 @@
 import { applyIdentity, parseIdentityRequest, releaseIdentity, renderIdentity } from "../identity.ts";
 import { key } from "../ids.ts";
-import { armError, page, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
+import {
+  armError,
+  page,
+  requireObject,
+  resourceNotFound,
+  type Ctx,
+  type Reply,
+  type Route,
+} from "../http.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, SiteRecord } from "../state.ts";
 import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord } from "./common.ts";
@@ -50,11 +58,18 @@ function getSite(ctx: Ctx, sub: string, rg: string, name: string): SiteRecord {
 }
 
 /** Creates or replaces a site (PUT semantics; an absent `identity` keeps the current one). */
-export function putSite(rt: Runtime, sub: string, rg: string, name: string, body: JsonObject): { record: SiteRecord; created: boolean } {
+export function putSite(
+  rt: Runtime,
+  sub: string,
+  rg: string,
+  name: string,
+  body: JsonObject,
+): { record: SiteRecord; created: boolean } {
   const id = siteId(sub, rg, name);
   const existing = rt.state.sites[key(id)];
   const location = typeof body.location === "string" ? body.location : existing?.location;
-  if (!location) throw armError(400, "LocationRequired", "The location property is required for this definition.");
+  if (!location)
+    throw armError(400, "LocationRequired", "The location property is required for this definition.");
   const record: SiteRecord = existing ?? {
     id,
     subscriptionId: sub,
@@ -67,11 +82,17 @@ export function putSite(rt: Runtime, sub: string, rg: string, name: string, body
     identity: { userAssignedIds: [] },
   };
   const req = parseIdentityRequest(body.identity);
-  const identity = req ? applyIdentity(rt, id, name, record.identity, req, "Standard", false) : record.identity;
+  const identity = req
+    ? applyIdentity(rt, id, name, record.identity, req, "Standard", false)
+    : record.identity;
   record.identity = identity;
   if (typeof body.kind === "string") record.kind = body.kind;
   record.tags = stringRecord(body.tags);
-  record.properties = { ...record.properties, ...asObject(body.properties), lastModifiedTimeUtc: new Date().toISOString() };
+  record.properties = {
+    ...record.properties,
+    ...asObject(body.properties),
+    lastModifiedTimeUtc: new Date().toISOString(),
+  };
   rt.state.sites[key(id)] = record;
   return { record, created: !existing };
 }
@@ -79,7 +100,11 @@ export function putSite(rt: Runtime, sub: string, rg: string, name: string, body
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
   if (rg) requireResourceGroup(ctx, sub, rg);
   const items = Object.values(ctx.rt.state.sites)
-    .filter((s) => s.subscriptionId.toLowerCase() === sub.toLowerCase() && (!rg || s.resourceGroup.toLowerCase() === rg.toLowerCase()))
+    .filter(
+      (s) =>
+        s.subscriptionId.toLowerCase() === sub.toLowerCase() &&
+        (!rg || s.resourceGroup.toLowerCase() === rg.toLowerCase()),
+    )
     .map((s) => renderSite(ctx.rt, s));
   return { status: 200, body: page(ctx, items, 1000) };
 }
@@ -94,7 +119,10 @@ export const webRoutes: Route[] = [
     pattern: ONE,
     operation: "WebApps_Get",
     kind: "read",
-    handle: (ctx, [sub, rg, name]) => ({ status: 200, body: renderSite(ctx.rt, getSite(ctx, sub!, rg!, name!)) }),
+    handle: (ctx, [sub, rg, name]) => ({
+      status: 200,
+      body: renderSite(ctx.rt, getSite(ctx, sub!, rg!, name!)),
+    }),
   },
   {
     ...common,

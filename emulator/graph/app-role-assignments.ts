@@ -25,7 +25,8 @@ const resource = (ctx: Ctx, id: string | undefined, appId: string | undefined): 
   visibleServicePrincipal(ctx, id ? { id } : { appId: appId! });
 
 const PREFIX = String.raw`^\/v1\.0\/servicePrincipals(?:\/([^/()]+)|\(appId='([^']+)'\))\/appRoleAssignedTo`;
-const context = (sp: ServicePrincipalRecord) => `${GRAPH_METADATA}#servicePrincipals('${sp.id}')/appRoleAssignedTo`;
+const context = (sp: ServicePrincipalRecord) =>
+  `${GRAPH_METADATA}#servicePrincipals('${sp.id}')/appRoleAssignedTo`;
 
 /** Creates an app role assignment with Graph's checks; shared with the control API. */
 export function createAppRoleAssignment(
@@ -36,18 +37,30 @@ export function createAppRoleAssignment(
   const principalId = String(body.principalId ?? "");
   const appRoleId = String(body.appRoleId ?? "");
   if (body.resourceId !== undefined && key(String(body.resourceId)) !== key(sp.id)) {
-    throw graphError(400, "Request_BadRequest", "The resourceId in the request body does not match the service principal in the URL.");
+    throw graphError(
+      400,
+      "Request_BadRequest",
+      "The resourceId in the request body does not match the service principal in the URL.",
+    );
   }
   const principal = findPrincipal(ctx.rt, principalId);
   if (ctx.forcePrincipalNotFound || !principal || !isReplicated(ctx.rt, principal)) notFound(principalId);
   const role = sp.appRoles.find((r) => key(r.id) === key(appRoleId) && r.isEnabled);
   if (!role && !(appRoleId === DEFAULT_APP_ROLE && sp.appRoles.length === 0)) {
-    throw graphError(400, "Request_BadRequest", `Permission being assigned was not found on application '${sp.appId}'.`);
+    throw graphError(
+      400,
+      "Request_BadRequest",
+      `Permission being assigned was not found on application '${sp.appId}'.`,
+    );
   }
   const dup = Object.values(ctx.rt.state.appRoleAssignments).some(
-    (a) => key(a.resourceId) === key(sp.id) && key(a.principalId) === key(principalId) && key(a.appRoleId) === key(appRoleId),
+    (a) =>
+      key(a.resourceId) === key(sp.id) &&
+      key(a.principalId) === key(principalId) &&
+      key(a.appRoleId) === key(appRoleId),
   );
-  if (dup) throw graphError(400, "Request_BadRequest", "Permission being assigned already exists on the object.");
+  if (dup)
+    throw graphError(400, "Request_BadRequest", "Permission being assigned already exists on the object.");
   const record: AppRoleAssignmentRecord = {
     id: appRoleAssignmentId(principal!.id),
     appRoleId: role?.id ?? DEFAULT_APP_ROLE,
@@ -66,9 +79,15 @@ function filterAssignments(ctx: Ctx, items: AppRoleAssignmentRecord[]): AppRoleA
   const filter = ctx.query.get("$filter");
   if (!filter) return items;
   const m = /^(principalId|resourceId|appRoleId)\s+eq\s+'?([0-9a-f-]+)'?$/i.exec(filter.trim());
-  if (!m) throw graphError(400, "Request_UnsupportedQuery", `Unsupported or invalid query filter clause specified for property '${filter.split(/\s/)[0]}' of resource 'AppRoleAssignment'.`);
+  if (!m)
+    throw graphError(
+      400,
+      "Request_UnsupportedQuery",
+      `Unsupported or invalid query filter clause specified for property '${filter.split(/\s/)[0]}' of resource 'AppRoleAssignment'.`,
+    );
   const prop = m[1]!.toLowerCase() as "principalid" | "resourceid" | "approleid";
-  const field = { principalid: "principalId", resourceid: "resourceId", approleid: "appRoleId" }[prop] as "principalId" | "resourceId" | "appRoleId";
+  const field = { principalid: "principalId", resourceid: "resourceId", approleid: "appRoleId" }[prop] as
+    "principalId" | "resourceId" | "appRoleId";
   return items.filter((a) => key(a[field]) === key(m[2]!));
 }
 
@@ -84,7 +103,9 @@ export const appRoleAssignmentRoutes: Route[] = [
       const record = createAppRoleAssignment(ctx, sp, requireObject(ctx.body, "graph"));
       return {
         status: 201,
-        headers: { Location: `${ctx.baseUrl}/v1.0/servicePrincipals/${sp.id}/appRoleAssignedTo/${record.id}` },
+        headers: {
+          Location: `${ctx.baseUrl}/v1.0/servicePrincipals/${sp.id}/appRoleAssignedTo/${record.id}`,
+        },
         body: { "@odata.context": `${context(sp)}/$entity`, ...renderAppRoleAssignment(record) },
       };
     },
@@ -114,7 +135,10 @@ export const appRoleAssignmentRoutes: Route[] = [
       const sp = resource(ctx, id, appId);
       const a = ctx.rt.state.appRoleAssignments[assignmentId!];
       if (!a || key(a.resourceId) !== key(sp.id)) return notFound(assignmentId!);
-      return { status: 200, body: { "@odata.context": `${context(sp)}/$entity`, ...renderAppRoleAssignment(a) } };
+      return {
+        status: 200,
+        body: { "@odata.context": `${context(sp)}/$entity`, ...renderAppRoleAssignment(a) },
+      };
     },
   },
   {

@@ -5,11 +5,18 @@ import type { ServicePrincipalRecord } from "../state.ts";
 export const GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata";
 
 export const notFound = (id: string): never => {
-  throw graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+  throw graphError(
+    404,
+    "Request_ResourceNotFound",
+    `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+  );
 };
 
 /** A service principal as Graph sees it: absent until it has replicated. */
-export function visibleServicePrincipal(ctx: Ctx, ref: { id?: string; appId?: string }): ServicePrincipalRecord {
+export function visibleServicePrincipal(
+  ctx: Ctx,
+  ref: { id?: string; appId?: string },
+): ServicePrincipalRecord {
   const all = Object.values(ctx.rt.state.servicePrincipals);
   const sp = ref.id
     ? ctx.rt.state.servicePrincipals[ref.id.toLowerCase()]
@@ -20,7 +27,10 @@ export function visibleServicePrincipal(ctx: Ctx, ref: { id?: string; appId?: st
 
 /** Graph collection paging: `$top` (default from config), opaque `$skiptoken`, absolute `@odata.nextLink`. */
 export function graphPage<T>(ctx: Ctx, items: T[], context: string): Record<string, unknown> {
-  const top = Math.min(999, Number(ctx.query.get("$top") ?? ctx.rt.config.graphPageSize) || ctx.rt.config.graphPageSize);
+  const top = Math.min(
+    999,
+    Number(ctx.query.get("$top") ?? ctx.rt.config.graphPageSize) || ctx.rt.config.graphPageSize,
+  );
   const token = ctx.query.get("$skiptoken");
   const skip = token ? Number(Buffer.from(token, "base64url").toString()) || 0 : 0;
   const out: Record<string, unknown> = { "@odata.context": context };

@@ -29,7 +29,13 @@ export function renderServicePrincipal(sp: ServicePrincipalRecord): Record<strin
     tags: [],
     addIns: [],
     appRoles: sp.appRoles,
-    info: { logoUrl: null, marketingUrl: null, privacyStatementUrl: null, supportUrl: null, termsOfServiceUrl: null },
+    info: {
+      logoUrl: null,
+      marketingUrl: null,
+      privacyStatementUrl: null,
+      supportUrl: null,
+      termsOfServiceUrl: null,
+    },
     keyCredentials: [],
     oauth2PermissionScopes: [],
     passwordCredentials: [],
@@ -53,13 +59,20 @@ function filterPredicate(filter: string): (sp: ServicePrincipalRecord) => boolea
   if (m) return (sp) => sp.servicePrincipalNames.some((n) => n.toLowerCase() === str(m![2]!).toLowerCase());
   m = /^servicePrincipalType\s+eq\s+'((?:[^']|'')*)'$/i.exec(f);
   if (m) return (sp) => sp.servicePrincipalType.toLowerCase() === str(m![1]!).toLowerCase();
-  throw graphError(400, "Request_UnsupportedQuery", `Unsupported or invalid query filter clause specified for property '${f.split(/[\s(/]/)[0]}' of resource 'ServicePrincipal'.`);
+  throw graphError(
+    400,
+    "Request_UnsupportedQuery",
+    `Unsupported or invalid query filter clause specified for property '${f.split(/[\s(/]/)[0]}' of resource 'ServicePrincipal'.`,
+  );
 }
 
 const entityContext = `${GRAPH_METADATA}#servicePrincipals/$entity`;
 
 function one(ctx: Ctx, sp: ServicePrincipalRecord) {
-  return { status: 200, body: { "@odata.context": entityContext, ...select(ctx, renderServicePrincipal(sp)) } };
+  return {
+    status: 200,
+    body: { "@odata.context": entityContext, ...select(ctx, renderServicePrincipal(sp)) },
+  };
 }
 
 export const servicePrincipalRoutes: Route[] = [

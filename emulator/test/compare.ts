@@ -32,27 +32,41 @@ export const GENERATED = [
 const typeOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 const looksLikeArmId = (s: string) => /^\/(subscriptions|providers)\//i.test(s);
 
-export function compareBodies(expected: unknown, actual: unknown, rules: CompareRules = {}, path = ""): string[] {
+export function compareBodies(
+  expected: unknown,
+  actual: unknown,
+  rules: CompareRules = {},
+  path = "",
+): string[] {
   const errors: string[] = [];
-  const field = path.split(".").pop()!.replace(/\[\d+\]$/, "");
+  const field = path
+    .split(".")
+    .pop()!
+    .replace(/\[\d+\]$/, "");
   if (rules.ignore && path in rules.ignore) return errors;
   const generated = new Set([...GENERATED, ...(rules.generated ?? [])]);
   if (generated.has(field) || (rules.shapeOnly && path in rules.shapeOnly)) {
-    if (typeOf(expected) !== typeOf(actual)) errors.push(`${path}: expected a ${typeOf(expected)}, got ${JSON.stringify(actual)}`);
+    if (typeOf(expected) !== typeOf(actual))
+      errors.push(`${path}: expected a ${typeOf(expected)}, got ${JSON.stringify(actual)}`);
     return errors;
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return [`${path}: expected an array, got ${JSON.stringify(actual)}`];
-    if (!rules.allowExtraElements && expected.length !== actual.length) errors.push(`${path}: expected ${expected.length} elements, got ${actual.length}`);
+    if (!rules.allowExtraElements && expected.length !== actual.length)
+      errors.push(`${path}: expected ${expected.length} elements, got ${actual.length}`);
     expected.forEach((e, i) => {
       const id = (e as { name?: string; id?: string } | null)?.name ?? (e as { id?: string } | null)?.id;
-      const match = rules.allowExtraElements && id !== undefined ? actual.find((a) => (a as { name?: string }).name === id || (a as { id?: string }).id === id) : actual[i];
+      const match =
+        rules.allowExtraElements && id !== undefined
+          ? actual.find((a) => (a as { name?: string }).name === id || (a as { id?: string }).id === id)
+          : actual[i];
       errors.push(...compareBodies(e, match, rules, `${path}[${i}]`));
     });
     return errors;
   }
   if (expected !== null && typeof expected === "object") {
-    if (actual === null || typeof actual !== "object") return [`${path}: expected an object, got ${JSON.stringify(actual)}`];
+    if (actual === null || typeof actual !== "object")
+      return [`${path}: expected an object, got ${JSON.stringify(actual)}`];
     for (const [k, v] of Object.entries(expected)) {
       const p = path ? `${path}.${k}` : k;
       if (rules.ignore && p in rules.ignore) continue;
@@ -62,13 +76,16 @@ export function compareBodies(expected: unknown, actual: unknown, rules: Compare
     return errors;
   }
   if (field === "roleDefinitionId" && typeof expected === "string" && typeof actual === "string") {
-    if (expected.split("/").pop()!.toLowerCase() !== actual.split("/").pop()!.toLowerCase()) errors.push(`${path}: ${actual} is not role ${expected}`);
+    if (expected.split("/").pop()!.toLowerCase() !== actual.split("/").pop()!.toLowerCase())
+      errors.push(`${path}: ${actual} is not role ${expected}`);
     return errors;
   }
   if (typeof expected === "string" && typeof actual === "string" && looksLikeArmId(expected)) {
-    if (expected.toLowerCase() !== actual.toLowerCase()) errors.push(`${path}: expected ${expected}, got ${actual}`);
+    if (expected.toLowerCase() !== actual.toLowerCase())
+      errors.push(`${path}: expected ${expected}, got ${actual}`);
     return errors;
   }
-  if (expected !== actual) errors.push(`${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  if (expected !== actual)
+    errors.push(`${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
   return errors;
 }

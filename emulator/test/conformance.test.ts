@@ -55,7 +55,13 @@ async function seedWorkflowFrom(env: Env, ex: Example, res: Json) {
     resourceGroup: p(ex, "resourceGroupName"),
     name: p(ex, "workflowName"),
     location: (res.location as string) ?? "brazilsouth",
-    properties: Object.fromEntries(Object.entries(pr).filter(([k]) => ["definition", "parameters", "state", "integrationAccount", "integrationServiceEnvironment"].includes(k))),
+    properties: Object.fromEntries(
+      Object.entries(pr).filter(([k]) =>
+        ["definition", "parameters", "state", "integrationAccount", "integrationServiceEnvironment"].includes(
+          k,
+        ),
+      ),
+    ),
   });
 }
 
@@ -72,24 +78,36 @@ async function seedRoleAssignmentFrom(env: Env, a: Json) {
 }
 
 async function seedExampleRole(env: Env, sub: string, guid: string) {
-  await env.emu.control.seedRoleDefinition({ name: guid, roleName: "Example role", assignableScopes: [`/subscriptions/${sub}`] });
+  await env.emu.control.seedRoleDefinition({
+    name: guid,
+    roleName: "Example role",
+    assignableScopes: [`/subscriptions/${sub}`],
+  });
 }
 
 async function seedApim(env: Env, ex: Example, apiId?: string) {
   const sub = p(ex, "subscriptionId");
   const rg = p(ex, "resourceGroupName");
-  const { id } = await env.emu.control.seedApimService({ subscriptionId: sub, resourceGroup: rg, name: p(ex, "serviceName") });
+  const { id } = await env.emu.control.seedApimService({
+    subscriptionId: sub,
+    resourceGroup: rg,
+    name: p(ex, "serviceName"),
+  });
   if (apiId) await env.emu.control.seedApimApi({ serviceId: id, apiId });
   return id;
 }
 
 const ROLETYPE = "the example's 'roletype' is a placeholder; the service says CustomRole";
-const roleDefinitionRules: CompareRules = { shapeOnly: { "properties.type": ROLETYPE, "value[0].properties.type": ROLETYPE } };
+const roleDefinitionRules: CompareRules = {
+  shapeOnly: { "properties.type": ROLETYPE, "value[0].properties.type": ROLETYPE },
+};
 
 const REPLAYERS: Record<string, Replayer> = {
   "logic/Workflows_Get.json": async (ex, env) => {
     await seedWorkflowFrom(env, ex, body200(ex));
-    await env.c.logic(p(ex, "subscriptionId")).workflows.get(p(ex, "resourceGroupName"), p(ex, "workflowName"));
+    await env.c
+      .logic(p(ex, "subscriptionId"))
+      .workflows.get(p(ex, "resourceGroupName"), p(ex, "workflowName"));
     return [{ status: "200", exchange: env.c.recorder.last("GET") }];
   },
   "logic/Workflows_CreateOrUpdate.json": async (ex, env) => {
@@ -97,10 +115,13 @@ const REPLAYERS: Record<string, Replayer> = {
     const client = env.c.logic(p(ex, "subscriptionId"));
     const rules: CompareRules = {
       shapeOnly: {
-        "properties.definition": "the example's response does not echo its own request's definition; the emulator does",
+        "properties.definition":
+          "the example's response does not echo its own request's definition; the emulator does",
         "properties.parameters": "as above, for parameters",
       },
-      ignore: { "properties.integrationServiceEnvironment": "the request names no integration service environment" },
+      ignore: {
+        "properties.integrationServiceEnvironment": "the request names no integration service environment",
+      },
     };
     // The SDK model flattens `properties` into the workflow object.
     const { properties, ...rest } = ex.parameters.workflow as Json;
@@ -115,7 +136,9 @@ const REPLAYERS: Record<string, Replayer> = {
   },
   "logic/Workflows_Update.json": async (ex, env) => {
     await seedWorkflowFrom(env, ex, { ...body200(ex), location: "brazilsouth" });
-    await env.c.logic(p(ex, "subscriptionId")).workflows.update(p(ex, "resourceGroupName"), p(ex, "workflowName"));
+    await env.c
+      .logic(p(ex, "subscriptionId"))
+      .workflows.update(p(ex, "resourceGroupName"), p(ex, "workflowName"));
     const ex1 = env.c.recorder.last("PATCH");
     return [{ status: "200", exchange: ex1 }];
   },
@@ -130,9 +153,13 @@ const REPLAYERS: Record<string, Replayer> = {
       properties: props(res),
     });
     // The example's site is a plain app; the emulator's Standard logic apps are sites too, only their kind differs.
-    await env.c.web(p(ex, "subscriptionId")).webApps.update(p(ex, "resourceGroupName"), p(ex, "name"), { kind: String(res.kind) });
+    await env.c
+      .web(p(ex, "subscriptionId"))
+      .webApps.update(p(ex, "resourceGroupName"), p(ex, "name"), { kind: String(res.kind) });
     await env.c.web(p(ex, "subscriptionId")).webApps.get(p(ex, "resourceGroupName"), p(ex, "name"));
-    return [{ status: "200", exchange: env.c.recorder.last("GET"), rules: { generated: ["lastModifiedTimeUtc"] } }];
+    return [
+      { status: "200", exchange: env.c.recorder.last("GET"), rules: { generated: ["lastModifiedTimeUtc"] } },
+    ];
   },
   "web/UpdateWebApp.json": async (ex, env) => {
     const res = body200(ex);
@@ -147,22 +174,45 @@ const REPLAYERS: Record<string, Replayer> = {
       properties: before,
     });
     const web = env.c.web(p(ex, "subscriptionId"));
-    await web.webApps.update(p(ex, "resourceGroupName"), p(ex, "name"), { kind: String(res.kind), ...props(ex.parameters.siteEnvelope as Json) } as never);
-    return [{ status: "200", exchange: env.c.recorder.last("PATCH"), rules: { ignore: { identity: "seeded without identity" } } }];
+    await web.webApps.update(p(ex, "resourceGroupName"), p(ex, "name"), {
+      kind: String(res.kind),
+      ...props(ex.parameters.siteEnvelope as Json),
+    } as never);
+    return [
+      {
+        status: "200",
+        exchange: env.c.recorder.last("PATCH"),
+        rules: { ignore: { identity: "seeded without identity" } },
+      },
+    ];
   },
   "msi/UserAssignedIdentities_Get.json": async (ex, env) => {
     const res = body200(ex);
-    await env.emu.control.seedUserAssignedIdentity({ subscriptionId: p(ex, "subscriptionId"), resourceGroup: p(ex, "resourceGroupName"), name: p(ex, "resourceName"), location: String(res.location) });
+    await env.emu.control.seedUserAssignedIdentity({
+      subscriptionId: p(ex, "subscriptionId"),
+      resourceGroup: p(ex, "resourceGroupName"),
+      name: p(ex, "resourceName"),
+      location: String(res.location),
+    });
     // Tags are inputs of the identity's PUT; set them as a client would.
-    await env.c.msi(p(ex, "subscriptionId")).userAssignedIdentities.update(p(ex, "resourceGroupName"), p(ex, "resourceName"), { tags: res.tags as Record<string, string> });
-    await env.c.msi(p(ex, "subscriptionId")).userAssignedIdentities.get(p(ex, "resourceGroupName"), p(ex, "resourceName"));
+    await env.c
+      .msi(p(ex, "subscriptionId"))
+      .userAssignedIdentities.update(p(ex, "resourceGroupName"), p(ex, "resourceName"), {
+        tags: res.tags as Record<string, string>,
+      });
+    await env.c
+      .msi(p(ex, "subscriptionId"))
+      .userAssignedIdentities.get(p(ex, "resourceGroupName"), p(ex, "resourceName"));
     return [
       {
         status: "200",
         exchange: env.c.recorder.last("GET"),
         rules: {
           generated: ["principalId"],
-          shapeOnly: { name: "the example's URL names 'resourceName' but its body 'identityName'", id: "as above" },
+          shapeOnly: {
+            name: "the example's URL names 'resourceName' but its body 'identityName'",
+            id: "as above",
+          },
         },
       },
     ];
@@ -189,7 +239,11 @@ const REPLAYERS: Record<string, Replayer> = {
     ];
   },
   ...Object.fromEntries(
-    ["RoleAssignments_CreateForSubscription.json", "RoleAssignments_CreateForResourceGroup.json", "RoleAssignments_CreateForResource.json"].map((f) => [
+    [
+      "RoleAssignments_CreateForSubscription.json",
+      "RoleAssignments_CreateForResourceGroup.json",
+      "RoleAssignments_CreateForResource.json",
+    ].map((f) => [
       `authorization/${f}`,
       (async (ex, env) => {
         const scope = p(ex, "scope");
@@ -235,32 +289,46 @@ const REPLAYERS: Record<string, Replayer> = {
   "authorization/RoleAssignments_ListForResourceGroup.json": async (ex, env) => {
     await seedArm(env, p(ex, "subscriptionId"), p(ex, "resourceGroupName"));
     for (const a of body200(ex).value as Json[]) await seedRoleAssignmentFrom(env, a);
-    for await (const _ of env.c.authorization(p(ex, "subscriptionId")).roleAssignments.listForResourceGroup(p(ex, "resourceGroupName"))) void _;
+    for await (const _ of env.c
+      .authorization(p(ex, "subscriptionId"))
+      .roleAssignments.listForResourceGroup(p(ex, "resourceGroupName")))
+      void _;
     return [{ status: "200", exchange: env.c.recorder.last("GET") }];
   },
   ...Object.fromEntries(
-    ["GetRoleDefinitionAtScope.json", "GetRoleDefinitionByName.json", "GetRoleDefinitionById.json"].map((f) => [
-      `authorization/${f}`,
-      (async (ex, env) => {
-        const res = (body200(ex).value as Json[] | undefined)?.[0] ?? body200(ex);
-        const rp = props(res);
-        const assignable = (rp.assignableScopes as string[])[0]!;
-        await seedArm(env, scopeParts(assignable).sub);
-        await env.emu.control.seedRoleDefinition({
-          name: String(res.name),
-          roleName: String(rp.roleName),
-          description: String(rp.description),
-          assignableScopes: rp.assignableScopes as string[],
-          permissions: rp.permissions as never,
-        });
-        const rd = env.c.authorization().roleDefinitions;
-        // The example's scope "scope" and roleId "roleDefinitionId" are placeholders: use the role's own scope and id.
-        if (f === "GetRoleDefinitionAtScope.json") for await (const _ of rd.list(assignable)) void _;
-        else if (f === "GetRoleDefinitionByName.json") await rd.get(assignable, p(ex, "roleDefinitionId"));
-        else await rd.getById(`${assignable}/providers/Microsoft.Authorization/roleDefinitions/${String(res.name)}`);
-        return [{ status: "200", exchange: env.c.recorder.last("GET"), rules: { ...roleDefinitionRules, allowExtraElements: true } }];
-      }) as Replayer,
-    ]),
+    ["GetRoleDefinitionAtScope.json", "GetRoleDefinitionByName.json", "GetRoleDefinitionById.json"].map(
+      (f) => [
+        `authorization/${f}`,
+        (async (ex, env) => {
+          const res = (body200(ex).value as Json[] | undefined)?.[0] ?? body200(ex);
+          const rp = props(res);
+          const assignable = (rp.assignableScopes as string[])[0]!;
+          await seedArm(env, scopeParts(assignable).sub);
+          await env.emu.control.seedRoleDefinition({
+            name: String(res.name),
+            roleName: String(rp.roleName),
+            description: String(rp.description),
+            assignableScopes: rp.assignableScopes as string[],
+            permissions: rp.permissions as never,
+          });
+          const rd = env.c.authorization().roleDefinitions;
+          // The example's scope "scope" and roleId "roleDefinitionId" are placeholders: use the role's own scope and id.
+          if (f === "GetRoleDefinitionAtScope.json") for await (const _ of rd.list(assignable)) void _;
+          else if (f === "GetRoleDefinitionByName.json") await rd.get(assignable, p(ex, "roleDefinitionId"));
+          else
+            await rd.getById(
+              `${assignable}/providers/Microsoft.Authorization/roleDefinitions/${String(res.name)}`,
+            );
+          return [
+            {
+              status: "200",
+              exchange: env.c.recorder.last("GET"),
+              rules: { ...roleDefinitionRules, allowExtraElements: true },
+            },
+          ];
+        }) as Replayer,
+      ],
+    ),
   ),
   ...Object.fromEntries(
     ["ApiManagementCreateApiPolicy.json", "ApiManagementCreateApiPolicyNonXmlEncoded.json"].map((f) => [
@@ -268,12 +336,24 @@ const REPLAYERS: Record<string, Replayer> = {
       (async (ex, env) => {
         await seedApim(env, ex, p(ex, "apiId"));
         const api = env.c.apim(p(ex, "subscriptionId")).apiPolicy;
-        const args = [p(ex, "resourceGroupName"), p(ex, "serviceName"), p(ex, "apiId"), "policy", props(ex.parameters.parameters as Json) as never, { ifMatch: p(ex, "If-Match") }] as const;
+        const args = [
+          p(ex, "resourceGroupName"),
+          p(ex, "serviceName"),
+          p(ex, "apiId"),
+          "policy",
+          props(ex.parameters.parameters as Json) as never,
+          { ifMatch: p(ex, "If-Match") },
+        ] as const;
         await api.createOrUpdate(...args);
         const created = env.c.recorder.last("PUT");
         await api.createOrUpdate(...args);
         const rules: CompareRules = f.includes("NonXml")
-          ? { shapeOnly: { id: "the example's response id points at another service's operation policy", type: "as above" } }
+          ? {
+              shapeOnly: {
+                id: "the example's response id points at another service's operation policy",
+                type: "as above",
+              },
+            }
           : {};
         return [
           { status: "201", exchange: created, rules },
@@ -297,7 +377,12 @@ const REPLAYERS: Record<string, Replayer> = {
   "apimanagement/ApiManagementCreatePolicyFragment.json": async (ex, env) => {
     await seedApim(env, ex);
     const frag = env.c.apim(p(ex, "subscriptionId")).policyFragment;
-    const args = [p(ex, "resourceGroupName"), p(ex, "serviceName"), p(ex, "id"), props(ex.parameters.parameters as Json) as never] as const;
+    const args = [
+      p(ex, "resourceGroupName"),
+      p(ex, "serviceName"),
+      p(ex, "id"),
+      props(ex.parameters.parameters as Json) as never,
+    ] as const;
     await frag.beginCreateOrUpdateAndWait(...args);
     const created = env.c.recorder.exchanges.find((e) => e.method === "PUT")!;
     env.c.recorder.clear();
@@ -315,20 +400,40 @@ const REPLAYERS: Record<string, Replayer> = {
       (async (ex, env) => {
         const serviceId = await seedApim(env, ex);
         const rp = props(body200(ex));
-        await env.emu.control.seedPolicyFragment({ serviceId, fragmentId: p(ex, "id"), xml: String(rp.value), description: String(rp.description), format: rp.format as "xml" });
-        await env.c.apim(p(ex, "subscriptionId")).policyFragment.get(p(ex, "resourceGroupName"), p(ex, "serviceName"), p(ex, "id"), ex.parameters.format ? { format: p(ex, "format") } : {});
+        await env.emu.control.seedPolicyFragment({
+          serviceId,
+          fragmentId: p(ex, "id"),
+          xml: String(rp.value),
+          description: String(rp.description),
+          format: rp.format as "xml",
+        });
+        await env.c
+          .apim(p(ex, "subscriptionId"))
+          .policyFragment.get(
+            p(ex, "resourceGroupName"),
+            p(ex, "serviceName"),
+            p(ex, "id"),
+            ex.parameters.format ? { format: p(ex, "format") } : {},
+          );
         return [{ status: "200", exchange: env.c.recorder.last("GET") }];
       }) as Replayer,
     ]),
   ),
   ...Object.fromEntries(
-    ["ApiManagementGetApiPolicy.json", "ApiManagementListApiPolicies.json", "ApiManagementHeadApiPolicy.json", "ApiManagementDeleteApiPolicy.json"].map((f) => [
+    [
+      "ApiManagementGetApiPolicy.json",
+      "ApiManagementListApiPolicies.json",
+      "ApiManagementHeadApiPolicy.json",
+      "ApiManagementDeleteApiPolicy.json",
+    ].map((f) => [
       `apimanagement/${f}`,
       (async (ex, env) => {
         const serviceId = await seedApim(env, ex, p(ex, "apiId"));
         const sample = ex.responses["200"]?.body as Json | undefined;
         const listed = (sample?.value as Json[] | undefined)?.[0] ?? sample;
-        const value = listed?.properties ? String(props(listed).value) : "<policies><inbound><base /></inbound></policies>";
+        const value = listed?.properties
+          ? String(props(listed).value)
+          : "<policies><inbound><base /></inbound></policies>";
         await env.emu.control.putPolicyRaw({ serviceId, apiId: p(ex, "apiId") }, value, "xml");
         const api = env.c.apim(p(ex, "subscriptionId")).apiPolicy;
         const rg = p(ex, "resourceGroupName");
@@ -358,21 +463,55 @@ const REPLAYERS: Record<string, Replayer> = {
     await env.emu.control.seedServicePrincipal({
       id: String(request.resourceId),
       displayName: String(expected.resourceDisplayName),
-      appRoles: [{ id: String(request.appRoleId), value: "Example.Role", allowedMemberTypes: ["User", "Application"] }],
+      appRoles: [
+        { id: String(request.appRoleId), value: "Example.Role", allowedMemberTypes: ["User", "Application"] },
+      ],
     });
-    await env.emu.control.seedUser({ id: String(request.principalId), displayName: String(expected.principalDisplayName), principalType: expected.principalType as "Group" });
-    await env.c.graph("POST", `/v1.0/servicePrincipals/${String(request.resourceId)}/appRoleAssignedTo`, request);
+    await env.emu.control.seedUser({
+      id: String(request.principalId),
+      displayName: String(expected.principalDisplayName),
+      principalType: expected.principalType as "Group",
+    });
+    await env.c.graph(
+      "POST",
+      `/v1.0/servicePrincipals/${String(request.resourceId)}/appRoleAssignedTo`,
+      request,
+    );
     const exchange = env.c.recorder.last("POST");
-    return [{ status: "201", exchange, rules: { generated: ["id"] }, expectedFile: "graph/serviceprincipal-post-approleassignedto.response-201.json" } as Check];
+    return [
+      {
+        status: "201",
+        exchange,
+        rules: { generated: ["id"] },
+        expectedFile: "graph/serviceprincipal-post-approleassignedto.response-201.json",
+      } as Check,
+    ];
   },
   "graph/serviceprincipal-list-approleassignedto.response-200.json": async (_ex, env) => {
     const expected = readJson("graph/serviceprincipal-list-approleassignedto.response-200.json");
     const a = (expected.value as Json[])[0]!;
-    await env.emu.control.seedServicePrincipal({ id: String(a.resourceId), displayName: String(a.resourceDisplayName) });
-    await env.emu.control.seedUser({ id: String(a.principalId), displayName: String(a.principalDisplayName) });
-    await env.emu.control.seedAppRoleAssignment({ resourceId: String(a.resourceId), principalId: String(a.principalId), appRoleId: String(a.appRoleId) });
+    await env.emu.control.seedServicePrincipal({
+      id: String(a.resourceId),
+      displayName: String(a.resourceDisplayName),
+    });
+    await env.emu.control.seedUser({
+      id: String(a.principalId),
+      displayName: String(a.principalDisplayName),
+    });
+    await env.emu.control.seedAppRoleAssignment({
+      resourceId: String(a.resourceId),
+      principalId: String(a.principalId),
+      appRoleId: String(a.appRoleId),
+    });
     await env.c.graph("GET", `/v1.0/servicePrincipals/${String(a.resourceId)}/appRoleAssignedTo`);
-    return [{ status: "200", exchange: env.c.recorder.last("GET"), rules: { generated: ["id"] }, expectedFile: "graph/serviceprincipal-list-approleassignedto.response-200.json" } as Check];
+    return [
+      {
+        status: "200",
+        exchange: env.c.recorder.last("GET"),
+        rules: { generated: ["id"] },
+        expectedFile: "graph/serviceprincipal-list-approleassignedto.response-200.json",
+      } as Check,
+    ];
   },
   "graph/serviceprincipal-list.response-200.json": async (_ex, env) => {
     const expected = readJson("graph/serviceprincipal-list.response-200.json");
@@ -387,14 +526,21 @@ const REPLAYERS: Record<string, Replayer> = {
       servicePrincipalNames: sp.servicePrincipalNames as string[],
     });
     await env.c.graph("GET", "/v1.0/servicePrincipals");
-    return [{ status: "200", exchange: env.c.recorder.last("GET"), expectedFile: "graph/serviceprincipal-list.response-200.json" } as Check];
+    return [
+      {
+        status: "200",
+        exchange: env.c.recorder.last("GET"),
+        expectedFile: "graph/serviceprincipal-list.response-200.json",
+      } as Check,
+    ];
   },
 };
 
 /** Files that carry no request: what they are used for instead. */
 const REFERENCE_ONLY: Record<string, string> = {
   "graph/graph-error-example.json": "the Graph error shape, checked in errors.test.ts",
-  "graph/serviceprincipal-post-approleassignedto.response-201.json": "the response half of the .request.json replay",
+  "graph/serviceprincipal-post-approleassignedto.response-201.json":
+    "the response half of the .request.json replay",
 };
 
 function readJson(rel: string): Json {
@@ -403,7 +549,11 @@ function readJson(rel: string): Json {
 
 const files = readdirSync(EXAMPLES, { withFileTypes: true })
   .filter((d) => d.isDirectory())
-  .flatMap((d) => readdirSync(join(EXAMPLES, d.name)).filter((f) => f.endsWith(".json")).map((f) => `${d.name}/${f}`))
+  .flatMap((d) =>
+    readdirSync(join(EXAMPLES, d.name))
+      .filter((f) => f.endsWith(".json"))
+      .map((f) => `${d.name}/${f}`),
+  )
   .sort();
 
 let emu: RunningEmulator;
@@ -436,7 +586,8 @@ describe.each(files.filter((f) => f in REPLAYERS))("%s", (file) => {
         const errors = compareBodies(expected, check.exchange.body, check.rules);
         expect(errors, `${file} (${check.status})`).toEqual([]);
       }
-      for (const h of check.headers ?? []) expect(check.exchange.headers[h], `${file}: header ${h}`).toBeTruthy();
+      for (const h of check.headers ?? [])
+        expect(check.exchange.headers[h], `${file}: header ${h}`).toBeTruthy();
     }
   });
 });

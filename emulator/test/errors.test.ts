@@ -3,7 +3,8 @@ import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startEmulator, type RunningEmulator, type ScenarioIds } from "../index.ts";
-import { clients, type Clients } from "./support.ts";
+import { LogicManagementClient } from "@azure/arm-logic";
+import { clients, credential, type Clients } from "./support.ts";
 
 const CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
@@ -34,7 +35,8 @@ async function restError(p: Promise<unknown>): Promise<RestError> {
   return e as RestError;
 }
 
-const rd = (id: string) => `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`;
+const rd = (id: string) =>
+  `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`;
 
 async function identityPrincipal(): Promise<string> {
   const view = await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
@@ -45,7 +47,11 @@ describe("Microsoft.Authorization role assignments", () => {
   it("409 RoleAssignmentExists for the same scope, role and principal under another name", async () => {
     const principalId = await identityPrincipal();
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
-    const body = { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" as const };
+    const body = {
+      roleDefinitionId: rd(CONTRIBUTOR),
+      principalId,
+      principalType: "ServicePrincipal" as const,
+    };
     const first = guid();
     await ra.create(ids.keyVaultScope, first, body);
     const e = await restError(ra.create(ids.keyVaultScope, guid(), body));
@@ -58,11 +64,27 @@ describe("Microsoft.Authorization role assignments", () => {
     const other = (await emu.control.seedServicePrincipal({ displayName: "other" })).id;
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
     const name = guid();
-    await ra.create(ids.keyVaultScope, name, { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" });
+    await ra.create(ids.keyVaultScope, name, {
+      roleDefinitionId: rd(CONTRIBUTOR),
+      principalId,
+      principalType: "ServicePrincipal",
+    });
     for (const p of [
-      ra.create(ids.keyVaultScope, name, { roleDefinitionId: rd(CONTRIBUTOR), principalId: other, principalType: "ServicePrincipal" }),
-      ra.create(ids.keyVaultScope, name, { roleDefinitionId: rd(READER), principalId, principalType: "ServicePrincipal" }),
-      ra.create(ids.resourceGroupId, name, { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" }),
+      ra.create(ids.keyVaultScope, name, {
+        roleDefinitionId: rd(CONTRIBUTOR),
+        principalId: other,
+        principalType: "ServicePrincipal",
+      }),
+      ra.create(ids.keyVaultScope, name, {
+        roleDefinitionId: rd(READER),
+        principalId,
+        principalType: "ServicePrincipal",
+      }),
+      ra.create(ids.resourceGroupId, name, {
+        roleDefinitionId: rd(CONTRIBUTOR),
+        principalId,
+        principalType: "ServicePrincipal",
+      }),
     ]) {
       const e = await restError(p);
       expect([e.statusCode, e.code]).toEqual([400, "RoleAssignmentUpdateNotPermitted"]);
@@ -73,18 +95,32 @@ describe("Microsoft.Authorization role assignments", () => {
     await emu.control.setReplicationDelay(60_000);
     const principalId = await identityPrincipal();
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
-    const e = await restError(ra.create(ids.keyVaultScope, guid(), { roleDefinitionId: rd(CONTRIBUTOR), principalId }));
+    const e = await restError(
+      ra.create(ids.keyVaultScope, guid(), { roleDefinitionId: rd(CONTRIBUTOR), principalId }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "PrincipalNotFound"]);
     expect(e.message).toContain(principalId.replace(/-/g, ""));
-    const ok = await ra.create(ids.keyVaultScope, guid(), { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" });
+    const ok = await ra.create(ids.keyVaultScope, guid(), {
+      roleDefinitionId: rd(CONTRIBUTOR),
+      principalId,
+      principalType: "ServicePrincipal",
+    });
     expect(ok.principalId).toBe(principalId);
   });
 
   it("400 PrincipalNotFound by injected fault, once", async () => {
     const principalId = await identityPrincipal();
-    await emu.control.injectFault({ match: { operation: "RoleAssignments_Create" }, action: { kind: "principalNotFound" }, count: 1 });
+    await emu.control.injectFault({
+      match: { operation: "RoleAssignments_Create" },
+      action: { kind: "principalNotFound" },
+      count: 1,
+    });
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
-    const body = { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" as const };
+    const body = {
+      roleDefinitionId: rd(CONTRIBUTOR),
+      principalId,
+      principalType: "ServicePrincipal" as const,
+    };
     const e = await restError(ra.create(ids.keyVaultScope, guid(), body));
     expect(e.code).toBe("PrincipalNotFound");
     await expect(ra.create(ids.keyVaultScope, guid(), body)).resolves.toBeTruthy();
@@ -93,9 +129,21 @@ describe("Microsoft.Authorization role assignments", () => {
   it("400 InvalidRoleAssignmentId for a non-GUID name; 400 RoleDefinitionDoesNotExist; 404 RoleAssignmentNotFound", async () => {
     const principalId = await identityPrincipal();
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
-    let e = await restError(ra.create(ids.keyVaultScope, "not-a-guid", { roleDefinitionId: rd(CONTRIBUTOR), principalId, principalType: "ServicePrincipal" }));
+    let e = await restError(
+      ra.create(ids.keyVaultScope, "not-a-guid", {
+        roleDefinitionId: rd(CONTRIBUTOR),
+        principalId,
+        principalType: "ServicePrincipal",
+      }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "InvalidRoleAssignmentId"]);
-    e = await restError(ra.create(ids.keyVaultScope, guid(), { roleDefinitionId: rd(guid()), principalId, principalType: "ServicePrincipal" }));
+    e = await restError(
+      ra.create(ids.keyVaultScope, guid(), {
+        roleDefinitionId: rd(guid()),
+        principalId,
+        principalType: "ServicePrincipal",
+      }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "RoleDefinitionDoesNotExist"]);
     e = await restError(ra.get(ids.keyVaultScope, guid()));
     expect([e.statusCode, e.code]).toEqual([404, "RoleAssignmentNotFound"]);
@@ -103,10 +151,23 @@ describe("Microsoft.Authorization role assignments", () => {
 
   it("custom roles are assignable only at their assignableScopes", async () => {
     const principalId = await identityPrincipal();
-    const role = await emu.control.seedRoleDefinition({ roleName: "Orders Reader", assignableScopes: [ids.keyVaultScope] });
+    const role = await emu.control.seedRoleDefinition({
+      roleName: "Orders Reader",
+      assignableScopes: [ids.keyVaultScope],
+    });
     const ra = c.authorization(ids.subscriptionId).roleAssignments;
-    await ra.create(ids.keyVaultScope, guid(), { roleDefinitionId: rd(role.name), principalId, principalType: "ServicePrincipal" });
-    const e = await restError(ra.create(ids.resourceGroupId, guid(), { roleDefinitionId: rd(role.name), principalId, principalType: "ServicePrincipal" }));
+    await ra.create(ids.keyVaultScope, guid(), {
+      roleDefinitionId: rd(role.name),
+      principalId,
+      principalType: "ServicePrincipal",
+    });
+    const e = await restError(
+      ra.create(ids.resourceGroupId, guid(), {
+        roleDefinitionId: rd(role.name),
+        principalId,
+        principalType: "ServicePrincipal",
+      }),
+    );
     expect(e.code).toBe("RoleDefinitionDoesNotExist");
   });
 });
@@ -114,11 +175,14 @@ describe("Microsoft.Authorization role assignments", () => {
 describe("ARM common errors", () => {
   it("wrong api-version → 400 NoRegisteredProviderFound; unknown RG → 404 ResourceGroupNotFound; unknown workflow → 404 ResourceNotFound", async () => {
     const logic = c.logic(ids.subscriptionId);
-    let e = await restError(new (logic.constructor as typeof import("@azure/arm-logic").LogicManagementClient)(
-      { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 60_000 }) },
-      ids.subscriptionId,
-      { endpoint: emu.url, tlsOptions: { ca: emu.caPem }, apiVersion: "2099-01-01", retryOptions: { maxRetries: 0 } },
-    ).workflows.get(ids.resourceGroup, "orders-workflow"));
+    let e = await restError(
+      new LogicManagementClient(credential, ids.subscriptionId, {
+        endpoint: emu.url,
+        tlsOptions: { ca: emu.caPem },
+        apiVersion: "2099-01-01",
+        retryOptions: { maxRetries: 0 },
+      }).workflows.get(ids.resourceGroup, "orders-workflow"),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "NoRegisteredProviderFound"]);
     e = await restError(logic.workflows.get("no-such-rg", "orders-workflow"));
     expect([e.statusCode, e.code]).toEqual([404, "ResourceGroupNotFound"]);
@@ -127,7 +191,9 @@ describe("ARM common errors", () => {
   });
 
   it("missing bearer → 401 in each API's shape", async () => {
-    const arm = await fetchNoAuth(`/subscriptions/${ids.subscriptionId}/resourceGroups/${ids.resourceGroup}/providers/Microsoft.Logic/workflows/orders-workflow?api-version=2019-05-01`);
+    const arm = await fetchNoAuth(
+      `/subscriptions/${ids.subscriptionId}/resourceGroups/${ids.resourceGroup}/providers/Microsoft.Logic/workflows/orders-workflow?api-version=2019-05-01`,
+    );
     expect(arm.status).toBe(401);
     expect(arm.body).toEqual({ error: { code: "AuthenticationFailed", message: expect.any(String) } });
     const graph = await fetchNoAuth("/v1.0/servicePrincipals");
@@ -136,13 +202,31 @@ describe("ARM common errors", () => {
   });
 
   it("Consumption rejects system + user identities and more than one user-assigned identity", async () => {
-    const u1 = await emu.control.seedUserAssignedIdentity({ subscriptionId: ids.subscriptionId, resourceGroup: ids.resourceGroup, name: "id-1" });
-    const u2 = await emu.control.seedUserAssignedIdentity({ subscriptionId: ids.subscriptionId, resourceGroup: ids.resourceGroup, name: "id-2" });
+    const u1 = await emu.control.seedUserAssignedIdentity({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "id-1",
+    });
+    const u2 = await emu.control.seedUserAssignedIdentity({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "id-2",
+    });
     const logic = c.logic(ids.subscriptionId).workflows;
     const wf = await logic.get(ids.resourceGroup, "orders-workflow");
-    let e = await restError(logic.createOrUpdate(ids.resourceGroup, "orders-workflow", { ...wf, identity: { type: "SystemAssigned, UserAssigned" as never, userAssignedIdentities: { [u1.id]: {} } } }));
+    let e = await restError(
+      logic.createOrUpdate(ids.resourceGroup, "orders-workflow", {
+        ...wf,
+        identity: { type: "SystemAssigned, UserAssigned" as never, userAssignedIdentities: { [u1.id]: {} } },
+      }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "InvalidIdentityType"]);
-    e = await restError(logic.createOrUpdate(ids.resourceGroup, "orders-workflow", { ...wf, identity: { type: "UserAssigned", userAssignedIdentities: { [u1.id]: {}, [u2.id]: {} } } }));
+    e = await restError(
+      logic.createOrUpdate(ids.resourceGroup, "orders-workflow", {
+        ...wf,
+        identity: { type: "UserAssigned", userAssignedIdentities: { [u1.id]: {}, [u2.id]: {} } },
+      }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "InvalidIdentity"]);
     expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("None");
   });
@@ -165,7 +249,12 @@ describe("API Management", () => {
   it("404 for a missing API/operation/product/service, 412 on a stale If-Match, fragment delete refused while included", async () => {
     const apim = c.apim(ids.subscriptionId);
     const rg = ids.resourceGroup;
-    let e = await restError(apim.apiPolicy.createOrUpdate(rg, "apim-orders", "missing-api", "policy", { value: "<policies />", format: "rawxml" }));
+    let e = await restError(
+      apim.apiPolicy.createOrUpdate(rg, "apim-orders", "missing-api", "policy", {
+        value: "<policies />",
+        format: "rawxml",
+      }),
+    );
     expect([e.statusCode, e.code]).toEqual([404, "ResourceNotFound"]);
     e = await restError(apim.apiOperation.get(rg, "apim-orders", "orders-api", "missing-op"));
     expect(e.statusCode).toBe(404);
@@ -174,15 +263,41 @@ describe("API Management", () => {
     e = await restError(apim.api.get(rg, "no-such-service", "orders-api"));
     expect([e.statusCode, e.code]).toEqual([404, "ResourceNotFound"]);
 
-    const first = await apim.apiPolicy.createOrUpdate(rg, "apim-orders", "orders-api", "policy", { value: "<policies><inbound><base /></inbound></policies>", format: "rawxml" }, { ifMatch: "*" });
-    await emu.control.putPolicyRaw({ serviceId: ids.apim.serviceId, apiId: "orders-api" }, "<policies><inbound /></policies>");
-    e = await restError(apim.apiPolicy.createOrUpdate(rg, "apim-orders", "orders-api", "policy", { value: "<policies />", format: "rawxml" }, { ifMatch: first.eTag! }));
+    const first = await apim.apiPolicy.createOrUpdate(
+      rg,
+      "apim-orders",
+      "orders-api",
+      "policy",
+      { value: "<policies><inbound><base /></inbound></policies>", format: "rawxml" },
+      { ifMatch: "*" },
+    );
+    await emu.control.putPolicyRaw(
+      { serviceId: ids.apim.serviceId, apiId: "orders-api" },
+      "<policies><inbound /></policies>",
+    );
+    e = await restError(
+      apim.apiPolicy.createOrUpdate(
+        rg,
+        "apim-orders",
+        "orders-api",
+        "policy",
+        { value: "<policies />", format: "rawxml" },
+        { ifMatch: first.eTag! },
+      ),
+    );
     expect(e.statusCode).toBe(412);
     e = await restError(apim.apiPolicy.delete(rg, "apim-orders", "orders-api", "policy", first.eTag!));
     expect(e.statusCode).toBe(412);
 
-    await emu.control.seedPolicyFragment({ serviceId: ids.apim.serviceId, fragmentId: "jwt", xml: "<fragment><set-header name=\"x\" exists-action=\"override\"><value>1</value></set-header></fragment>" });
-    await emu.control.putPolicyRaw({ serviceId: ids.apim.serviceId, apiId: "orders-api" }, '<policies><inbound><include-fragment fragment-id="jwt" /></inbound></policies>');
+    await emu.control.seedPolicyFragment({
+      serviceId: ids.apim.serviceId,
+      fragmentId: "jwt",
+      xml: '<fragment><set-header name="x" exists-action="override"><value>1</value></set-header></fragment>',
+    });
+    await emu.control.putPolicyRaw(
+      { serviceId: ids.apim.serviceId, apiId: "orders-api" },
+      '<policies><inbound><include-fragment fragment-id="jwt" /></inbound></policies>',
+    );
     e = await restError(apim.policyFragment.delete(rg, "apim-orders", "jwt", "*"));
     expect([e.statusCode, e.code]).toEqual([409, "Conflict"]);
     await emu.control.deletePolicyRaw({ serviceId: ids.apim.serviceId, apiId: "orders-api" });
@@ -191,13 +306,25 @@ describe("API Management", () => {
   });
 
   it("400 ValidationError for malformed XML", async () => {
-    const e = await restError(c.apim(ids.subscriptionId).apiPolicy.createOrUpdate(ids.resourceGroup, "apim-orders", "orders-api", "policy", { value: "<policies><inbound></policies>", format: "xml" }));
+    const e = await restError(
+      c
+        .apim(ids.subscriptionId)
+        .apiPolicy.createOrUpdate(ids.resourceGroup, "apim-orders", "orders-api", "policy", {
+          value: "<policies><inbound></policies>",
+          format: "xml",
+        }),
+    );
     expect([e.statusCode, e.code]).toEqual([400, "ValidationError"]);
   });
 });
 
 describe("Microsoft Graph", () => {
-  const graphErrorShape = JSON.parse(readFileSync(new URL("../../../shared/azure-api-examples/graph/graph-error-example.json", import.meta.url), "utf8")) as {
+  const graphErrorShape = JSON.parse(
+    readFileSync(
+      new URL("../../../shared/azure-api-examples/graph/graph-error-example.json", import.meta.url),
+      "utf8",
+    ),
+  ) as {
     error: { innerError: Record<string, string> };
   };
 
@@ -214,11 +341,18 @@ describe("Microsoft Graph", () => {
     expect((await assign(principalId)).status).toBe(201);
     const dup = await assign(principalId);
     expect(dup.status).toBe(400);
-    const err = (dup.json as { error: { code: string; message: string; innerError: Record<string, string> } }).error;
-    expect([err.code, err.message]).toEqual(["Request_BadRequest", "Permission being assigned already exists on the object."]);
+    const err = (dup.json as { error: { code: string; message: string; innerError: Record<string, string> } })
+      .error;
+    expect([err.code, err.message]).toEqual([
+      "Request_BadRequest",
+      "Permission being assigned already exists on the object.",
+    ]);
     for (const k of Object.keys(graphErrorShape.error.innerError)) expect(err.innerError).toHaveProperty(k);
     const unknown = await assign(guid());
-    expect([unknown.status, (unknown.json as { error: { code: string } }).error.code]).toEqual([404, "Request_ResourceNotFound"]);
+    expect([unknown.status, (unknown.json as { error: { code: string } }).error.code]).toEqual([
+      404,
+      "Request_ResourceNotFound",
+    ]);
   });
 
   it("a principal inside the replication delay is not found, then is", async () => {

@@ -13,6 +13,9 @@ it("serves the seed scenario through the real SDKs", async () => {
   const c = clients(emu);
   const wf = await c.logic(ids.subscriptionId).workflows.get(ids.resourceGroup, "orders-workflow");
   expect(wf.name).toBe("orders-workflow");
-  const sp = await c.graph("GET", `/v1.0/servicePrincipals?$filter=${encodeURIComponent("servicePrincipalNames/any(c:c eq 'api://orders')")}`);
+  const sp = await c.graph(
+    "GET",
+    `/v1.0/servicePrincipals?$filter=${encodeURIComponent("servicePrincipalNames/any(c:c eq 'api://orders')")}`,
+  );
   expect((sp.json as { value: unknown[] }).value).toHaveLength(1);
 });

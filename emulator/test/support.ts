@@ -41,7 +41,13 @@ export class Recorder {
       } catch {
         body = res.bodyAsText;
       }
-      this.exchanges.push({ method: req.method, url: req.url, status: res.status, headers: res.headers.toJSON(), body });
+      this.exchanges.push({
+        method: req.method,
+        url: req.url,
+        status: res.status,
+        headers: res.headers.toJSON(),
+        body,
+      });
       return res;
     },
   };
@@ -74,8 +80,13 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
     additionalPolicies: [{ policy: recorder.policy, position: "perRetry" as const }],
     ...(opts.retries === false ? { retryOptions: { maxRetries: 0 } } : {}),
   };
-  const graphPipeline = createPipelineFromOptions({ tlsOptions: { ca: emu.caPem }, ...(opts.retries === false ? { retryOptions: { maxRetries: 0 } } : {}) });
-  graphPipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential, scopes: "https://graph.microsoft.com/.default" }));
+  const graphPipeline = createPipelineFromOptions({
+    tlsOptions: { ca: emu.caPem },
+    ...(opts.retries === false ? { retryOptions: { maxRetries: 0 } } : {}),
+  });
+  graphPipeline.addPolicy(
+    bearerTokenAuthenticationPolicy({ credential, scopes: "https://graph.microsoft.com/.default" }),
+  );
   graphPipeline.addPolicy(recorder.policy, { afterPhase: "Retry" });
   const httpClient = createDefaultHttpClient();
   return {
@@ -83,7 +94,8 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
     logic: (sub) => new LogicManagementClient(credential, sub, options),
     web: (sub) => new WebSiteManagementClient(credential, sub, options),
     msi: (sub) => new ManagedServiceIdentityClient(credential, sub, options),
-    authorization: (sub) => new AuthorizationManagementClient(credential, sub ?? "00000000-0000-0000-0000-000000000000", options),
+    authorization: (sub) =>
+      new AuthorizationManagementClient(credential, sub ?? "00000000-0000-0000-0000-000000000000", options),
     apim: (sub) => new ApiManagementClient(credential, sub, options),
     graph: async (method, path, body) => {
       const req = createPipelineRequest({
@@ -93,7 +105,9 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const res = await graphPipeline.sendRequest(httpClient, req);
-      return Object.assign(res, { json: res.bodyAsText ? (JSON.parse(res.bodyAsText) as unknown) : undefined });
+      return Object.assign(res, {
+        json: res.bodyAsText ? (JSON.parse(res.bodyAsText) as unknown) : undefined,
+      });
     },
   };
 }
