@@ -474,6 +474,35 @@ describe("RoleAssignmentPort (arm-authorization)", () => {
   });
 });
 
+describe("a freshly created identity (directory replication delay)", () => {
+  it("RBAC accepts it because principalType is sent; Graph answers 404 → PrincipalNotFound until replicated", async () => {
+    await emu.control.setReplicationDelay(60_000);
+    const fresh = (await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" })).identity
+      .principalId!;
+    const roleId = (await ports.roleDefinitions.resolve(ids.keyVaultScope, "Key Vault Secrets User"))!.id;
+
+    await ports.roleAssignments.create({
+      scope: ids.keyVaultScope,
+      name: roleAssignmentName(ids.keyVaultScope, roleId, fresh),
+      roleDefinitionId: roleId,
+      principalId: fresh,
+      description: "x",
+    });
+    expect(await emu.control.listRoleAssignments({ principalId: fresh })).toHaveLength(1);
+
+    const sp = ids.ordersApi.servicePrincipalId;
+    await expectKind(
+      ports.graph.createAppRoleAssignment(sp, fresh, ids.ordersApi.appRoles.AddRole),
+      "PrincipalNotFound",
+    );
+    expect(await emu.control.listAppRoleAssignments({ principalId: fresh })).toHaveLength(0);
+
+    await emu.control.setReplicationDelay(0);
+    await ports.graph.createAppRoleAssignment(sp, fresh, ids.ordersApi.appRoles.AddRole);
+    expect(await emu.control.listAppRoleAssignments({ principalId: fresh })).toHaveLength(1);
+  });
+});
+
 describe("GraphPort (Microsoft Graph v1.0 over core-rest-pipeline)", () => {
   async function miPrincipal(): Promise<string> {
     return (await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" })).identity
