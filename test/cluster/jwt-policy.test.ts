@@ -76,7 +76,7 @@ afterEach(async () => {
   manager = undefined;
 });
 
-async function startOperator(): Promise<Manager> {
+async function startOperator(resync = "2s"): Promise<Manager> {
   const { config } = parseConfig([
     `--kubeconfig=${kubeconfigPath}`,
     `--namespaces=${ns}`,
@@ -85,7 +85,7 @@ async function startOperator(): Promise<Manager> {
     "--health-addr=",
     "--log-level=silent",
     // Drift outside Kubernetes is found by resync; short here so the tests do not wait minutes.
-    "--resync-interval=2s",
+    `--resync-interval=${resync}`,
     "--shutdown-timeout=10s",
   ]);
   manager = createOperator({
@@ -218,6 +218,23 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     expect(got.code).toBe(0);
     expect(got.stdout).toContain("orders-jwt");
 
+    // First apply, from creation to Ready (observed): what it cost in APIM requests.
+    const firstApply = (await emu.control.requestLog()).filter((e) =>
+      e.path.toLowerCase().includes("microsoft.apimanagement"),
+    );
+    console.log(
+      `first apply: ${firstApply.length} APIM requests: ` +
+        Object.entries(
+          firstApply.reduce<Record<string, number>>(
+            (m, e) => ({ ...m, [e.operation]: (m[e.operation] ?? 0) + 1 }),
+            {},
+          ),
+        )
+          .map(([k, v]) => `${k}×${v}`)
+          .join(", "),
+    );
+    expect(firstApply.filter((e) => e.method === "PUT").length).toBe(2); // fragment, then the document
+
     // Steady state: resync passes read the document and the fragment, and write nothing.
     await emu.control.resetLog();
     const etag = doc!.etag;
@@ -255,8 +272,18 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     );
     const frag = (await fragmentXml("orders-jwt"))!;
     expect(frag).not.toContain(first);
-    const obj = await waitForCondition("orders-jwt", "Ready", "True");
-    expect(obj.status?.callerPrincipalId).toBe(second);
+    // The status follows once the new rule has been observed in APIM.
+    await waitUntil(
+      "status pins the new principal and is Ready",
+      async () => {
+        const o = await getPolicyObj("orders-jwt");
+        return (
+          o.status?.callerPrincipalId === second &&
+          findCondition(o.status?.conditions, "Ready")?.status === "True"
+        );
+      },
+      30_000,
+    );
     // Still exactly one include; the rest of the document untouched.
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(
       FOREIGN.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("orders-jwt")}\r\n`),
@@ -465,6 +492,127 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
       30_000,
     );
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
+  });
+
+  it("a policy whose binding is missing waits naming it, writes nothing, and applies as soon as the binding is Ready (binding watch)", async () => {
+    await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+    await startOperator();
+    await client.create(JWT_POLICY_RESOURCE, ns, policyBody("early-jwt", { bindingRef: { name: "late" } }));
+    const waiting = await waitForCondition("early-jwt", "Ready", "False", "WaitingForBinding");
+    expect(findCondition(waiting.status?.conditions, "Ready")!.message).toContain("late");
+    expect(findCondition(waiting.status?.conditions, "Reconciling")?.status).toBe("True");
+    expect((await emu.control.requestLog()).filter((e) => e.method !== "GET")).toEqual([]);
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(FOREIGN);
+
+    // The re-check while waiting is a minute away: being Ready well before that means the binding watch woke us.
+    const t0 = Date.now();
+    await client.create(BINDING_RESOURCE, ns, bindingBody("late"));
+    const ready = await waitForCondition("early-jwt", "Ready", "True", undefined, 30_000);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(ready.status?.callerPrincipalId).toBe((await getBinding("late")).status?.principalId);
+  });
+
+  it("moving the target takes the include out of the old document byte for byte and installs it at the new one", async () => {
+    await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("moving-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
+    );
+    await waitForCondition("moving-jwt", "Ready", "True");
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toContain(includeOf("moving-jwt"));
+
+    await client.patch(
+      JWT_POLICY_RESOURCE,
+      { namespace: ns, name: "moving-jwt" },
+      { spec: { target: { apiId: ids.apim.apiId, operationId: ids.apim.operationId } } },
+    );
+    const opTarget = { ...apiTarget(), operationId: ids.apim.operationId };
+    await waitUntil(
+      "status names the operation",
+      async () => {
+        const o = await getPolicyObj("moving-jwt");
+        return (
+          o.status?.target === `api/${ids.apim.apiId}/operation/${ids.apim.operationId}` &&
+          findCondition(o.status?.conditions, "Ready")?.status === "True"
+        );
+      },
+      30_000,
+    );
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(FOREIGN);
+    expect((await emu.control.getPolicyRaw(opTarget))!.xml).toContain(includeOf("moving-jwt"));
+  });
+
+  it("throttling (429 + Retry-After) is waited out and reported as an Event, then the change is applied", async () => {
+    // No resync here, so the only reasons to look again are the spec change and the Retry-After.
+    await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+    await startOperator("0");
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("busy-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
+    );
+    await waitForCondition("busy-jwt", "Ready", "True", undefined, 30_000);
+    await emu.control.injectFault({
+      match: { operation: "PolicyFragment_Get" },
+      action: { kind: "status", status: 429, retryAfterSeconds: 2 },
+      count: 1,
+    });
+    await emu.control.resetLog();
+    await client.patch(
+      JWT_POLICY_RESOURCE,
+      { namespace: ns, name: "busy-jwt" },
+      { spec: { failedValidation: { message: "Orders: token required" } } },
+    );
+    await waitUntil(
+      "new message applied",
+      async () => !!(await fragmentXml("busy-jwt"))?.includes("Orders: token required"),
+      30_000,
+    );
+    const gets = await emu.control.requestLog({ operation: "PolicyFragment_Get" });
+    expect(gets[0]!.status).toBe(429);
+    const waitedMs = Date.parse(gets[1]!.time) - Date.parse(gets[0]!.time);
+    console.log(`429 with Retry-After 2 s: next fragment read after ${waitedMs} ms`);
+    expect(waitedMs).toBeGreaterThanOrEqual(1_900);
+    await waitUntil(
+      "Throttled event",
+      async () => {
+        const ev = await kubectl(kubeconfigPath, [
+          "get",
+          "events.events.k8s.io",
+          "-n",
+          ns,
+          "--field-selector",
+          "reason=Throttled",
+          "-o",
+          "name",
+        ]);
+        return ev.stdout.trim() !== "";
+      },
+      15_000,
+    );
+  });
+
+  it("access denied on a write stalls the object (AccessDenied) instead of retrying hot", async () => {
+    await emu.control.injectFault({
+      match: { operation: "PolicyFragment_CreateOrUpdate" },
+      action: { kind: "status", status: 403, code: "AuthorizationFailed", message: "no write access" },
+    });
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("denied-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
+    );
+    const obj = await waitForCondition("denied-jwt", "Stalled", "True", "AccessDenied");
+    expect(findCondition(obj.status?.conditions, "Stalled")!.message).toContain("no write access");
+    expect(findCondition(obj.status?.conditions, "Ready")?.status).toBe("False");
+    await new Promise((r) => setTimeout(r, 3_000));
+    // One attempt (plus at most one resync pass), not a hot retry loop.
+    const attempts = await emu.control.requestLog({ operation: "PolicyFragment_CreateOrUpdate" });
+    expect(attempts.length).toBeLessThanOrEqual(3);
+    expect(await emu.control.getPolicyRaw(apiTarget())).toBeNull();
   });
 });
 
