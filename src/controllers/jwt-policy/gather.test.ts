@@ -1,0 +1,226 @@
+import { describe, expect, it } from "vitest";
+import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import { AzureError } from "../../azure/errors.ts";
+import type { ApimPolicyTarget, ApimPort, PolicyDocument } from "../../azure/ports.ts";
+import { apply } from "./apply.ts";
+import { targetLabel } from "./decide.ts";
+import { bindingFacts, gather, targetFromLabel } from "./gather.ts";
+import { policiesReferencing } from "./reconciler.ts";
+
+const SVC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim";
+
+/** An in-memory APIM with the port's contract (absence as a value, 412 on a stale ETag) and a call log. */
+class FakeApim implements ApimPort {
+  policies = new Map<string, PolicyDocument>();
+  fragments = new Map<string, PolicyDocument>();
+  apis = new Set<string>(["orders"]);
+  calls: string[] = [];
+  fail: Partial<Record<string, AzureError>> = {};
+  private etag = 1;
+  private key = (t: ApimPolicyTarget) => `${t.productId ?? ""}|${t.apiId ?? ""}|${t.operationId ?? ""}`;
+  private maybeFail(op: string) {
+    this.calls.push(op);
+    const e = this.fail[op];
+    if (e) throw e;
+  }
+  async checkTarget(t: ApimPolicyTarget) {
+    this.maybeFail("checkTarget");
+    if (t.apiId && !this.apis.has(t.apiId)) return { exists: false as const, missing: `api '${t.apiId}'` };
+    return { exists: true as const };
+  }
+  async getPolicy(t: ApimPolicyTarget) {
+    this.maybeFail("getPolicy");
+    return this.policies.get(this.key(t));
+  }
+  async putPolicy(t: ApimPolicyTarget, xml: string, ifMatch: string) {
+    this.maybeFail("putPolicy");
+    const cur = this.policies.get(this.key(t));
+    if (ifMatch !== "*" && cur?.etag !== ifMatch) {
+      throw new AzureError({
+        kind: "PreconditionFailed",
+        message: "412",
+        statusCode: 412,
+        service: "arm-apim",
+        operation: "apiPolicy.createOrUpdate",
+      });
+    }
+    const doc = { xml, etag: `e${this.etag++}` };
+    this.policies.set(this.key(t), doc);
+    return doc;
+  }
+  async deletePolicy(t: ApimPolicyTarget) {
+    this.maybeFail("deletePolicy");
+    this.policies.delete(this.key(t));
+  }
+  async getFragment(_s: string, id: string) {
+    this.maybeFail("getFragment");
+    return this.fragments.get(id);
+  }
+  async putFragment(_s: string, id: string, xml: string) {
+    this.maybeFail("putFragment");
+    this.fragments.set(id, { xml, etag: `e${this.etag++}` });
+  }
+  async deleteFragment(_s: string, id: string) {
+    this.maybeFail("deleteFragment");
+    this.fragments.delete(id);
+  }
+}
+
+function binding(over: Partial<LogicAppIdentityBinding> = {}, ready = "True", observedGeneration = 2) {
+  return {
+    apiVersion: "identity.logicapp.dev/v1alpha1",
+    kind: "LogicAppIdentityBinding",
+    metadata: { name: "orders", namespace: "team-a", generation: 2 },
+    spec: {
+      logicAppId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Logic/workflows/w",
+      identity: { type: "SystemAssigned" },
+      appRoleAssignments: [
+        { api: "api://orders", appRole: "Orders.Write" },
+        { api: "api://orders", appRole: "Orders.Read" },
+        { api: "8d6c4c8e-7d0e-4a44-9a4b-2f1b7d7a0c11", appRole: "Orders.Write" },
+      ],
+    },
+    status: {
+      principalId: "p-1",
+      tenantId: "t-1",
+      conditions: [
+        {
+          type: "Ready",
+          status: ready,
+          reason: "x",
+          message: "",
+          observedGeneration,
+          lastTransitionTime: "2026-11-28T00:00:00Z",
+        },
+      ],
+    },
+    ...over,
+  } as LogicAppIdentityBinding;
+}
+
+function policy(
+  name: string,
+  ns: string,
+  bindingName?: string,
+  target: ApimJwtPolicy["spec"]["target"] = {},
+) {
+  return {
+    apiVersion: "identity.logicapp.dev/v1alpha1",
+    kind: "ApimJwtPolicy",
+    metadata: { name, namespace: ns },
+    spec: {
+      apimServiceId: SVC,
+      target,
+      ...(bindingName ? { bindingRef: { name: bindingName } } : {}),
+    },
+  } as ApimJwtPolicy;
+}
+
+describe("bindingFacts", () => {
+  it("missing binding → not ready", () => {
+    expect(bindingFacts("orders", undefined)).toEqual({ name: "orders", ready: false });
+  });
+  it("Ready binding → principal, tenant, de-duplicated audiences and roles from its app-role grants", () => {
+    expect(bindingFacts("orders", binding())).toEqual({
+      name: "orders",
+      ready: true,
+      principalId: "p-1",
+      tenantId: "t-1",
+      audiences: ["api://orders", "8d6c4c8e-7d0e-4a44-9a4b-2f1b7d7a0c11"],
+      roles: ["Orders.Write", "Orders.Read"],
+    });
+  });
+  it("Ready computed from an older generation, or not True → not ready", () => {
+    expect(bindingFacts("orders", binding({}, "True", 1)).ready).toBe(false);
+    expect(bindingFacts("orders", binding({}, "False")).ready).toBe(false);
+  });
+});
+
+describe("targetFromLabel", () => {
+  it.each([{}, { productId: "p" }, { apiId: "a" }, { apiId: "a", operationId: "o" }])(
+    "inverts targetLabel for %j",
+    (t) => {
+      expect(targetFromLabel(targetLabel(t))).toEqual(t);
+    },
+  );
+  it("anything else → undefined", () => {
+    expect(targetFromLabel("api/a/b")).toBeUndefined();
+    expect(targetFromLabel("")).toBeUndefined();
+  });
+});
+
+describe("policiesReferencing", () => {
+  it("maps a binding to the policies in its namespace that name it", () => {
+    const all = [
+      policy("a", "team-a", "orders"),
+      policy("b", "team-a", "other"),
+      policy("c", "team-b", "orders"),
+      policy("d", "team-a"),
+    ];
+    const cache = { list: (ns?: string) => all.filter((p) => !ns || p.metadata.namespace === ns) };
+    expect(policiesReferencing(binding(), cache)).toEqual([{ namespace: "team-a", name: "a" }]);
+  });
+});
+
+describe("gather", () => {
+  it("steady state is two reads: an existing document proves the target exists", async () => {
+    const apim = new FakeApim();
+    apim.policies.set("|orders|", { xml: "<policies />", etag: "e0" });
+    const o = await gather(policy("p", "ns", undefined, { apiId: "orders" }), { apim }, "fid");
+    expect(o.target).toEqual({ exists: true });
+    expect(o.policy?.etag).toBe("e0");
+    expect(o.fragment).toBeUndefined();
+    expect(apim.calls).toEqual(["getPolicy", "getFragment"]);
+  });
+  it("no document → the target is checked and the missing entity named", async () => {
+    const apim = new FakeApim();
+    const o = await gather(policy("p", "ns", undefined, { apiId: "gone" }), { apim }, "fid");
+    expect(o.target).toEqual({ exists: false, missing: "api 'gone'" });
+    expect(apim.calls).toEqual(["getPolicy", "checkTarget", "getFragment"]);
+  });
+});
+
+describe("apply", () => {
+  const t = { serviceId: SVC, apiId: "orders" };
+  it("runs actions in order; a 412 on the document stops the pass as a conflict (fragment already written)", async () => {
+    const apim = new FakeApim();
+    apim.policies.set("|orders|", { xml: "<policies />", etag: "e-now" });
+    const r = await apply(
+      [
+        { kind: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
+        { kind: "putPolicy", xml: "<policies>x</policies>", ifMatch: "e-stale" },
+        { kind: "deleteFragment", fragmentId: "other" },
+      ],
+      { apim },
+      t,
+    );
+    expect(r.conflict).toBe(true);
+    expect(r.stoppedBy).toBeUndefined();
+    expect(r.succeeded.map((a) => a.kind)).toEqual(["putFragment"]);
+    expect(apim.policies.get("|orders|")?.xml).toBe("<policies />");
+    expect(apim.fragments.has("fid")).toBe(true);
+    expect(apim.calls).toEqual(["putFragment", "putPolicy"]);
+  });
+  it("any other failure stops the pass and is returned", async () => {
+    const apim = new FakeApim();
+    const denied = new AzureError({
+      kind: "Forbidden",
+      message: "no",
+      statusCode: 403,
+      service: "arm-apim",
+      operation: "policyFragment.createOrUpdate",
+    });
+    apim.fail.putFragment = denied;
+    const r = await apply(
+      [
+        { kind: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
+        { kind: "putPolicy", xml: "<policies />", ifMatch: "*" },
+      ],
+      { apim },
+      t,
+    );
+    expect(r.stoppedBy).toBe(denied);
+    expect(r.conflict).toBe(false);
+    expect(apim.policies.size).toBe(0);
+  });
+});
