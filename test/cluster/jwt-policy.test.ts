@@ -213,6 +213,18 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     });
     expect(obj.status?.appliedFingerprint).toMatch(/^[0-9a-f]{64}$/);
 
+    const applied = await kubectl(kubeconfigPath, [
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      ns,
+      "--field-selector",
+      "reason=Applied,regarding.name=orders-jwt",
+      "-o",
+      "jsonpath={.items[*].note}",
+    ]);
+    expect(applied.stdout).toContain(`caller pinned to ${principal}`);
+
     // kubectl shows it to a person.
     const got = await kubectl(kubeconfigPath, ["get", "apimjwtpolicies", "-n", ns, "-o", "wide"]);
     expect(got.code).toBe(0);
@@ -592,6 +604,55 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
       },
       15_000,
     );
+  });
+
+  it("Inline mode: one marked validate-jwt in the document, switching to Fragment mode moves it, deletion restores the bytes", async () => {
+    await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
+    await startOperator();
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("inline-jwt", { mode: "Inline", tenantId: ids.tenantId, audiences: ["api://orders"] }),
+    );
+    await waitForCondition("inline-jwt", "Ready", "True");
+    let doc = (await emu.control.getPolicyRaw(apiTarget()))!.xml;
+    expect(doc).toContain(`<!-- laio:ApimJwtPolicy ${ns}/inline-jwt -->`);
+    expect(doc.match(/<validate-jwt /g)).toHaveLength(1);
+    expect(doc).not.toContain("include-fragment");
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
+
+    await client.patch(
+      JWT_POLICY_RESOURCE,
+      { namespace: ns, name: "inline-jwt" },
+      { spec: { mode: "Fragment" } },
+    );
+    await waitUntil(
+      "switched to Fragment mode",
+      async () => {
+        doc = (await emu.control.getPolicyRaw(apiTarget()))!.xml;
+        return doc.includes(includeOf("inline-jwt")) && !doc.includes("validate-jwt");
+      },
+      30_000,
+    );
+    expect(doc).toBe(
+      FOREIGN.replace("        <base />\r\n", `        <base />\r\n        ${includeOf("inline-jwt")}\r\n`),
+    );
+
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "inline-jwt" });
+    await waitUntil(
+      "inline-jwt gone",
+      async () => {
+        try {
+          await getPolicyObj("inline-jwt");
+          return false;
+        } catch (e) {
+          return isNotFound(e);
+        }
+      },
+      30_000,
+    );
+    expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(FOREIGN);
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
   });
 
   it("access denied on a write stalls the object (AccessDenied) instead of retrying hot", async () => {

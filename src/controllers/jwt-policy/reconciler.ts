@@ -39,7 +39,14 @@ import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
 import { BINDING_RESOURCE } from "../binding/reconciler.ts";
 import { apply } from "./apply.ts";
-import { decide, targetLabel, type ConditionUpdate, type Decision, type Desired } from "./decide.ts";
+import {
+  decide,
+  ruleInput,
+  targetLabel,
+  type ConditionUpdate,
+  type Decision,
+  type Desired,
+} from "./decide.ts";
 import { apimTarget, bindingFacts, gather, targetFromLabel, type JwtPolicyPorts } from "./gather.ts";
 
 export const JWT_POLICY_RESOURCE: ResourceType = {
@@ -86,6 +93,11 @@ function withConditions(
   let list = [...(existing ?? [])];
   for (const u of updates) list = setCondition(list, u, now);
   return list;
+}
+
+function ruleInputWaits(desired: Desired): boolean {
+  const r = ruleInput(desired);
+  return !r.ok && r.wait;
 }
 
 const isStalled = (d: Decision) => d.conditions.some((c) => c.type === "Stalled" && c.status === "True");
@@ -152,7 +164,11 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
       }
       for (let round = 0; round < maxRounds + conflicts; round++) {
         if (ctx.signal.aborted) break;
-        const observed = await gather(obj, this.deps.ports, fid);
+        // Waiting for the binding is decided from the cache alone: no APIM read until there is a rule to compare.
+        const waiting = !deleting && ruleInputWaits(desired);
+        const observed = waiting
+          ? { target: { exists: true as const }, ...(obj.status ? { previous: obj.status } : {}) }
+          : await gather(obj, this.deps.ports, fid);
         // A fingerprint recorded for another target says nothing about this one: a move is an apply, not a repair.
         if (moved && observed.previous) {
           const { appliedFingerprint: _drop, ...rest } = observed.previous;
@@ -271,7 +287,8 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
       });
     } else if (wroteAs === "Applying" || wroteAs === "Updating") {
       const pinned = d.status.callerPrincipalId ? ` (caller pinned to ${d.status.callerPrincipalId})` : "";
-      ev({ type: "Normal", reason: "Applied", note: `validate-jwt installed at ${label}${pinned}` });
+      const verb = wroteAs === "Applying" ? "installed" : "updated";
+      ev({ type: "Normal", reason: "Applied", note: `validate-jwt ${verb} at ${label}${pinned}` });
     }
     const stalled = d.conditions.find((c) => c.type === "Stalled" && c.status === "True");
     const before = findCondition(obj.status?.conditions, ConditionType.Stalled);
