@@ -584,6 +584,22 @@ describe("decide: heal after the identity is recreated", () => {
     expect(cond(d.status, "Ready")?.status).toBe("True");
   });
 
+  it("while the identity is off, keeps the old principal's records even if Azure already dropped them", () => {
+    // Graph deletes a deleted principal's app-role assignments itself; the heal must still account for them.
+    const d = decide(
+      binding({}, grantedStatus(P1)),
+      observed({ logicApp: logicApp(undefined), roleAssignments: [ourRa(P1)] }),
+      { now: NOW },
+    );
+    expect(d.status.appRoleAssignments?.filter((s) => s.principalId === P1)).toHaveLength(1);
+    const healed = decide(
+      binding({}, d.status),
+      observed({ logicApp: logicApp(P2), roleAssignments: [ourRa(P1)] }),
+      { now: NOW },
+    );
+    expect(healed.status.lastHeal).toMatchObject({ previousPrincipalId: P1, principalId: P2, swept: 2 });
+  });
+
   it("recognises an orphan by its deterministic name even when status lost the entry", () => {
     const d = decide(
       binding({}, { principalId: P1, conditions: [] }),

@@ -688,7 +688,13 @@ function revocations(
     if (wanted) continue;
     seenRoleIds.add(e.id.toLowerCase());
     const live = observedRole(e.id);
-    if (!live) continue; // gone already: forget it
+    if (!live) {
+      // Gone already: forget it, unless the identity is being recreated right now; then keep the record so
+      // the heal can report everything the old principal held.
+      if (!ctx.deleting && ctx.principal === undefined)
+        roleStatuses.push({ ...e, state: "Revoking", message: "identity being recreated" });
+      continue;
+    }
     // Belt and braces: the name must be the one we would have given it.
     if (
       e.roleDefinitionId &&
@@ -768,7 +774,11 @@ function revocations(
       appStatuses.push({ ...e, state: "Revoking", message: "could not read the API's assignments" });
       continue;
     }
-    if (!assignments.some((a) => a.id === e.id)) continue;
+    if (!assignments.some((a) => a.id === e.id)) {
+      if (!ctx.deleting && ctx.principal === undefined)
+        appStatuses.push({ ...e, state: "Revoking", message: "identity being recreated" });
+      continue;
+    }
     const orphan = !isCurrent(e.principalId);
     if (!ctx.deleting && orphan && !ctx.sweepOrphans) {
       appStatuses.push({

@@ -32,7 +32,7 @@ import {
 import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
 import { apply } from "./apply.ts";
-import { decide, type BindingDecision } from "./decide.ts";
+import { decide, type BindingDecision, type BindingEvent } from "./decide.ts";
 import { gather, type BindingPorts } from "./gather.ts";
 import type { ApplyFailure } from "./model.ts";
 
@@ -54,7 +54,7 @@ export interface BindingReconcilerDeps {
   replicationPollMs?: number;
   /** Re-check of something a person must fix (access denied). Default 5 min. */
   stalledRecheckMs?: number;
-  /** Gather/decide/apply rounds per pass. Default 4. */
+  /** Gather/decide rounds per pass (each but the last may apply). Default 5. */
   maxRounds?: number;
 }
 
@@ -83,17 +83,22 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     const created: string[] = [];
     let decision: BindingDecision | undefined;
     let stoppedBy: Error | undefined;
-    const maxRounds = this.deps.maxRounds ?? 4;
+    const maxRounds = this.deps.maxRounds ?? 5;
+    let working = obj;
+    const findings: BindingEvent[] = [];
     try {
       for (let round = 0; round < maxRounds; round++) {
         if (ctx.signal.aborted) break;
-        const observed = await gather(obj, this.deps.ports, {
+        const observed = await gather(working, this.deps.ports, {
           applyFailures,
           createdAppRoleAssignmentIds: created,
         });
-        decision = decide(obj, observed, { now: now(), replicationPollMs: this.deps.replicationPollMs });
+        decision = decide(working, observed, { now: now(), replicationPollMs: this.deps.replicationPollMs });
+        for (const e of decision.events)
+          if (!findings.some((f) => f.reason === e.reason && f.note === e.note)) findings.push(e);
         const writes = decision.actions.filter((a) => a.type !== "removeFinalizer");
-        if (writes.length === 0) break;
+        // The last round only observes, so the status written describes Azure after the writes.
+        if (writes.length === 0 || round === maxRounds - 1) break;
         ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying");
         const result = await apply(writes, this.deps.ports, obj.spec.logicAppId);
         for (const e of result.events) this.deps.events.record(obj, e);
@@ -117,7 +122,9 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
           stoppedBy = result.stoppedBy;
           break;
         }
-        if (result.succeeded.length === 0) break;
+        // The next round decides from what this round established (e.g. that this binding turned the identity
+        // on), as a later pass would read it back from status.
+        working = { ...working, status: decision.status };
       }
     } catch (e) {
       stoppedBy = e instanceof Error ? e : new Error(String(e));
@@ -126,7 +133,7 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting);
     if (!decision) return {};
 
-    for (const e of decision.events) this.deps.events.record(obj, e);
+    for (const e of findings) this.deps.events.record(obj, e);
     if (decision.status.lastHeal && decision.status.lastHeal.time !== obj.status?.lastHeal?.time) {
       this.deps.events.record(obj, {
         type: "Normal",
@@ -149,7 +156,14 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     status: BindingStatus,
   ): Promise<LogicAppIdentityBinding | undefined> {
     try {
-      const r = await this.deps.status.update(BINDING_RESOURCE, obj, () => status);
+      // Status computed from a cache that lagged behind our own last write must not overwrite that write
+      // (it would forget ownership it recorded): on a conflict, reconcile again from a fresh read.
+      const r = await this.deps.status.update(BINDING_RESOURCE, obj, (current) => {
+        if (current.metadata.resourceVersion !== obj.metadata.resourceVersion) {
+          throw new RetryableError("object changed while reconciling (stale cache); reconciling again");
+        }
+        return status;
+      });
       return r.object;
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode === 404) return undefined;

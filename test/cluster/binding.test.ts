@@ -1,0 +1,408 @@
+/**
+ * LogicAppIdentityBinding end to end: the operator in-process against the real kube-apiserver and the Azure
+ * emulator (real @azure/* SDK clients over HTTPS). Assertions are on the world: what the emulator holds
+ * (assignments, identities) and what kubectl shows (status, conditions, columns).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import {
+  BINDING_KIND,
+  FINALIZER,
+  GROUP,
+  VERSION,
+  findCondition,
+  type BindingSpec,
+  type LogicAppIdentityBinding,
+} from "../../src/api/v1alpha1/index.ts";
+import { createCredential } from "../../src/azure/credential.ts";
+import { roleAssignmentName } from "../../src/azure/naming.ts";
+import { createOperator } from "../../src/cli/operator.ts";
+import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
+import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
+import { parseConfig } from "../../src/runtime/config.ts";
+import type { Manager } from "../../src/runtime/manager.ts";
+import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+
+const KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
+
+let kubeconfigPath: string;
+let emu: RunningEmulator;
+let client: KubeClient;
+let ns: string;
+let ids: ScenarioIds;
+let manager: Manager | undefined;
+
+beforeAll(async () => {
+  kubeconfigPath = inject("kubeconfig");
+  client = new KubeClient(kubeConfig(kubeconfigPath));
+  emu = await startEmulator();
+});
+
+afterAll(async () => {
+  client?.close();
+  await emu?.stop();
+});
+
+beforeEach(async () => {
+  await emu.control.reset();
+  ids = await emu.control.seedScenario();
+  ns = await freshNamespace(kubeConfig(kubeconfigPath), "bind");
+  await startOperator();
+});
+
+afterEach(async () => {
+  await manager?.stop();
+  manager = undefined;
+});
+
+async function startOperator(): Promise<void> {
+  const { config } = parseConfig([
+    `--kubeconfig=${kubeconfigPath}`,
+    `--namespaces=${ns}`,
+    "--leader-elect=false",
+    "--metrics-addr=",
+    "--health-addr=",
+    `--log-level=${process.env.LAIO_TEST_LOG_LEVEL ?? "silent"}`,
+    // Changes made behind the operator's back are found by resync; short so the tests do not wait minutes.
+    "--resync-interval=1s",
+    "--shutdown-timeout=10s",
+  ]);
+  manager = createOperator({
+    config,
+    azure: {
+      credential: createCredential("static"),
+      armEndpoint: emu.url,
+      graphEndpoint: emu.url,
+      tlsCa: emu.caPem,
+    },
+    replicationPollMs: 300,
+  });
+  await manager.start();
+}
+
+function seedSpec(over: Partial<BindingSpec> = {}): BindingSpec {
+  return {
+    logicAppId: ids.logicAppId,
+    identity: { type: "SystemAssigned" },
+    roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
+    appRoleAssignments: [{ api: "api://orders", appRole: "AddRole" }],
+    ...over,
+  };
+}
+
+async function createBinding(name: string, spec: BindingSpec): Promise<void> {
+  const body: LogicAppIdentityBinding = {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: BINDING_KIND,
+    metadata: { name, namespace: ns },
+    spec,
+  };
+  await client.create(BINDING_RESOURCE, ns, body);
+}
+
+const getBinding = (name: string) =>
+  client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name });
+
+async function waitFor(
+  name: string,
+  check: (b: LogicAppIdentityBinding) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+) {
+  let last: LogicAppIdentityBinding | undefined;
+  await waitUntil(
+    `${name}: ${what}`,
+    async () => {
+      last = await getBinding(name);
+      return check(last);
+    },
+    timeoutMs,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`);
+  });
+  return last!;
+}
+
+const ready = (b: LogicAppIdentityBinding) => findCondition(b.status?.conditions, "Ready")?.status === "True";
+const stalledWith = (reason: string) => (b: LogicAppIdentityBinding) =>
+  findCondition(b.status?.conditions, "Stalled")?.status === "True" &&
+  findCondition(b.status?.conditions, "Stalled")?.reason === reason;
+
+async function principalOf(logicAppId: string): Promise<string | undefined> {
+  return (await emu.control.getLogicApp(logicAppId)).identity.principalId;
+}
+
+describe("LogicAppIdentityBinding on a real API server and the Azure emulator", () => {
+  it("seed scenario: enables the identity, grants Key Vault and the app role, and reports Ready", async () => {
+    await createBinding("orders", seedSpec());
+    const wait = await kubectl(kubeconfigPath, [
+      "wait",
+      "--for=condition=Ready",
+      "--timeout=60s",
+      "-n",
+      ns,
+      "identitybinding/orders",
+    ]);
+    expect(wait.stderr).toBe("");
+    expect(wait.code).toBe(0);
+
+    const principal = await principalOf(ids.logicAppId);
+    expect(principal).toMatch(/^[0-9a-f-]{36}$/);
+    const b = await getBinding("orders");
+    expect(b.status).toMatchObject({
+      principalId: principal,
+      tenantId: ids.tenantId,
+      identityType: "SystemAssigned",
+      identityEnabledByOperator: true,
+      grants: "2/2",
+      observedGeneration: 1,
+    });
+    expect(b.metadata.finalizers).toContain(FINALIZER);
+
+    // The world: one RBAC assignment with the deterministic name, sent as a ServicePrincipal, and one app role.
+    const ras = await emu.control.listRoleAssignments({ principalId: principal });
+    expect(ras).toHaveLength(1);
+    expect(ras[0]!.name).toBe(
+      roleAssignmentName(ids.keyVaultScope, ras[0]!.properties.roleDefinitionId, principal!),
+    );
+    expect(ras[0]!.properties.roleDefinitionId.toLowerCase()).toContain(KV_SECRETS_USER);
+    expect(ras[0]!.properties.principalType).toBe("ServicePrincipal");
+    expect(ras[0]!.properties.description).toContain(`binding=${ns}/orders`);
+    const aras = await emu.control.listAppRoleAssignments({ principalId: principal });
+    expect(aras.map((a) => a.appRoleId)).toEqual([ids.ordersApi.appRoles.AddRole]);
+
+    const table = await kubectl(kubeconfigPath, ["get", "identitybindings", "-n", ns]);
+    expect(table.stdout).toMatch(new RegExp(`orders\\s+True\\s+Ready\\s+${principal}\\s+2/2`));
+  });
+
+  it("steady state performs reads only", async () => {
+    await createBinding("orders", seedSpec());
+    await waitFor("orders", ready, "Ready");
+    await new Promise((r) => setTimeout(r, 1500));
+    await emu.control.resetLog();
+    await new Promise((r) => setTimeout(r, 3500)); // several 1 s resyncs
+    const log = await emu.control.requestLog();
+    expect(log.length).toBeGreaterThan(0);
+    expect(log.filter((e) => e.method !== "GET" && !e.path.startsWith("/_emulator"))).toEqual([]);
+  });
+
+  it("identity disabled and re-enabled: heals onto the new principal, sweeps only its own orphans", async () => {
+    await createBinding("orders", seedSpec());
+    const before = await waitFor("orders", ready, "Ready");
+    const oldPrincipal = before.status!.principalId!;
+    // Someone else's grant at the same scope, and an assignment of the old principal made by hand: not ours.
+    const foreign = await emu.control
+      .seedRoleAssignment({
+        scope: ids.keyVaultScope,
+        roleDefinitionId: KV_SECRETS_USER,
+        principalId: oldPrincipal.replace(/^.{8}/, "aaaaaaaa"),
+      })
+      .catch(() => undefined);
+    const handMade = await emu.control.seedRoleAssignment({
+      scope: ids.resourceGroupId,
+      roleDefinitionId: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+      principalId: oldPrincipal,
+    });
+
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "None" });
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
+    const newPrincipal = (await principalOf(ids.logicAppId))!;
+    expect(newPrincipal).not.toBe(oldPrincipal);
+
+    const healed = await waitFor(
+      "orders",
+      (b) =>
+        ready(b) &&
+        b.status?.principalId === newPrincipal &&
+        (b.status?.roleAssignments ?? []).every((r) => r.principalId === newPrincipal),
+      "healed and swept",
+    );
+    expect(healed.status?.lastHeal).toMatchObject({
+      previousPrincipalId: oldPrincipal,
+      principalId: newPrincipal,
+      regranted: 2,
+      // Both grants the old principal held are accounted for: the role assignment, which Azure keeps listed
+      // ("Identity not found"), was swept; the app-role assignment went with the deleted principal.
+      swept: 2,
+    });
+
+    // New principal holds everything; the old principal's grants made by this binding are gone.
+    expect(await emu.control.listRoleAssignments({ principalId: newPrincipal })).toHaveLength(1);
+    expect((await emu.control.listAppRoleAssignments({ principalId: newPrincipal })).length).toBe(1);
+    const oldLeft = await emu.control.listRoleAssignments({ principalId: oldPrincipal });
+    expect(oldLeft.map((r) => r.name)).toEqual([handMade.name]);
+    expect(await emu.control.listAppRoleAssignments({ principalId: oldPrincipal })).toEqual([]);
+    if (foreign)
+      expect(
+        (await emu.control.listRoleAssignments({ scope: ids.keyVaultScope })).map((r) => r.name),
+      ).toContain(foreign.name);
+
+    const events = await kubectl(kubeconfigPath, [
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      ns,
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
+    expect(events.stdout).toContain("IdentityRecreated");
+    expect(events.stdout).toContain("OrphanSwept");
+  });
+
+  it("a grant deleted in Azure is restored, and the identity turned off is turned back on", async () => {
+    await createBinding("orders", seedSpec());
+    const b = await waitFor("orders", ready, "Ready");
+    const principal = b.status!.principalId!;
+    const ra = (await emu.control.listRoleAssignments({ principalId: principal }))[0]!;
+    await emu.control.deleteRoleAssignment(ra.id);
+    await waitUntil(
+      "assignment restored",
+      async () => (await emu.control.listRoleAssignments({ principalId: principal })).length === 1,
+      20_000,
+    );
+    const events = await kubectl(kubeconfigPath, [
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      ns,
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
+    expect(events.stdout).toContain("DriftRepaired");
+  });
+
+  it("waits for a fresh principal to replicate (Graph 404), then becomes Ready", async () => {
+    await emu.control.setReplicationDelay(2500);
+    await createBinding("orders", seedSpec());
+    const seen = new Set<string>();
+    await waitFor(
+      "orders",
+      (b) => {
+        for (const c of b.status?.conditions ?? []) seen.add(`${c.type}=${c.reason}`);
+        return ready(b);
+      },
+      "Ready after replication",
+      40_000,
+    );
+    expect([...seen].join(" ")).toContain("AppRoleAssignmentsReady=WaitingForPrincipalReplication");
+  });
+
+  it("adopts an existing assignment (409 RoleAssignmentExists) and never revokes it", async () => {
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
+    const principal = (await principalOf(ids.logicAppId))!;
+    const existing = await emu.control.seedRoleAssignment({
+      scope: ids.keyVaultScope,
+      roleDefinitionId: KV_SECRETS_USER,
+      principalId: principal,
+      principalType: "ServicePrincipal",
+    });
+    await createBinding("orders", seedSpec({ appRoleAssignments: [] }));
+    const b = await waitFor("orders", ready, "Ready");
+    expect(b.status?.roleAssignments?.[0]).toMatchObject({
+      state: "Granted",
+      ownership: "Adopted",
+      id: existing.id,
+    });
+    expect(b.status?.identityEnabledByOperator).toBe(false);
+
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
+    await waitUntil(
+      "binding gone",
+      async () =>
+        getBinding("orders").then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      20_000,
+    );
+    expect((await emu.control.listRoleAssignments({ principalId: principal })).map((r) => r.id)).toEqual([
+      existing.id,
+    ]);
+    expect(await principalOf(ids.logicAppId)).toBe(principal); // it was on before: stays on
+  });
+
+  it.each([
+    [
+      "an unknown role",
+      { roleAssignments: [{ scope: "KV", role: "Key Vault Secrets Reader Writer" }] },
+      "RoleNotFound",
+      "Key Vault Secrets Reader Writer",
+    ],
+    [
+      "an unknown app role",
+      { appRoleAssignments: [{ api: "api://orders", appRole: "DeleteRole" }] },
+      "AppRoleNotFound",
+      "AddRole, ReadRole",
+    ],
+    [
+      "a missing user-assigned identity",
+      { identity: { type: "UserAssigned" as const, userAssignedIdentityId: "UAMI" } },
+      "IdentityNotFound",
+      "id-missing",
+    ],
+  ])("%s is Stalled with the name in the message", async (_n, over, reason, text) => {
+    const spec = seedSpec(over as Partial<BindingSpec>);
+    for (const ra of spec.roleAssignments ?? []) if (ra.scope === "KV") ra.scope = ids.keyVaultScope;
+    if (spec.identity.userAssignedIdentityId === "UAMI") {
+      spec.identity.userAssignedIdentityId = `${ids.resourceGroupId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-missing`;
+    }
+    await createBinding("bad", spec);
+    const b = await waitFor("bad", stalledWith(reason), `Stalled ${reason}`);
+    expect(findCondition(b.status?.conditions, "Stalled")?.message).toContain(text);
+    expect(findCondition(b.status?.conditions, "Ready")?.status).toBe("False");
+  });
+
+  it("deletion with Delete revokes its grants and turns off the identity it turned on; Orphan leaves Azure alone", async () => {
+    await createBinding("orders", seedSpec());
+    const b = await waitFor("orders", ready, "Ready");
+    const principal = b.status!.principalId!;
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
+    await waitUntil(
+      "binding gone",
+      async () =>
+        getBinding("orders").then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      30_000,
+    );
+    expect(await emu.control.listRoleAssignments({ principalId: principal })).toEqual([]);
+    expect(await emu.control.listAppRoleAssignments({ principalId: principal })).toEqual([]);
+    expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("None");
+
+    await createBinding("kept", seedSpec({ deletionPolicy: "Orphan" }));
+    const k = await waitFor("kept", ready, "Ready");
+    const p2 = k.status!.principalId!;
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "kept" });
+    await waitUntil(
+      "binding gone",
+      async () =>
+        getBinding("kept").then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      30_000,
+    );
+    expect(await emu.control.listRoleAssignments({ principalId: p2 })).toHaveLength(1);
+    expect(await emu.control.listAppRoleAssignments({ principalId: p2 })).toHaveLength(1);
+    expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("SystemAssigned");
+  });
+
+  it("deleting a binding whose Logic App was deleted is not an error", async () => {
+    await createBinding("orders", seedSpec());
+    const b = await waitFor("orders", ready, "Ready");
+    await emu.control.deleteLogicApp(ids.logicAppId);
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
+    await waitUntil(
+      "binding gone",
+      async () =>
+        getBinding("orders").then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      30_000,
+    );
+    // Its grants were revoked even though the principal is gone (no "Identity not found" left behind).
+    expect(await emu.control.listRoleAssignments({ principalId: b.status!.principalId! })).toEqual([]);
+  });
+});
