@@ -302,7 +302,14 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
     fn: (current: Readonly<ApimJwtPolicy>) => JwtPolicyStatus,
   ): Promise<void> {
     try {
-      await this.deps.status.update(JWT_POLICY_RESOURCE, obj, fn);
+      // A status computed from a cache that lagged behind our own last write must not overwrite it (it could
+      // forget status.target, which is how a moved target gets cleaned): on a conflict, reconcile again.
+      await this.deps.status.update(JWT_POLICY_RESOURCE, obj, (current) => {
+        if (current.metadata.resourceVersion !== obj.metadata.resourceVersion) {
+          throw new RetryableError("object changed while reconciling (stale cache); reconciling again");
+        }
+        return fn(current);
+      });
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode === 404) return;
       throw e;
