@@ -258,10 +258,11 @@ export class Controller<T extends KubeObject = KubeObject> {
       } else {
         outcome = "error";
         const delay = this.queue.addRateLimited(key);
-        log.error(
-          { err, retryInMs: delay, attempt: this.queue.numRequeues(key) },
-          "reconcile failed; backing off",
-        );
+        // A RetryableError is an expected, classified condition (a conflict, a transient Azure error): worth a
+        // warning; anything else is a bug or an unclassified failure.
+        const fields = { err, retryInMs: delay, attempt: this.queue.numRequeues(key) };
+        if (err instanceof RetryableError) log.warn(fields, "reconcile will be retried; backing off");
+        else log.error(fields, "reconcile failed; backing off");
       }
     }
     this.opts.metrics?.reconciled(this.name, outcome, this.clock.now() - started);

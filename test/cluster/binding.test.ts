@@ -217,7 +217,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
         (b.status?.roleAssignments ?? []).every((r) => r.principalId === newPrincipal),
       "healed and swept",
     );
-    expect(healed.status?.lastHeal).toMatchObject({
+    expect(healed.status?.lastHeal, JSON.stringify(healed.status)).toMatchObject({
       previousPrincipalId: oldPrincipal,
       principalId: newPrincipal,
       regranted: 2,

@@ -31,10 +31,9 @@ import {
 } from "../../runtime/reconciler.ts";
 import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
-import { apply } from "./apply.ts";
-import { decide, type BindingDecision, type BindingEvent } from "./decide.ts";
-import { gather, type BindingPorts } from "./gather.ts";
-import type { ApplyFailure } from "./model.ts";
+import { converge } from "./converge.ts";
+import type { BindingDecision } from "./decide.ts";
+import type { BindingPorts } from "./gather.ts";
 
 export const BINDING_RESOURCE: ResourceType = {
   group: GROUP,
@@ -79,57 +78,26 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     }
 
     const now = () => new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
-    let applyFailures: Record<string, ApplyFailure> = {};
-    const created: string[] = [];
-    let decision: BindingDecision | undefined;
-    let stoppedBy: Error | undefined;
-    const maxRounds = this.deps.maxRounds ?? 5;
-    let working = obj;
-    const findings: BindingEvent[] = [];
-    try {
-      for (let round = 0; round < maxRounds; round++) {
-        if (ctx.signal.aborted) break;
-        const observed = await gather(working, this.deps.ports, {
-          applyFailures,
-          createdAppRoleAssignmentIds: created,
-        });
-        decision = decide(working, observed, { now: now(), replicationPollMs: this.deps.replicationPollMs });
-        for (const e of decision.events)
-          if (!findings.some((f) => f.reason === e.reason && f.note === e.note)) findings.push(e);
-        const writes = decision.actions.filter((a) => a.type !== "removeFinalizer");
-        // The last round only observes, so the status written describes Azure after the writes.
-        if (writes.length === 0 || round === maxRounds - 1) break;
-        ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying");
-        const result = await apply(writes, this.deps.ports, obj.spec.logicAppId);
-        for (const e of result.events) this.deps.events.record(obj, e);
-        for (const a of result.succeeded) {
-          if ((a.type === "createRoleAssignment" || a.type === "createAppRoleAssignment") && a.driftRepair) {
-            this.deps.metrics?.driftRepaired(
-              BINDING_KIND,
-              a.type === "createRoleAssignment" ? "rbac" : "graph",
-            );
-          }
-          if (a.type === "setIdentity" && a.why === "driftRepair")
-            this.deps.metrics?.driftRepaired(BINDING_KIND, "identity");
-          if (a.type === "deleteRoleAssignment" && a.why === "orphaned")
-            this.deps.metrics?.healed(BINDING_KIND, "rbac");
-          if (a.type === "deleteAppRoleAssignment" && a.why === "orphaned")
-            this.deps.metrics?.healed(BINDING_KIND, "graph");
-        }
-        applyFailures = { ...applyFailures, ...result.failures };
-        created.push(...result.createdAppRoleAssignmentIds);
-        if (result.stoppedBy) {
-          stoppedBy = result.stoppedBy;
-          break;
-        }
-        // The next round decides from what this round established (e.g. that this binding turned the identity
-        // on), as a later pass would read it back from status.
-        working = { ...working, status: decision.status };
+    const pass = await converge(obj, this.deps.ports, {
+      now,
+      replicationPollMs: this.deps.replicationPollMs,
+      maxRounds: this.deps.maxRounds,
+      signal: ctx.signal,
+      onApply: (writes, round) => ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying"),
+    });
+    for (const e of pass.applied) this.deps.events.record(obj, e);
+    for (const a of pass.succeeded) {
+      if ((a.type === "createRoleAssignment" || a.type === "createAppRoleAssignment") && a.driftRepair) {
+        this.deps.metrics?.driftRepaired(BINDING_KIND, a.type === "createRoleAssignment" ? "rbac" : "graph");
       }
-    } catch (e) {
-      stoppedBy = e instanceof Error ? e : new Error(String(e));
+      if (a.type === "setIdentity" && a.why === "driftRepair")
+        this.deps.metrics?.driftRepaired(BINDING_KIND, "identity");
+      if (a.type === "deleteRoleAssignment" && a.why === "orphaned")
+        this.deps.metrics?.healed(BINDING_KIND, "rbac");
+      if (a.type === "deleteAppRoleAssignment" && a.why === "orphaned")
+        this.deps.metrics?.healed(BINDING_KIND, "graph");
     }
-
+    const { decision, stoppedBy, findings } = pass;
     if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting);
     if (!decision) return {};
 

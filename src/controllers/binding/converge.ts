@@ -1,0 +1,77 @@
+/**
+ * One binding pass without Kubernetes: gather → decide → apply, repeated a few rounds so a pass converges (an
+ * identity enabled in round 1 is granted in round 2), the last round only observing so the result describes Azure
+ * after the writes. The reconciler wraps it with finalizers, status and events; the benchmarks, and later the
+ * standalone mode and `plan`, call it directly.
+ */
+import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import { apply, type AppliedEvent } from "./apply.ts";
+import { decide, type BindingDecision, type BindingEvent } from "./decide.ts";
+import { gather, type BindingPorts } from "./gather.ts";
+import type { ApplyFailure, BindingAction } from "./model.ts";
+
+export interface ConvergeOptions {
+  now: () => string;
+  replicationPollMs?: number;
+  /** Gather/decide rounds (each but the last may apply). Default 5. */
+  maxRounds?: number;
+  signal?: AbortSignal;
+  /** Observes each write round (logging). */
+  onApply?: (writes: BindingAction[], round: number) => void;
+}
+
+export interface ConvergeResult {
+  /** The last decision: its status describes Azure as last observed. Undefined if the first gather failed. */
+  decision: BindingDecision | undefined;
+  /** What decide found along the way (heals, stalls), de-duplicated. */
+  findings: BindingEvent[];
+  /** One per successful write. */
+  applied: AppliedEvent[];
+  succeeded: BindingAction[];
+  /** The error that stopped the pass, if any. */
+  stoppedBy?: Error;
+}
+
+export async function converge(
+  binding: LogicAppIdentityBinding,
+  ports: BindingPorts,
+  options: ConvergeOptions,
+): Promise<ConvergeResult> {
+  const maxRounds = options.maxRounds ?? 5;
+  const result: ConvergeResult = { decision: undefined, findings: [], applied: [], succeeded: [] };
+  let applyFailures: Record<string, ApplyFailure> = {};
+  const created: string[] = [];
+  let working = binding;
+  try {
+    for (let round = 0; round < maxRounds; round++) {
+      if (options.signal?.aborted) break;
+      const observed = await gather(working, ports, { applyFailures, createdAppRoleAssignmentIds: created });
+      const decision = decide(working, observed, {
+        now: options.now(),
+        replicationPollMs: options.replicationPollMs,
+      });
+      result.decision = decision;
+      for (const e of decision.events) {
+        if (!result.findings.some((f) => f.reason === e.reason && f.note === e.note)) result.findings.push(e);
+      }
+      const writes = decision.actions.filter((a) => a.type !== "removeFinalizer");
+      if (writes.length === 0 || round === maxRounds - 1) break;
+      options.onApply?.(writes, round);
+      const applied = await apply(writes, ports, binding.spec.logicAppId);
+      result.applied.push(...applied.events);
+      result.succeeded.push(...applied.succeeded);
+      applyFailures = { ...applyFailures, ...applied.failures };
+      created.push(...applied.createdAppRoleAssignmentIds);
+      if (applied.stoppedBy) {
+        result.stoppedBy = applied.stoppedBy;
+        break;
+      }
+      // The next round decides from what this round established (e.g. that this binding turned the identity
+      // on), as a later pass would read it back from status.
+      working = { ...working, status: decision.status };
+    }
+  } catch (e) {
+    result.stoppedBy = e instanceof Error ? e : new Error(String(e));
+  }
+  return result;
+}
