@@ -29,7 +29,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["test/**", "**/*.test.ts", "hack/**", "emulator/main.ts", "src/cli/**"],
+    files: ["test/**", "**/*.test.ts", "hack/**", "bench/**", "emulator/main.ts", "src/cli/**"],
     rules: { "no-console": "off" },
   },
 );

@@ -76,7 +76,7 @@ async function measure(name: string, pass: () => Promise<void>) {
   };
 }
 
-const rows = [];
+const rows: Awaited<ReturnType<typeof measure>>[] = [];
 // 1. First convergence: status carried between passes as the reconciler would write it.
 rows.push(
   await measure("first convergence", async () => {

@@ -119,6 +119,13 @@ console.log(
 const left = await emu.control.listRoleAssignments({ principalId: first });
 console.log(`role assignments still pointing at the old principal: ${left.length}`);
 console.log(kubectl("get", "identitybindings", "-n", NS));
+// Events are recorded asynchronously; give the Healed one a moment to land before listing them.
+await waitUntil(
+  "Healed event",
+  () =>
+    kubectl("get", "events.events.k8s.io", "-n", NS, "-o", "jsonpath={.items[*].reason}").includes("Healed"),
+  15_000,
+).catch(() => undefined);
 console.log(
   kubectl("get", "events.events.k8s.io", "-n", NS, "-o", "custom-columns=REASON:.reason,NOTE:.note"),
 );

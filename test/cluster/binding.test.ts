@@ -247,6 +247,17 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     ]);
     expect(events.stdout).toContain("IdentityRecreated");
     expect(events.stdout).toContain("OrphanSwept");
+    await waitUntil("Healed event", async () => {
+      const r = await kubectl(kubeconfigPath, [
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.items[*].reason}",
+      ]);
+      return r.stdout.includes("Healed");
+    });
   });
 
   it("a grant deleted in Azure is restored, and the identity turned off is turned back on", async () => {

@@ -18,6 +18,12 @@ export interface ConvergeOptions {
   signal?: AbortSignal;
   /** Observes each write round (logging). */
   onApply?: (writes: BindingAction[], round: number) => void;
+  /**
+   * Called before a round's writes with the status that records their intent; the reconciler persists it so a
+   * Graph assignment created by a pass whose final status write fails is still known as ours. A throw aborts
+   * the pass before anything is written.
+   */
+  beforeWrites?: (decision: BindingDecision) => Promise<void>;
 }
 
 export interface ConvergeResult {
@@ -57,6 +63,9 @@ export async function converge(
       const writes = decision.actions.filter((a) => a.type !== "removeFinalizer");
       if (writes.length === 0 || round === maxRounds - 1) break;
       options.onApply?.(writes, round);
+      if (options.beforeWrites && writes.some((a) => a.type === "createAppRoleAssignment")) {
+        await options.beforeWrites(decision);
+      }
       const applied = await apply(writes, ports, binding.spec.logicAppId);
       result.applied.push(...applied.events);
       result.succeeded.push(...applied.succeeded);

@@ -392,6 +392,38 @@ describe("decide: grants", () => {
     });
   });
 
+  it("records the intent to create a Graph assignment, so a lost status write cannot turn it into Adopted", () => {
+    const first = decide(binding(), observed(), { now: NOW });
+    expect(first.status.appRoleAssignments?.[0]).toMatchObject({
+      state: "Pending",
+      ownership: "Created",
+      principalId: P1,
+    });
+    // The create landed but the pass that made it never wrote its final status: the intent says it is ours.
+    const later = decide(
+      binding({}, first.status),
+      observed({ roleAssignments: [ourRa(P1)], appRoleAssignments: { [ORDERS_SP]: [appRa(P1)] } }),
+      { now: NOW },
+    );
+    expect(later.status.appRoleAssignments?.[0]).toMatchObject({
+      state: "Granted",
+      ownership: "Created",
+      id: appRa(P1).id,
+    });
+  });
+
+  it("deletion revokes an assignment known only by a recorded intent", () => {
+    const intent = decide(binding(), observed(), { now: NOW }).status;
+    const d = decide(
+      binding({}, intent, { deletionTimestamp: NOW }),
+      observed({ appRoleAssignments: { [ORDERS_SP]: [appRa(P1), appRa(FOREIGN)] } }),
+      { now: NOW },
+    );
+    expect(d.actions).toEqual([
+      expect.objectContaining({ type: "deleteAppRoleAssignment", id: appRa(P1).id, why: "deleted" }),
+    ]);
+  });
+
   it("unknown role: Stalled naming it, the other grants still proceed", () => {
     const d = decide(
       binding(),

@@ -404,9 +404,12 @@ function decideConverge(
       (e) => appRoleKey(e.api, e.appRole) === key && eqi(e.principalId, principal),
     );
     if (found) {
+      // Graph assignments carry no name, so ownership is what we recorded: the ID we created, or the intent
+      // written to status before creating (a pass whose final status write failed still knows it was ours).
       const createdByUs =
         observed.createdAppRoleAssignmentIds.includes(found.id) ||
-        (prevEntry?.id === found.id && prevEntry.ownership === "Created");
+        (prevEntry?.ownership === "Created" &&
+          (prevEntry.id === found.id || (prevEntry.id === undefined && prevEntry.state === "Pending")));
       appStatuses.push({
         api: ar.api,
         appRole: ar.appRole,
@@ -430,6 +433,7 @@ function decideConverge(
         appRoleId: role.id,
         principalId: principal,
         state: "Pending",
+        ownership: "Created",
         message: failure.message,
       });
       continue;
@@ -449,6 +453,8 @@ function decideConverge(
       appRoleId: role.id,
       principalId: principal,
       state: "Pending",
+      // Intent, recorded before the create is sent (see converge's beforeWrites).
+      ownership: "Created",
       message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
     });
   }
@@ -763,12 +769,26 @@ function revocations(
   }
 
   // Graph entries recorded in status.
-  for (const e of prev.appRoleAssignments ?? []) {
-    if (!e.id || !e.principalId || !e.resourceId || e.ownership !== "Created") continue;
-    const key = appRoleKey(e.api, e.appRole);
-    const wanted = !ctx.deleting && isCurrent(e.principalId) && ctx.specAppKeys.has(key);
+  for (const recorded of prev.appRoleAssignments ?? []) {
+    if (!recorded.principalId || !recorded.resourceId || recorded.ownership !== "Created") continue;
+    const key = appRoleKey(recorded.api, recorded.appRole);
+    const wanted = !ctx.deleting && isCurrent(recorded.principalId) && ctx.specAppKeys.has(key);
     if (wanted) continue;
-    const assignments = observed.appRoleAssignments[e.resourceId.toLowerCase()];
+    const assignments = observed.appRoleAssignments[recorded.resourceId.toLowerCase()];
+    // A recorded intent without an ID: the create may have landed before its status write failed.
+    const intended =
+      recorded.id === undefined && recorded.state === "Pending" && recorded.appRoleId
+        ? assignments?.find(
+            (a) => eqi(a.principalId, recorded.principalId) && eqi(a.appRoleId, recorded.appRoleId),
+          )
+        : undefined;
+    if (!recorded.id && !intended) continue;
+    const e = {
+      ...recorded,
+      id: recorded.id ?? intended!.id,
+      resourceId: recorded.resourceId,
+      principalId: recorded.principalId,
+    };
     // Unknown (could not read): keep the entry and try next time; gone: forget it.
     if (assignments === undefined) {
       appStatuses.push({ ...e, state: "Revoking", message: "could not read the API's assignments" });

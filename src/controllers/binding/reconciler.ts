@@ -77,6 +77,8 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
       obj = written;
     }
 
+    // Read before the pass: an intermediate status write (beforeWrites) replaces `obj`.
+    const healBefore = obj.status?.lastHeal?.time;
     const now = () => new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     const pass = await converge(obj, this.deps.ports, {
       now,
@@ -84,6 +86,10 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
       maxRounds: this.deps.maxRounds,
       signal: ctx.signal,
       onApply: (writes, round) => ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying"),
+      beforeWrites: async (d) => {
+        const written = await this.writeStatus(obj, d.status);
+        if (written) obj = written;
+      },
     });
     for (const e of pass.applied) this.deps.events.record(obj, e);
     for (const a of pass.succeeded) {
@@ -102,7 +108,7 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     if (!decision) return {};
 
     for (const e of findings) this.deps.events.record(obj, e);
-    if (decision.status.lastHeal && decision.status.lastHeal.time !== obj.status?.lastHeal?.time) {
+    if (decision.status.lastHeal && decision.status.lastHeal.time !== healBefore) {
       this.deps.events.record(obj, {
         type: "Normal",
         reason: "Healed",
