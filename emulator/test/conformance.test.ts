@@ -5,13 +5,12 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startEmulator, type RunningEmulator } from "../index.ts";
 import { compareBodies, type CompareRules } from "./compare.ts";
 import { clients, type Clients, type Exchange } from "./support.ts";
 
-const EXAMPLES = fileURLToPath(new URL("../../../shared/azure-api-examples/", import.meta.url));
+import { EXAMPLES } from "./examples-path.ts";
 
 type Json = Record<string, unknown>;
 interface Example {

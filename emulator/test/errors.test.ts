@@ -1,10 +1,12 @@
 /** Every error the operator must handle, reached through the real SDKs, surfaces as RestError with code and status. */
 import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startEmulator, type RunningEmulator, type ScenarioIds } from "../index.ts";
 import { LogicManagementClient } from "@azure/arm-logic";
 import { clients, credential, type Clients } from "./support.ts";
+import { EXAMPLES } from "./examples-path.ts";
 
 const CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
@@ -320,10 +322,7 @@ describe("API Management", () => {
 
 describe("Microsoft Graph", () => {
   const graphErrorShape = JSON.parse(
-    readFileSync(
-      new URL("../../../shared/azure-api-examples/graph/graph-error-example.json", import.meta.url),
-      "utf8",
-    ),
+    readFileSync(join(EXAMPLES, "graph/graph-error-example.json"), "utf8"),
   ) as {
     error: { innerError: Record<string, string> };
   };

@@ -260,6 +260,69 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     });
   });
 
+  it("Standard Logic App with a user-assigned identity: attached next to the system one, swapped back when changed", async () => {
+    const site = await emu.control.seedLogicApp({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "invoices-app",
+      kind: "Standard",
+      identity: { type: "SystemAssigned" },
+    });
+    const systemPrincipal = site.identity.principalId;
+    const uami = await emu.control.seedUserAssignedIdentity({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "id-invoices",
+    });
+    const other = await emu.control.seedUserAssignedIdentity({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "id-other",
+    });
+    await createBinding(
+      "invoices",
+      seedSpec({ logicAppId: site.id, identity: { type: "UserAssigned", userAssignedIdentityId: uami.id } }),
+    );
+    const b = await waitFor("invoices", ready, "Ready");
+    expect(b.status).toMatchObject({
+      identityType: "UserAssigned",
+      principalId: uami.principalId,
+      clientId: uami.clientId,
+      identityEnabledByOperator: false,
+    });
+    const after = await emu.control.getLogicApp(site.id);
+    expect(after.identity.type).toBe("SystemAssigned, UserAssigned");
+    expect(after.identity.principalId).toBe(systemPrincipal); // the site's own identity is untouched
+    expect((await emu.control.listRoleAssignments({ principalId: uami.principalId })).length).toBe(1);
+
+    // Someone swaps our identity for another one: it is attached again (the other one stays on a Standard app).
+    await emu.control.setLogicAppIdentity(site.id, {
+      type: "SystemAssigned, UserAssigned",
+      userAssignedIdentities: [other.id],
+    });
+    await waitUntil(
+      "identity attached again",
+      async () => {
+        const la = await emu.control.getLogicApp(site.id);
+        return la.identity.userAssignedIdentities.some((id) => id.toLowerCase() === uami.id.toLowerCase());
+      },
+      20_000,
+    );
+  });
+
+  it("an identifier URI that differs from the registration by a trailing slash raises AudienceWarning", async () => {
+    await createBinding(
+      "slash",
+      seedSpec({ appRoleAssignments: [{ api: "api://orders/", appRole: "AddRole" }] }),
+    );
+    const b = await waitFor(
+      "slash",
+      (x) => findCondition(x.status?.conditions, "AudienceWarning")?.status === "True",
+      "AudienceWarning",
+    );
+    expect(findCondition(b.status?.conditions, "AudienceWarning")?.message).toContain("'api://orders'");
+  });
+
   it("a grant deleted in Azure is restored, and the identity turned off is turned back on", async () => {
     await createBinding("orders", seedSpec());
     const b = await waitFor("orders", ready, "Ready");
