@@ -108,6 +108,8 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     if (!decision) return {};
 
     for (const e of findings) this.deps.events.record(obj, e);
+    if (findings.some((e) => e.reason === "IdentityRecreated"))
+      this.deps.metrics?.healed(BINDING_KIND, "identity");
     if (decision.status.lastHeal && decision.status.lastHeal.time !== healBefore) {
       this.deps.events.record(obj, {
         type: "Normal",
