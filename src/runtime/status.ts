@@ -3,71 +3,23 @@
  * /status subresource only when something changed, retrying optimistic-concurrency conflicts from a fresh read.
  */
 import { isDeepStrictEqual } from "node:util";
-import type { Condition } from "../api/v1alpha1/conditions.ts";
+import { findCondition, removeCondition, setCondition, type Condition } from "../api/v1alpha1/conditions.ts";
 import type { KubeObject } from "../api/v1alpha1/metadata.ts";
 import { isConflict, type KubeClient } from "./client.ts";
 import type { ObjectKey } from "./reconciler.ts";
 import type { ResourceType } from "./resource.ts";
 
-export type ConditionStatus = Condition["status"];
-
-/** What a caller says about a condition; the helper fills lastTransitionTime. */
-export interface ConditionInput {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message?: string;
-  observedGeneration?: number;
-}
+export type { ConditionInput, ConditionStatus } from "../api/v1alpha1/conditions.ts";
+export { rfc3339, setCondition, removeCondition } from "../api/v1alpha1/conditions.ts";
 
 export const Ready = "Ready";
 export const Reconciling = "Reconciling";
 export const Stalled = "Stalled";
 
-export function getCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
+export { findCondition as getCondition } from "../api/v1alpha1/conditions.ts";
 
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
-  return getCondition(conditions, type)?.status === "True";
-}
-
-/**
- * Returns a new list with the condition set. lastTransitionTime moves only when status changes; reason, message
- * and observedGeneration are updated in place. Order is kept; new types are appended.
- */
-export function setCondition(
-  conditions: readonly Condition[] | undefined,
-  input: ConditionInput,
-  now: Date | string,
-): Condition[] {
-  const list = [...(conditions ?? [])];
-  const i = list.findIndex((c) => c.type === input.type);
-  const existing = i >= 0 ? list[i] : undefined;
-  const time = typeof now === "string" ? now : rfc3339(now);
-  const next: Condition = {
-    type: input.type,
-    status: input.status,
-    reason: input.reason,
-    message: input.message ?? "",
-    ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
-    lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : time,
-  };
-  if (i >= 0) list[i] = next;
-  else list.push(next);
-  return list;
-}
-
-export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
-  return (conditions ?? []).filter((c) => c.type !== type);
-}
-
-/** Kubernetes serializes metav1.Time at second precision; matching it keeps deep-equal comparisons stable. */
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+  return findCondition(conditions, type)?.status === "True";
 }
 
 /**

@@ -655,6 +655,59 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
   });
 
+  it("product and global targets: installed next to what is there, removed byte for byte on deletion", async () => {
+    const productTarget = { serviceId: ids.apim.serviceId, productId: ids.apim.productId };
+    const globalTarget = { serviceId: ids.apim.serviceId };
+    const productDoc =
+      '<policies>\n  <inbound>\n    <base />\n    <quota calls="100" renewal-period="3600" />\n  </inbound>\n' +
+      "  <backend>\n    <base />\n  </backend>\n  <outbound>\n    <base />\n  </outbound>\n  <on-error>\n    <base />\n  </on-error>\n</policies>";
+    // The global scope has no <base />: the include goes first in inbound.
+    const globalDoc =
+      '<policies>\n  <inbound>\n    <cors allow-credentials="false">\n      <allowed-origins>\n        <origin>*</origin>\n      </allowed-origins>\n    </cors>\n  </inbound>\n' +
+      "  <backend>\n    <forward-request />\n  </backend>\n  <outbound />\n  <on-error />\n</policies>";
+    await emu.control.putPolicyRaw(productTarget, productDoc);
+    await emu.control.putPolicyRaw(globalTarget, globalDoc);
+    await startOperator();
+    const common = { tenantId: ids.tenantId, audiences: ["api://orders"], requiredRoles: ["AddRole"] };
+    await client.create(
+      JWT_POLICY_RESOURCE,
+      ns,
+      policyBody("product-jwt", { ...common, target: { productId: ids.apim.productId } }),
+    );
+    await client.create(JWT_POLICY_RESOURCE, ns, policyBody("global-jwt", { ...common, target: {} }));
+    const product = await waitForCondition("product-jwt", "Ready", "True");
+    const global = await waitForCondition("global-jwt", "Ready", "True");
+    expect(product.status?.target).toContain(ids.apim.productId);
+    expect(global.status?.target).toBeTruthy();
+
+    const p = (await emu.control.getPolicyRaw(productTarget))!.xml;
+    expect(p).toBe(
+      productDoc.replace(
+        "    <base />\n    <quota",
+        `    <base />\n    ${includeOf("product-jwt")}\n    <quota`,
+      ),
+    );
+    const g = (await emu.control.getPolicyRaw(globalTarget))!.xml;
+    expect(g).toContain(includeOf("global-jwt"));
+    expect(g.indexOf(includeOf("global-jwt"))).toBeLessThan(g.indexOf("<cors"));
+    expect(g.replace(/\s*<include-fragment[^>]*\/>/, "")).toBe(globalDoc);
+
+    for (const name of ["product-jwt", "global-jwt"]) {
+      await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name });
+      await waitUntil(
+        `${name} gone`,
+        async () =>
+          getPolicyObj(name).then(
+            () => false,
+            (e) => isNotFound(e),
+          ),
+        30_000,
+      );
+    }
+    expect((await emu.control.getPolicyRaw(productTarget))!.xml).toBe(productDoc);
+    expect((await emu.control.getPolicyRaw(globalTarget))!.xml).toBe(globalDoc);
+  });
+
   it("access denied on a write stalls the object (AccessDenied) instead of retrying hot", async () => {
     await emu.control.injectFault({
       match: { operation: "PolicyFragment_CreateOrUpdate" },

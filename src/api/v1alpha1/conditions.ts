@@ -47,35 +47,49 @@ export const ConditionType = {
 
 export type ConditionStatus = Condition["status"];
 
-/**
- * Returns `conditions` with one condition set. `lastTransitionTime` moves only when the status changes
- * (Kubernetes API conventions); reason, message and observedGeneration are always refreshed. Pure.
- */
-export function setCondition(
-  conditions: readonly Condition[],
-  update: {
-    type: string;
-    status: ConditionStatus;
-    reason: string;
-    message: string;
-    observedGeneration?: number;
-  },
-  now: string,
-): Condition[] {
-  const existing = conditions.find((c) => c.type === update.type);
-  const next: Condition = {
-    type: update.type,
-    status: update.status,
-    reason: update.reason,
-    message: update.message,
-    ...(update.observedGeneration !== undefined ? { observedGeneration: update.observedGeneration } : {}),
-    lastTransitionTime: existing && existing.status === update.status ? existing.lastTransitionTime : now,
-  };
-  return existing ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
+/** What a caller says about a condition; setCondition fills lastTransitionTime. */
+export interface ConditionInput {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message?: string;
+  observedGeneration?: number;
 }
 
-export function removeCondition(conditions: readonly Condition[], type: string): Condition[] {
-  return conditions.filter((c) => c.type !== type);
+/** Kubernetes serializes metav1.Time at second precision; matching it keeps deep-equal comparisons stable. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * Returns a new list with one condition set (pure; the single implementation used by the runtime and both
+ * reconcilers). lastTransitionTime moves only when the status changes (Kubernetes API conventions); reason,
+ * message and observedGeneration are refreshed in place. Order is kept; new types are appended.
+ */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  input: ConditionInput,
+  now: Date | string,
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === input.type);
+  const existing = i >= 0 ? list[i] : undefined;
+  const time = typeof now === "string" ? now : rfc3339(now);
+  const next: Condition = {
+    type: input.type,
+    status: input.status,
+    reason: input.reason,
+    message: input.message ?? "",
+    ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
+    lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : time,
+  };
+  if (i >= 0) list[i] = next;
+  else list.push(next);
+  return list;
+}
+
+export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== type);
 }
 
 export function findCondition(
