@@ -361,6 +361,29 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     expect([...seen].join(" ")).toContain("AppRoleAssignmentsReady=WaitingForPrincipalReplication");
   });
 
+  it("RBAC PrincipalNotFound right after the identity is created: waits with backoff, then grants", async () => {
+    await emu.control.injectFault({
+      match: { operation: "RoleAssignments_Create" },
+      action: { kind: "principalNotFound" },
+      count: 3,
+    });
+    await createBinding("orders", seedSpec());
+    const seen = new Set<string>();
+    const b = await waitFor(
+      "orders",
+      (x) => {
+        for (const c of x.status?.conditions ?? []) seen.add(`${c.type}=${c.reason}`);
+        return ready(x);
+      },
+      "Ready after PrincipalNotFound",
+      40_000,
+    );
+    expect([...seen].join(" ")).toContain("RoleAssignmentsReady=WaitingForPrincipalReplication");
+    expect(findCondition(b.status?.conditions, "Stalled")?.status).toBe("False");
+    const creates = await emu.control.requestLog({ operation: "RoleAssignments_Create" });
+    expect(creates.map((e) => e.status)).toEqual([400, 400, 400, 201]);
+  });
+
   it("adopts an existing assignment (409 RoleAssignmentExists) and never revokes it", async () => {
     await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
     const principal = (await principalOf(ids.logicAppId))!;

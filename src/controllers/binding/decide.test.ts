@@ -499,6 +499,30 @@ describe("decide: grants", () => {
     expect(d.requeueAfterMs).toBeGreaterThan(0);
   });
 
+  it("backs off while replication takes long: the poll grows with the time already waited, capped at a minute", () => {
+    const failure = {
+      [`rbac|${KV.toLowerCase()}|key vault secrets user`]: {
+        reason: "WaitingForPrincipalReplication" as const,
+        message: "principal not replicated to Azure RBAC yet; retrying",
+      },
+    };
+    const first = decide(binding(), observed({ applyFailures: failure }), {
+      now: NOW,
+      replicationPollMs: 2_000,
+    });
+    expect(first.requeueAfterMs).toBe(2_000);
+    const after40s = decide(binding({}, first.status), observed({ applyFailures: failure }), {
+      now: "2026-11-28T10:00:40Z",
+      replicationPollMs: 2_000,
+    });
+    expect(after40s.requeueAfterMs).toBe(20_000);
+    const after10min = decide(binding({}, first.status), observed({ applyFailures: failure }), {
+      now: "2026-11-28T10:10:00Z",
+      replicationPollMs: 2_000,
+    });
+    expect(after10min.requeueAfterMs).toBe(60_000);
+  });
+
   it("a grant deleted behind our back is recreated as a drift repair", () => {
     const d = decide(
       binding({}, grantedStatus(P1)),

@@ -648,9 +648,25 @@ function decideConverge(
     events,
     stalled: stalledFacet !== undefined,
     ...(waitingForReplication || identity.action
-      ? { requeueAfterMs: options.replicationPollMs ?? 5_000 }
+      ? { requeueAfterMs: replicationBackoff(prev.conditions, options) }
       : {}),
   };
+}
+
+/**
+ * Poll interval while waiting for a new principal to replicate: starts at replicationPollMs and grows with the
+ * time already spent waiting (half of it, capped at a minute), read from the conditions' lastTransitionTime —
+ * a backoff that survives restarts because it is derived from status, not kept in memory.
+ */
+function replicationBackoff(conditions: readonly Condition[] | undefined, options: DecideOptions): number {
+  const base = options.replicationPollMs ?? 5_000;
+  const waiting = (conditions ?? []).filter(
+    (c) => c.reason === "WaitingForPrincipalReplication" && c.status === "False",
+  );
+  const since = Math.min(...waiting.map((c) => Date.parse(c.lastTransitionTime)));
+  if (!Number.isFinite(since)) return base;
+  const elapsed = Date.parse(options.now) - since;
+  return Math.max(base, Math.min(60_000, Math.floor(elapsed / 2)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
