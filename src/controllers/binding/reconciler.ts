@@ -17,7 +17,6 @@ import {
   type BindingStatus,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
-import { AzureError, isAzureError } from "../../azure/errors.ts";
 import type { EventSink } from "../../runtime/events.ts";
 import { ensureFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
 import type { KubeClient } from "../../runtime/client.ts";
@@ -31,6 +30,7 @@ import {
 } from "../../runtime/reconciler.ts";
 import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
+import { describeFailure } from "../shared/pass-failure.ts";
 import { converge } from "./converge.ts";
 import type { BindingDecision } from "./decide.ts";
 import type { BindingPorts } from "./gather.ts";
@@ -155,18 +155,8 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
     now: string,
     deleting: boolean,
   ): Promise<ReconcileResult> {
-    const az = error instanceof AzureError ? error : undefined;
-    const needsPerson = az?.needsPerson ?? false;
-    const reason = !az
-      ? "Error"
-      : az.kind === "Forbidden"
-        ? "AccessDenied"
-        : az.kind === "Throttled"
-          ? "Throttled"
-          : az.kind === "Invalid"
-            ? "InvalidRequest"
-            : "AzureUnavailable";
-    const message = az ? `${az.service} ${az.operation}: ${az.message}` : error.message;
+    const f = describeFailure(error, deleting);
+    const { reason, message, needsPerson } = f;
     const base = decision?.status ?? obj.status ?? {};
     let conditions = base.conditions ?? [];
     const gen = obj.metadata.generation;
@@ -189,22 +179,9 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
       now,
     );
     await this.writeStatus(obj, { ...base, conditions });
-    if (az?.kind === "Throttled") this.deps.metrics?.throttled(az.service);
-    this.deps.events.record(obj, {
-      type: "Warning",
-      reason: deleting
-        ? "DeletionBlocked"
-        : az?.kind === "Throttled"
-          ? "Throttled"
-          : needsPerson
-            ? "Rejected"
-            : "AzureError",
-      note: message,
-    });
+    if (f.throttledService) this.deps.metrics?.throttled(f.throttledService);
+    this.deps.events.record(obj, { type: "Warning", reason: f.eventReason, note: message });
     if (needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
-    throw new RetryableError(message, {
-      retryAfterMs: isAzureError(error) ? error.retryAfterMs : undefined,
-      cause: error,
-    });
+    throw new RetryableError(message, { retryAfterMs: f.retryAfterMs, cause: error });
   }
 }

@@ -22,7 +22,7 @@ import {
   type JwtPolicyStatus,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
-import { AzureError, isAzureError } from "../../azure/errors.ts";
+import { describeFailure } from "../shared/pass-failure.ts";
 import { fragmentId as fragmentIdOf } from "../../azure/naming.ts";
 import type { KubeClient } from "../../runtime/client.ts";
 import type { EventInput, EventSink } from "../../runtime/events.ts";
@@ -325,20 +325,8 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
     deleting: boolean,
     ctx: ReconcileContext<ApimJwtPolicy>,
   ): Promise<ReconcileResult> {
-    const az = error instanceof AzureError ? error : undefined;
-    const needsPerson = az?.needsPerson ?? false;
-    const reason = !az
-      ? error instanceof RetryableError
-        ? "Conflict"
-        : "Error"
-      : az.kind === "Forbidden"
-        ? "AccessDenied"
-        : az.kind === "Throttled"
-          ? "Throttled"
-          : az.kind === "Invalid"
-            ? "InvalidRequest"
-            : "AzureUnavailable";
-    const message = az ? `${az.service} ${az.operation}: ${az.message}` : error.message;
+    const f = describeFailure(error, deleting, { conflictReason: true });
+    const { reason, message, needsPerson } = f;
     ctx.log.warn({ err: error, reason }, "pass stopped");
     const gen = obj.metadata.generation;
     const g = gen !== undefined ? { observedGeneration: gen } : {};
@@ -353,23 +341,9 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
       ...base,
       conditions: withConditions(cur.status?.conditions, updates, now),
     }));
-    if (az?.kind === "Throttled") this.deps.metrics?.throttled(az.service);
-    this.deps.events.record(obj, {
-      type: "Warning",
-      reason:
-        az?.kind === "Throttled"
-          ? "Throttled"
-          : needsPerson
-            ? "Stalled"
-            : deleting
-              ? "DeletionBlocked"
-              : "AzureError",
-      note: message,
-    });
+    if (f.throttledService) this.deps.metrics?.throttled(f.throttledService);
+    this.deps.events.record(obj, { type: "Warning", reason: f.eventReason, note: message });
     if (needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
-    throw new RetryableError(message, {
-      retryAfterMs: isAzureError(error) ? error.retryAfterMs : undefined,
-      cause: error,
-    });
+    throw new RetryableError(message, { retryAfterMs: f.retryAfterMs, cause: error });
   }
 }

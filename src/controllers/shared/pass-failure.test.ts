@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { AzureError } from "../../azure/errors.ts";
+import { describeFailure } from "./pass-failure.ts";
+
+const az = (kind: AzureError["kind"], retryAfterMs?: number) =>
+  new AzureError({
+    kind,
+    message: "boom",
+    service: "arm-authorization",
+    operation: "roleAssignments.create",
+    ...(retryAfterMs ? { retryAfterMs } : {}),
+  });
+
+describe("describeFailure", () => {
+  it.each([
+    [
+      "throttled",
+      az("Throttled", 3000),
+      false,
+      {
+        reason: "Throttled",
+        eventReason: "Throttled",
+        needsPerson: false,
+        retryAfterMs: 3000,
+        throttledService: "arm-authorization",
+      },
+    ],
+    [
+      "forbidden",
+      az("Forbidden"),
+      false,
+      { reason: "AccessDenied", eventReason: "Rejected", needsPerson: true },
+    ],
+    [
+      "invalid",
+      az("Invalid"),
+      false,
+      { reason: "InvalidRequest", eventReason: "Rejected", needsPerson: true },
+    ],
+    [
+      "transient",
+      az("Transient"),
+      false,
+      { reason: "AzureUnavailable", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
+      "deletion blocked by a transient error",
+      az("Transient"),
+      true,
+      { reason: "AzureUnavailable", eventReason: "DeletionBlocked" },
+    ],
+    [
+      "deletion blocked by access denied",
+      az("Forbidden"),
+      true,
+      { reason: "AccessDenied", eventReason: "DeletionBlocked", needsPerson: true },
+    ],
+    [
+      "a bug",
+      new Error("undefined is not a function"),
+      false,
+      { reason: "Error", eventReason: "AzureError", needsPerson: false },
+    ],
+  ])("%s", (_name, error, deleting, expected) => {
+    const f = describeFailure(error, deleting);
+    expect(f).toMatchObject(expected);
+    if (error instanceof AzureError) expect(f.message).toBe("arm-authorization roleAssignments.create: boom");
+  });
+});
