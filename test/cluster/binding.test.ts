@@ -14,14 +14,12 @@ import {
   type BindingSpec,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
-import { createCredential } from "../../src/azure/credential.ts";
 import { roleAssignmentName } from "../../src/azure/naming.ts";
-import { createOperator } from "../../src/cli/operator.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
-import { parseConfig } from "../../src/runtime/config.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+import { startTestOperator } from "../support/operator.ts";
 
 const KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
 
@@ -56,28 +54,7 @@ afterEach(async () => {
 });
 
 async function startOperator(): Promise<void> {
-  const { config } = parseConfig([
-    `--kubeconfig=${kubeconfigPath}`,
-    `--namespaces=${ns}`,
-    "--leader-elect=false",
-    "--metrics-addr=",
-    "--health-addr=",
-    `--log-level=${process.env.LAIO_TEST_LOG_LEVEL ?? "silent"}`,
-    // Changes made behind the operator's back are found by resync; short so the tests do not wait minutes.
-    "--resync-interval=1s",
-    "--shutdown-timeout=10s",
-  ]);
-  manager = createOperator({
-    config,
-    azure: {
-      credential: createCredential("static"),
-      armEndpoint: emu.url,
-      graphEndpoint: emu.url,
-      tlsCa: emu.caPem,
-    },
-    replicationPollMs: 300,
-  });
-  await manager.start();
+  manager = await startTestOperator({ kubeconfigPath, namespace: ns, emulator: emu });
 }
 
 function seedSpec(over: Partial<BindingSpec> = {}): BindingSpec {

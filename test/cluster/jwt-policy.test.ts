@@ -15,15 +15,13 @@ import {
   type ApimJwtPolicy,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
-import { createCredential } from "../../src/azure/credential.ts";
 import { fragmentId } from "../../src/azure/naming.ts";
-import { createOperator } from "../../src/cli/operator.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
-import { parseConfig } from "../../src/runtime/config.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+import { startTestOperator } from "../support/operator.ts";
 
 /** What a platform team already has on the API: rate limit, a header with a C# expression holding `<`, a comment. */
 const FOREIGN =
@@ -77,29 +75,13 @@ afterEach(async () => {
 });
 
 async function startOperator(resync = "2s"): Promise<Manager> {
-  const { config } = parseConfig([
-    `--kubeconfig=${kubeconfigPath}`,
-    `--namespaces=${ns}`,
-    "--leader-elect=false",
-    "--metrics-addr=",
-    "--health-addr=",
-    "--log-level=silent",
-    // Drift outside Kubernetes is found by resync; short here so the tests do not wait minutes.
-    `--resync-interval=${resync}`,
-    "--shutdown-timeout=10s",
-  ]);
-  manager = createOperator({
-    config,
-    azure: {
-      credential: createCredential("static"),
-      armEndpoint: emu.url,
-      graphEndpoint: emu.url,
-      tlsCa: emu.caPem,
-      lroPollIntervalMs: 50,
-    },
+  manager = await startTestOperator({
+    kubeconfigPath,
+    namespace: ns,
+    emulator: emu,
+    resync,
     replicationPollMs: 500,
   });
-  await manager.start();
   return manager;
 }
 

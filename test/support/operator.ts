@@ -1,0 +1,41 @@
+/** The operator in-process, against the test control plane and an emulator, watching one namespace. */
+import type { RunningEmulator } from "../../emulator/index.ts";
+import { createCredential } from "../../src/azure/credential.ts";
+import { createOperator } from "../../src/cli/operator.ts";
+import { parseConfig } from "../../src/runtime/config.ts";
+import type { Manager } from "../../src/runtime/manager.ts";
+
+export interface TestOperatorOptions {
+  kubeconfigPath: string;
+  namespace: string;
+  emulator: RunningEmulator;
+  /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
+  resync?: string;
+  replicationPollMs?: number;
+}
+
+export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
+  const { config } = parseConfig([
+    `--kubeconfig=${o.kubeconfigPath}`,
+    `--namespaces=${o.namespace}`,
+    "--leader-elect=false",
+    "--metrics-addr=",
+    "--health-addr=",
+    `--log-level=${process.env.LAIO_TEST_LOG_LEVEL ?? "silent"}`,
+    `--resync-interval=${o.resync ?? "1s"}`,
+    "--shutdown-timeout=10s",
+  ]);
+  const manager = createOperator({
+    config,
+    azure: {
+      credential: createCredential("static"),
+      armEndpoint: o.emulator.url,
+      graphEndpoint: o.emulator.url,
+      tlsCa: o.emulator.caPem,
+      lroPollIntervalMs: 50,
+    },
+    replicationPollMs: o.replicationPollMs ?? 300,
+  });
+  await manager.start();
+  return manager;
+}
