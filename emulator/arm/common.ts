@@ -1,4 +1,4 @@
-import { armError, type Ctx } from "../http.ts";
+import { armError, page, type Ctx, type Reply } from "../http.ts";
 import { key } from "../ids.ts";
 import type { ResourceGroupRecord } from "../state.ts";
 
@@ -26,3 +26,22 @@ export function stringRecord(v: unknown): Record<string, string> {
 
 export const asObject = (v: unknown): Record<string, unknown> =>
   v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/** ARM list by subscription or resource group over one kind of tracked resource (one page of up to 1000). */
+export function listInScope<R extends { subscriptionId: string; resourceGroup: string }>(
+  ctx: Ctx,
+  records: Record<string, R>,
+  render: (r: R) => unknown,
+  sub: string,
+  rg?: string,
+): Reply {
+  if (rg) requireResourceGroup(ctx, sub, rg);
+  const items = Object.values(records)
+    .filter(
+      (r) =>
+        r.subscriptionId.toLowerCase() === sub.toLowerCase() &&
+        (!rg || r.resourceGroup.toLowerCase() === rg.toLowerCase()),
+    )
+    .map(render);
+  return { status: 200, body: page(ctx, items, 1000) };
+}

@@ -1,17 +1,9 @@
 import { applyIdentity, parseIdentityRequest, releaseIdentity, renderIdentity } from "../identity.ts";
 import { azureTime, key, newGuid, workflowVersion } from "../ids.ts";
-import {
-  armError,
-  page,
-  requireObject,
-  resourceNotFound,
-  type Ctx,
-  type Reply,
-  type Route,
-} from "../http.ts";
+import { armError, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, WorkflowRecord } from "../state.ts";
-import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord } from "./common.ts";
+import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord, listInScope } from "./common.ts";
 
 const TYPE = "Microsoft.Logic/workflows";
 const VERSIONS = ["2019-05-01", "2018-07-01-preview", "2017-07-01", "2016-06-01"];
@@ -164,15 +156,7 @@ export function putWorkflow(
 }
 
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
-  if (rg) requireResourceGroup(ctx, sub, rg);
-  const items = Object.values(ctx.rt.state.workflows)
-    .filter(
-      (w) =>
-        w.subscriptionId.toLowerCase() === sub.toLowerCase() &&
-        (!rg || w.resourceGroup.toLowerCase() === rg.toLowerCase()),
-    )
-    .map((w) => renderWorkflow(ctx.rt, w));
-  return { status: 200, body: page(ctx, items, 1000) };
+  return listInScope(ctx, ctx.rt.state.workflows, (r) => renderWorkflow(ctx.rt, r), sub, rg);
 }
 
 const common = { api: "arm" as const, resourceType: "workflows", apiVersions: VERSIONS };

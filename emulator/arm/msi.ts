@@ -1,17 +1,9 @@
 import { key } from "../ids.ts";
-import {
-  armError,
-  page,
-  requireObject,
-  resourceNotFound,
-  type Ctx,
-  type Reply,
-  type Route,
-} from "../http.ts";
+import { armError, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
 import { deletePrincipal, mintManagedIdentityPrincipal } from "../principals.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, UserAssignedIdentityRecord } from "../state.ts";
-import { RG, SEG, SUB, requireResourceGroup, stringRecord } from "./common.ts";
+import { RG, SEG, SUB, requireResourceGroup, stringRecord, listInScope } from "./common.ts";
 
 const TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities";
 const VERSIONS = ["2024-11-30", "2023-01-31", "2018-11-30"];
@@ -75,15 +67,7 @@ function getUami(ctx: Ctx, sub: string, rg: string, name: string): UserAssignedI
 }
 
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
-  if (rg) requireResourceGroup(ctx, sub, rg);
-  const items = Object.values(ctx.rt.state.userAssignedIdentities)
-    .filter(
-      (u) =>
-        u.subscriptionId.toLowerCase() === sub.toLowerCase() &&
-        (!rg || u.resourceGroup.toLowerCase() === rg.toLowerCase()),
-    )
-    .map((u) => renderUami(ctx.rt, u));
-  return { status: 200, body: page(ctx, items, 1000) };
+  return listInScope(ctx, ctx.rt.state.userAssignedIdentities, (r) => renderUami(ctx.rt, r), sub, rg);
 }
 
 /** The system-assigned identity of any resource: workflows, sites, or seeded "other" resources. */

@@ -1,17 +1,9 @@
 import { applyIdentity, parseIdentityRequest, releaseIdentity, renderIdentity } from "../identity.ts";
 import { key } from "../ids.ts";
-import {
-  armError,
-  page,
-  requireObject,
-  resourceNotFound,
-  type Ctx,
-  type Reply,
-  type Route,
-} from "../http.ts";
+import { armError, requireObject, resourceNotFound, type Ctx, type Reply, type Route } from "../http.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, SiteRecord } from "../state.ts";
-import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord } from "./common.ts";
+import { RG, SEG, SUB, asObject, requireResourceGroup, stringRecord, listInScope } from "./common.ts";
 
 const TYPE = "Microsoft.Web/sites";
 const VERSIONS = ["2025-05-01", "2025-03-01", "2024-11-01", "2024-04-01", "2023-12-01", "2022-09-01"];
@@ -98,15 +90,7 @@ export function putSite(
 }
 
 function list(ctx: Ctx, sub: string, rg?: string): Reply {
-  if (rg) requireResourceGroup(ctx, sub, rg);
-  const items = Object.values(ctx.rt.state.sites)
-    .filter(
-      (s) =>
-        s.subscriptionId.toLowerCase() === sub.toLowerCase() &&
-        (!rg || s.resourceGroup.toLowerCase() === rg.toLowerCase()),
-    )
-    .map((s) => renderSite(ctx.rt, s));
-  return { status: 200, body: page(ctx, items, 1000) };
+  return listInScope(ctx, ctx.rt.state.sites, (r) => renderSite(ctx.rt, r), sub, rg);
 }
 
 const common = { api: "arm" as const, resourceType: "sites", apiVersions: VERSIONS };
