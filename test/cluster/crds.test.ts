@@ -99,6 +99,19 @@ describe("CRDs on a real API server", () => {
     expect((list as { items: unknown[] }).items).toHaveLength(2);
   });
 
+  it("accepts ARM IDs in any case, as Azure returns them (the API server evaluates the patterns with RE2)", async () => {
+    await create(
+      binding("lowercase", {
+        logicAppId: LOGIC_APP.replace("resourceGroups", "resourcegroups").replace(
+          "Microsoft.Logic",
+          "microsoft.logic",
+        ),
+        identity: { type: "UserAssigned", userAssignedIdentityId: UAMI.toLowerCase() },
+        roleAssignments: [{ scope: VAULT.toUpperCase().replace(SUB.toUpperCase(), SUB), role: "Reader" }],
+      }),
+    );
+  });
+
   it("defaults deletionPolicy to Delete", async () => {
     await create(binding("defaulted", validBindingSpec()));
     const got = (await api.getNamespacedCustomObject({
