@@ -48,10 +48,33 @@ export async function converge(
   let applyFailures: Record<string, ApplyFailure> = {};
   const created: string[] = [];
   let working = binding;
+  // An API's service principal and app roles do not change within a pass: look each up once, not once a round.
+  const spCache = new Map<string, ReturnType<BindingPorts["graph"]["findServicePrincipal"]>>();
+  const passPorts: BindingPorts = {
+    ...ports,
+    // Explicit delegation: adapters are class instances, whose methods an object spread would not copy.
+    graph: {
+      listAppRoleAssignedTo: (id) => ports.graph.listAppRoleAssignedTo(id),
+      createAppRoleAssignment: (r, p, a) => ports.graph.createAppRoleAssignment(r, p, a),
+      deleteAppRoleAssignment: (r, id) => ports.graph.deleteAppRoleAssignment(r, id),
+      findServicePrincipal: (api) => {
+        let found = spCache.get(api);
+        if (!found) {
+          found = ports.graph.findServicePrincipal(api);
+          spCache.set(api, found);
+          found.catch(() => spCache.delete(api));
+        }
+        return found;
+      },
+    },
+  };
   try {
     for (let round = 0; round < maxRounds; round++) {
       if (options.signal?.aborted) break;
-      const observed = await gather(working, ports, { applyFailures, createdAppRoleAssignmentIds: created });
+      const observed = await gather(working, passPorts, {
+        applyFailures,
+        createdAppRoleAssignmentIds: created,
+      });
       const decision = decide(working, observed, {
         now: options.now(),
         replicationPollMs: options.replicationPollMs,
@@ -66,7 +89,7 @@ export async function converge(
       if (options.beforeWrites && writes.some((a) => a.type === "createAppRoleAssignment")) {
         await options.beforeWrites(decision);
       }
-      const applied = await apply(writes, ports, binding.spec.logicAppId);
+      const applied = await apply(writes, passPorts, binding.spec.logicAppId);
       result.applied.push(...applied.events);
       result.succeeded.push(...applied.succeeded);
       applyFailures = { ...applyFailures, ...applied.failures };
