@@ -51,6 +51,8 @@ export function createOperator(options: OperatorOptions): Manager {
   manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
+    // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
+    predicate: specOrMetadataChanged,
     reconciler: (s) =>
       new BindingReconciler({
         ports,

@@ -6,13 +6,11 @@
  * Azure errors become work-queue outcomes: throttling waits for Retry-After, transient errors back off, and what
  * needs a person (access denied, invalid request) is a Stalled condition plus a slow re-check.
  */
+import { BINDING_RESOURCE } from "../resources.ts";
 import {
   BINDING_KIND,
-  BINDING_PLURAL,
   ConditionType,
   FINALIZER,
-  GROUP,
-  VERSION,
   setCondition,
   type BindingStatus,
   type LogicAppIdentityBinding,
@@ -28,20 +26,13 @@ import {
   type ReconcileResult,
   type Reconciler,
 } from "../../runtime/reconciler.ts";
-import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
 import { describeFailure } from "../shared/pass-failure.ts";
 import { converge } from "./converge.ts";
 import type { BindingDecision } from "./decide.ts";
 import type { BindingPorts } from "./gather.ts";
 
-export const BINDING_RESOURCE: ResourceType = {
-  group: GROUP,
-  version: VERSION,
-  plural: BINDING_PLURAL,
-  kind: BINDING_KIND,
-  namespaced: true,
-};
+export { BINDING_RESOURCE };
 
 export interface BindingReconcilerDeps {
   ports: BindingPorts;

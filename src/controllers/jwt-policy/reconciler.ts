@@ -8,13 +8,11 @@
  * a bounded number of times. Throttling waits for Retry-After; access denied / invalid request is Stalled plus a
  * slow re-check; other Azure failures back off through the work queue.
  */
+import { JWT_POLICY_RESOURCE } from "../resources.ts";
 import {
   ConditionType,
   FINALIZER,
-  GROUP,
   JWT_POLICY_KIND,
-  JWT_POLICY_PLURAL,
-  VERSION,
   findCondition,
   setCondition,
   type ApimJwtPolicy,
@@ -35,9 +33,8 @@ import {
   type ReconcileResult,
   type Reconciler,
 } from "../../runtime/reconciler.ts";
-import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
-import { BINDING_RESOURCE } from "../binding/reconciler.ts";
+import { BINDING_RESOURCE } from "../resources.ts";
 import { apply } from "./apply.ts";
 import {
   decide,
@@ -49,13 +46,7 @@ import {
 } from "./decide.ts";
 import { apimTarget, bindingFacts, gather, targetFromLabel, type JwtPolicyPorts } from "./gather.ts";
 
-export const JWT_POLICY_RESOURCE: ResourceType = {
-  group: GROUP,
-  version: VERSION,
-  plural: JWT_POLICY_PLURAL,
-  kind: JWT_POLICY_KIND,
-  namespaced: true,
-};
+export { JWT_POLICY_RESOURCE };
 
 export interface JwtPolicyReconcilerDeps {
   ports: JwtPolicyPorts;
