@@ -287,6 +287,43 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     );
   });
 
+  it("changing the spec from SystemAssigned to UserAssigned moves every grant to the user-assigned principal", async () => {
+    await createBinding("orders", seedSpec());
+    const before = await waitFor("orders", ready, "Ready");
+    const systemPrincipal = before.status!.principalId!;
+    const uami = await emu.control.seedUserAssignedIdentity({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "id-orders",
+    });
+    await client.patch(
+      BINDING_RESOURCE,
+      { namespace: ns, name: "orders" },
+      {
+        spec: { identity: { type: "UserAssigned", userAssignedIdentityId: uami.id } },
+      },
+    );
+    const after = await waitFor(
+      "orders",
+      (b) =>
+        ready(b) &&
+        b.status?.principalId === uami.principalId &&
+        (b.status?.roleAssignments ?? []).every((r) => r.principalId === uami.principalId),
+      "moved to the user-assigned identity",
+    );
+    expect(after.status).toMatchObject({
+      identityType: "UserAssigned",
+      clientId: uami.clientId,
+      identityEnabledByOperator: false,
+      grants: "2/2",
+    });
+    const la = await emu.control.getLogicApp(ids.logicAppId);
+    expect(la.identity.type).toBe("UserAssigned"); // the system identity this binding turned on is gone
+    expect(await emu.control.listRoleAssignments({ principalId: systemPrincipal })).toEqual([]);
+    expect(await emu.control.listRoleAssignments({ principalId: uami.principalId })).toHaveLength(1);
+    expect(await emu.control.listAppRoleAssignments({ principalId: uami.principalId })).toHaveLength(1);
+  });
+
   it("an identifier URI that differs from the registration by a trailing slash raises AudienceWarning", async () => {
     await createBinding(
       "slash",

@@ -291,6 +291,49 @@ describe("decide: identity", () => {
     ).toEqual([]);
   });
 
+  it("switching the spec to user-assigned replaces a system identity this binding turned on, and no other", () => {
+    const spec = { identity: { type: "UserAssigned" as const, userAssignedIdentityId: UAMI } };
+    const uami = { exists: true, principalId: P2, clientId: "c", tenantId: TENANT };
+    const ours = decide(binding(spec, grantedStatus(P1)), observed({ userAssignedIdentity: uami }), {
+      now: NOW,
+    });
+    expect(ours.actions).toEqual([
+      expect.objectContaining({
+        type: "setIdentity",
+        desired: { type: "UserAssigned", userAssignedIdentityIds: [UAMI] },
+      }),
+    ]);
+    expect(ours.status.identityEnabledByOperator).toBe(false);
+    const theirs = decide(
+      binding(spec, grantedStatus(P1, { identityEnabledByOperator: false })),
+      observed({ userAssignedIdentity: uami }),
+      { now: NOW },
+    );
+    expect(theirs.actions.filter((a) => a.type === "setIdentity")).toEqual([]);
+    expect(theirs.status.conditions?.find((c) => c.type === "IdentityReady")?.reason).toBe(
+      "IdentityConflict",
+    );
+  });
+
+  it("switching the spec to system-assigned detaches the user-assigned identity this binding used, and no other", () => {
+    const withUa = logicApp(undefined, {
+      identity: { type: "UserAssigned", userAssigned: [{ id: UAMI, principalId: P2 }] },
+    });
+    const ours = decide(
+      binding({}, grantedStatus(P2, { identityType: "UserAssigned", identityEnabledByOperator: false })),
+      observed({ logicApp: withUa }),
+      { now: NOW },
+    );
+    expect(ours.actions).toEqual([
+      expect.objectContaining({
+        type: "setIdentity",
+        desired: { type: "SystemAssigned", userAssignedIdentityIds: [] },
+      }),
+    ]);
+    const theirs = decide(binding({}, grantedStatus(P1)), observed({ logicApp: withUa }), { now: NOW });
+    expect(theirs.actions.filter((a) => a.type === "setIdentity")).toEqual([]);
+  });
+
   it("names the missing user-assigned identity in the message", () => {
     const d = decide(
       binding({ identity: { type: "UserAssigned", userAssignedIdentityId: UAMI } }),

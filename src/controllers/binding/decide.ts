@@ -127,7 +127,12 @@ function decideIdentity(binding: LogicAppIdentityBinding, observed: BindingObser
         enabledByOperator: prev.identityEnabledByOperator ?? false,
       };
     }
-    if (consumption && obs.type === "UserAssigned") {
+    // The user-assigned identity this binding used before the spec moved to SystemAssigned is ours to detach
+    // (detaching deletes nothing); any other is someone else's.
+    const ourPreviousIdentity =
+      prev.identityType === "UserAssigned" &&
+      obs.userAssigned.some((u) => eqi(u.principalId, prev.principalId));
+    if (consumption && obs.type === "UserAssigned" && !ourPreviousIdentity) {
       return {
         facet: {
           ok: false,
@@ -139,13 +144,13 @@ function decideIdentity(binding: LogicAppIdentityBinding, observed: BindingObser
         },
       };
     }
-    const desired: DesiredIdentity = {
-      type: uaIds.length > 0 ? "SystemAssigned, UserAssigned" : "SystemAssigned",
-      userAssignedIdentityIds: uaIds,
-    };
+    const desired: DesiredIdentity =
+      consumption || uaIds.length === 0
+        ? { type: "SystemAssigned", userAssignedIdentityIds: [] }
+        : { type: "SystemAssigned, UserAssigned", userAssignedIdentityIds: uaIds };
     // The identity was there before (status has a principal): someone turned it off. Otherwise this binding is
     // the one turning it on, and deletion should turn it off again.
-    const drift = prev.principalId !== undefined;
+    const drift = prev.principalId !== undefined && prev.identityType !== "UserAssigned";
     return {
       facet: {
         ok: false,
@@ -188,7 +193,9 @@ function decideIdentity(binding: LogicAppIdentityBinding, observed: BindingObser
       enabledByOperator: false,
     };
   }
-  if (consumption && hasSystem(obs.type)) {
+  // A system-assigned identity this binding turned on is ours to replace when the spec moves to a user-assigned
+  // one; any other is someone else's, and replacing it would delete a principal they may rely on.
+  if (consumption && hasSystem(obs.type) && prev.identityEnabledByOperator !== true) {
     return {
       facet: {
         ok: false,
@@ -206,7 +213,7 @@ function decideIdentity(binding: LogicAppIdentityBinding, observed: BindingObser
         type: hasSystem(obs.type) ? "SystemAssigned, UserAssigned" : "UserAssigned",
         userAssignedIdentityIds: [...uaIds, wantedId],
       };
-  const drift = prev.principalId !== undefined;
+  const drift = prev.principalId !== undefined && prev.identityType !== "SystemAssigned";
   return {
     facet: {
       ok: false,
