@@ -5,7 +5,7 @@ module.exports = {
       name: "decide-is-pure",
       comment: "decide/render/xml modules are pure: no I/O, no SDKs, no runtime.",
       severity: "error",
-      from: { path: "^src/controllers/.*/(decide|render|xml|plan)\\.ts$" },
+      from: { path: "^src/controllers/.*/(decide[-a-z]*|render|xml|plan)\\.ts$" },
       to: {
         path: "^(node:|src/runtime|src/azure/(arm|graph)|node_modules)",
         pathNot: "^node_modules/@sinclair/typebox",

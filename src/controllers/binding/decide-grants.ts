@@ -1,0 +1,264 @@
+/**
+ * The grants the spec wants for the current principal: RBAC role assignments by deterministic name, Graph app-role
+ * assignments by (principal, appRoleId). For each: Granted (observed), Pending (being created, or waiting for the
+ * identity or for replication), or Failed (a person must fix the spec or the API). Pure.
+ */
+import type {
+  AppRoleAssignmentStatus,
+  LogicAppIdentityBinding,
+  RoleAssignmentStatus,
+} from "../../api/v1alpha1/index.ts";
+import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
+import { eqi, sameRoleDefinition, type Facet } from "./decide-support.ts";
+import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+
+export interface GrantsOutcome<S> {
+  statuses: S[];
+  /** Problems a person must fix (the first becomes the facet's reason). */
+  problems: Facet[];
+  /** Spec grants not yet observed for the current principal. */
+  pending: number;
+  specKeys: Set<string>;
+  actions: BindingAction[];
+  waitingForReplication: boolean;
+  /** AppRole grants only: the API's identifier URI differs from the spec's by a near miss. */
+  audienceWarning?: string;
+}
+
+export function decideRoleGrants(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  principal: string | undefined,
+): GrantsOutcome<RoleAssignmentStatus> {
+  const spec = binding.spec;
+  const prev = binding.status ?? {};
+  const meta = binding.metadata;
+  const marker = ownershipMarker(meta.namespace ?? "", meta.name, meta.uid ?? "");
+  const actions: BindingAction[] = [];
+  let waitingForReplication = false;
+  const roleStatuses: RoleAssignmentStatus[] = [];
+  const roleProblems: Facet[] = [];
+  let rolesPending = 0;
+  const specRoleKeys = new Set<string>();
+  for (const ra of spec.roleAssignments ?? []) {
+    const key = roleKey(ra.scope, ra.role);
+    specRoleKeys.add(key);
+    const o = observed.roles.find((r) => roleKey(r.scope, r.role) === key);
+    const prevEntry = (prev.roleAssignments ?? []).find(
+      (e) => roleKey(e.scope, e.role) === key && eqi(e.principalId, principal),
+    );
+    if (o?.problem) {
+      roleProblems.push({ ok: false, reason: o.problem.reason, message: o.problem.message });
+      roleStatuses.push({ scope: ra.scope, role: ra.role, state: "Failed", message: o.problem.message });
+      continue;
+    }
+    const def = o?.definition;
+    if (!def) {
+      const message = `role '${ra.role}' does not exist at scope ${ra.scope}`;
+      roleProblems.push({ ok: false, reason: "RoleNotFound", message });
+      roleStatuses.push({ scope: ra.scope, role: ra.role, state: "Failed", message });
+      continue;
+    }
+    if (!principal) {
+      rolesPending++;
+      roleStatuses.push({
+        scope: ra.scope,
+        role: ra.role,
+        roleDefinitionId: def.id,
+        state: "Pending",
+        message: "waiting for the identity",
+      });
+      continue;
+    }
+    const name = roleAssignmentName(ra.scope, def.id, principal);
+    const found = observed.roleAssignments.find(
+      (a) =>
+        eqi(a.principalId, principal) &&
+        eqi(a.scope, ra.scope) &&
+        sameRoleDefinition(a.roleDefinitionId, def.id),
+    );
+    if (found) {
+      roleStatuses.push({
+        scope: ra.scope,
+        role: ra.role,
+        roleDefinitionId: def.id,
+        id: found.id,
+        principalId: principal,
+        state: "Granted",
+        ownership: eqi(found.name, name) ? "Created" : "Adopted",
+      });
+      continue;
+    }
+    rolesPending++;
+    const failure = observed.applyFailures[key];
+    if (failure) {
+      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
+      roleStatuses.push({
+        scope: ra.scope,
+        role: ra.role,
+        roleDefinitionId: def.id,
+        principalId: principal,
+        state: "Pending",
+        message: failure.message,
+      });
+      continue;
+    }
+    actions.push({
+      type: "createRoleAssignment",
+      key,
+      scope: ra.scope,
+      name,
+      roleDefinitionId: def.id,
+      principalId: principal,
+      description: marker,
+      driftRepair: prevEntry?.state === "Granted",
+    });
+    roleStatuses.push({
+      scope: ra.scope,
+      role: ra.role,
+      roleDefinitionId: def.id,
+      principalId: principal,
+      state: "Pending",
+      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
+    });
+  }
+
+  return {
+    statuses: roleStatuses,
+    problems: roleProblems,
+    pending: rolesPending,
+    specKeys: specRoleKeys,
+    actions,
+    waitingForReplication,
+  };
+}
+
+export function decideAppRoleGrants(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  principal: string | undefined,
+): GrantsOutcome<AppRoleAssignmentStatus> {
+  const spec = binding.spec;
+  const prev = binding.status ?? {};
+  const actions: BindingAction[] = [];
+  let waitingForReplication = false;
+  const appStatuses: AppRoleAssignmentStatus[] = [];
+  const appProblems: Facet[] = [];
+  let appPending = 0;
+  let audienceWarning: string | undefined;
+  const specAppKeys = new Set<string>();
+  for (const ar of spec.appRoleAssignments ?? []) {
+    const key = appRoleKey(ar.api, ar.appRole);
+    specAppKeys.add(key);
+    const o = observed.apis.find((a) => a.api === ar.api);
+    if (o?.problem) {
+      appProblems.push({ ok: false, reason: o.problem.reason, message: o.problem.message });
+      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message: o.problem.message });
+      continue;
+    }
+    const sp = o?.servicePrincipal;
+    if (!sp) {
+      const message = `no service principal found for API '${ar.api}' (by appId or identifier URI)`;
+      appProblems.push({ ok: false, reason: "ApiNotFound", message });
+      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message });
+      continue;
+    }
+    if (o.nearMissIdentifierUri) {
+      audienceWarning =
+        `spec names API '${ar.api}' but its app registration's identifier URI is '${o.nearMissIdentifierUri}'; ` +
+        `tokens requested for '${ar.api}' carry that audience and validate-jwt on '${o.nearMissIdentifierUri}' ` +
+        "rejects them. Use the identifier URI exactly as registered.";
+    }
+    const role = sp.appRoles.find((r) => r.value === ar.appRole && r.isEnabled);
+    if (!role) {
+      const values = sp.appRoles.filter((r) => r.isEnabled).map((r) => r.value);
+      const message =
+        `app role '${ar.appRole}' not found on API '${ar.api}' (${sp.displayName}); ` +
+        `its app roles are: ${values.length ? values.join(", ") : "(none)"}`;
+      appProblems.push({ ok: false, reason: "AppRoleNotFound", message });
+      appStatuses.push({ api: ar.api, appRole: ar.appRole, resourceId: sp.id, state: "Failed", message });
+      continue;
+    }
+    if (!principal) {
+      appPending++;
+      appStatuses.push({
+        api: ar.api,
+        appRole: ar.appRole,
+        resourceId: sp.id,
+        appRoleId: role.id,
+        state: "Pending",
+        message: "waiting for the identity",
+      });
+      continue;
+    }
+    const assignments = observed.appRoleAssignments[sp.id.toLowerCase()] ?? [];
+    const found = assignments.find((a) => eqi(a.principalId, principal) && eqi(a.appRoleId, role.id));
+    const prevEntry = (prev.appRoleAssignments ?? []).find(
+      (e) => appRoleKey(e.api, e.appRole) === key && eqi(e.principalId, principal),
+    );
+    if (found) {
+      // Graph assignments carry no name, so ownership is what we recorded: the ID we created, or the intent
+      // written to status before creating (a pass whose final status write failed still knows it was ours).
+      const createdByUs =
+        observed.createdAppRoleAssignmentIds.includes(found.id) ||
+        (prevEntry?.ownership === "Created" &&
+          (prevEntry.id === found.id || (prevEntry.id === undefined && prevEntry.state === "Pending")));
+      appStatuses.push({
+        api: ar.api,
+        appRole: ar.appRole,
+        resourceId: sp.id,
+        appRoleId: role.id,
+        id: found.id,
+        principalId: principal,
+        state: "Granted",
+        ownership: createdByUs ? "Created" : "Adopted",
+      });
+      continue;
+    }
+    appPending++;
+    const failure = observed.applyFailures[key];
+    if (failure) {
+      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
+      appStatuses.push({
+        api: ar.api,
+        appRole: ar.appRole,
+        resourceId: sp.id,
+        appRoleId: role.id,
+        principalId: principal,
+        state: "Pending",
+        ownership: "Created",
+        message: failure.message,
+      });
+      continue;
+    }
+    actions.push({
+      type: "createAppRoleAssignment",
+      key,
+      resourceId: sp.id,
+      principalId: principal,
+      appRoleId: role.id,
+      driftRepair: prevEntry?.state === "Granted",
+    });
+    appStatuses.push({
+      api: ar.api,
+      appRole: ar.appRole,
+      resourceId: sp.id,
+      appRoleId: role.id,
+      principalId: principal,
+      state: "Pending",
+      // Intent, recorded before the create is sent (see converge's beforeWrites).
+      ownership: "Created",
+      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
+    });
+  }
+
+  return {
+    statuses: appStatuses,
+    problems: appProblems,
+    pending: appPending,
+    specKeys: specAppKeys,
+    actions,
+    waitingForReplication,
+    ...(audienceWarning ? { audienceWarning } : {}),
+  };
+}
