@@ -253,6 +253,21 @@ describe("CRDs on a real API server", () => {
     ],
     ["JWT policy with an unknown mode", jwt("j8", { ...validJwtSpec(), mode: "Replace" }), /spec\.mode/],
     [
+      "JWT policy whose message is a policy expression",
+      jwt("j10", { ...validJwtSpec(), failedValidation: { message: '@(context.Variables["secret"])' } }),
+      /spec\.failedValidation\.message.*must not start with '@'/,
+    ],
+    [
+      "JWT policy whose audience is a named value",
+      jwt("j11", { ...validJwtSpec(), audiences: ["{{backend-secret}}"] }),
+      /spec\.audiences\[0\].*contain '\{\{'/,
+    ],
+    [
+      "JWT policy whose required role is an expression",
+      jwt("j12", { ...validJwtSpec(), requiredRoles: ["@(1)"] }),
+      /spec\.requiredRoles\[0\]/,
+    ],
+    [
       "JWT policy with a plain-http OpenID URL",
       jwt("j9", { ...validJwtSpec(), openIdConfigUrl: "http://login.example/x" }),
       /spec\.openIdConfigUrl/,

@@ -16,6 +16,17 @@ export const MAX_REQUIRED_ROLES = 20;
 export const MAX_ISSUERS = 10;
 export const PolicyModes = ["Fragment", "Inline"] as const;
 
+/**
+ * APIM reads an attribute or text starting with "@" as a C# policy expression and "{{name}}" as a named value
+ * (which could leak a secret into an error message). No escape is documented, so such values are refused here,
+ * at admission, and again by the renderer.
+ */
+const literalOnly = (what: string) =>
+  cel({
+    rule: "!self.trim().startsWith('@') && !self.contains('{{')",
+    message: `${what} must not start with '@' or contain '{{' (APIM would read it as a policy expression or named value)`,
+  });
+
 export const JwtPolicyTargetSchema = Type.Object(
   {
     productId: Type.Optional(
@@ -69,7 +80,11 @@ export const FailedValidationSchema = Type.Object(
       }),
     ),
     message: Type.Optional(
-      Type.String({ description: "Error message returned when validation fails.", maxLength: 1024 }),
+      Type.String({
+        description: "Error message returned when validation fails.",
+        maxLength: 1024,
+        ...literalOnly("failedValidation.message"),
+      }),
     ),
   },
   { description: "What a caller without a valid token gets." },
@@ -98,6 +113,7 @@ export const JwtPolicySpecSchema = Type.Object(
           description: "An accepted aud claim value (e.g. api://orders).",
           minLength: 1,
           maxLength: 256,
+          ...literalOnly("an audience"),
         }),
         {
           description:
@@ -114,12 +130,20 @@ export const JwtPolicySpecSchema = Type.Object(
       }),
     ),
     issuers: Type.Optional(
-      Type.Array(Type.String({ description: "An accepted iss claim value.", minLength: 1, maxLength: 512 }), {
-        description:
-          "Accepted issuers. Default: the tenant's v1 (https://sts.windows.net/<tenant>/) and v2 " +
-          "(https://login.microsoftonline.com/<tenant>/v2.0) issuers.",
-        maxItems: MAX_ISSUERS,
-      }),
+      Type.Array(
+        Type.String({
+          description: "An accepted iss claim value.",
+          minLength: 1,
+          maxLength: 512,
+          ...literalOnly("an issuer"),
+        }),
+        {
+          description:
+            "Accepted issuers. Default: the tenant's v1 (https://sts.windows.net/<tenant>/) and v2 " +
+            "(https://login.microsoftonline.com/<tenant>/v2.0) issuers.",
+          maxItems: MAX_ISSUERS,
+        },
+      ),
     ),
     openIdConfigUrl: Type.Optional(
       Type.String({
@@ -131,7 +155,12 @@ export const JwtPolicySpecSchema = Type.Object(
     ),
     requiredRoles: Type.Optional(
       Type.Array(
-        Type.String({ description: "An app role value.", pattern: patterns.appRoleValue, maxLength: 249 }),
+        Type.String({
+          description: "An app role value.",
+          pattern: patterns.appRoleValue,
+          maxLength: 249,
+          ...literalOnly("a required role"),
+        }),
         {
           description:
             "The roles claim must hold at least one of these. Taken from the binding when bindingRef is set and this is empty.",
