@@ -192,6 +192,39 @@ const cases: Case[] = [
     },
   },
   {
+    name: "retry-after holds the key: a watch event before the time is deferred to it",
+    async run(q, clock) {
+      q.addRetryAfter("a", 5000);
+      await clock.advance(1000);
+      q.add("a");
+      expect(q.len()).toBe(0);
+      await clock.advance(3999);
+      expect(q.len()).toBe(0);
+      await clock.advance(1);
+      expect(q.len()).toBe(1);
+      expect(await q.get()).toBe("a");
+      q.done("a");
+      // The hold is over: later events run at once again.
+      q.add("a");
+      expect(q.len()).toBe(1);
+    },
+  },
+  {
+    name: "retry-after holds the key: a change during the throttled pass runs after the hold, not at done",
+    async run(q, clock) {
+      q.add("a");
+      expect(await q.get()).toBe("a");
+      q.add("a"); // changed while processing
+      q.addRetryAfter("a", 3000); // the pass was throttled
+      q.done("a");
+      expect(q.len()).toBe(0);
+      await clock.advance(2999);
+      expect(q.len()).toBe(0);
+      await clock.advance(1);
+      expect(q.len()).toBe(1);
+    },
+  },
+  {
     name: "shutdown: waiting getters get undefined, adds are ignored, delayed keys dropped",
     async run(q, clock) {
       const pending = q.get();

@@ -80,6 +80,11 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   /** Delayed keys: due time and the timer that will add them. */
   private readonly waiting = new Map<string, { at: number; timer: TimerHandle }>();
+  /**
+   * Keys the outside world asked us to leave alone until a time (Retry-After). A watch event or a change made
+   * while the key was processed must not run it early: that would spend the very budget Azure asked us to save.
+   */
+  private readonly holds = new Map<string, number>();
   private readonly getters: Array<(key: string | undefined) => void> = [];
   private drainWaiters: Array<() => void> = [];
   private shuttingDown = false;
@@ -92,6 +97,7 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.shuttingDown) return;
+    if (this.held(key)) return;
     if (this.dirty.has(key)) return;
     this.dirty.set(key, this.clock.now());
     if (this.processing.has(key)) return;
@@ -124,10 +130,14 @@ export class WorkQueue {
     return delay;
   }
 
-  /** Counts a retry without using the backoff delay (e.g. an explicit Retry-After). */
+  /**
+   * Counts a retry without using the backoff delay (an explicit Retry-After), and holds the key until then: adds
+   * before that time are deferred to it.
+   */
   addRetryAfter(key: string, delayMs: number): void {
     this.limiter.when(key);
     this.observer?.retried();
+    if (delayMs > 0) this.holds.set(key, this.clock.now() + delayMs);
     this.addAfter(key, delayMs);
   }
 
@@ -150,7 +160,13 @@ export class WorkQueue {
 
   done(key: string): void {
     if (!this.processing.delete(key)) return;
-    if (this.dirty.has(key) && !this.shuttingDown) this.enqueue(key);
+    if (this.dirty.has(key) && !this.shuttingDown) {
+      // Changed while processing, but held by a Retry-After given during that processing: run it then, not now.
+      if (this.holds.has(key) && (this.holds.get(key) ?? 0) > this.clock.now()) {
+        this.dirty.delete(key);
+        this.held(key);
+      } else this.enqueue(key);
+    }
     if (this.processing.size === 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
@@ -186,6 +202,7 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const { timer } of this.waiting.values()) timer.cancel();
     this.waiting.clear();
+    this.holds.clear();
     const getters = this.getters.splice(0);
     for (const g of getters) g(undefined);
     this.observer?.depth(this.queue.length);
@@ -195,6 +212,19 @@ export class WorkQueue {
   drain(): Promise<void> {
     if (this.processing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** True (and the add deferred to the hold's end) when the key is held; clears an expired hold. */
+  private held(key: string): boolean {
+    const until = this.holds.get(key);
+    if (until === undefined) return false;
+    const now = this.clock.now();
+    if (until <= now) {
+      this.holds.delete(key);
+      return false;
+    }
+    this.addAfter(key, until - now);
+    return true;
   }
 
   private enqueue(key: string): void {
