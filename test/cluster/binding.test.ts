@@ -152,6 +152,29 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     expect(table.stdout).toMatch(new RegExp(`orders\\s+True\\s+Ready\\s+${principal}\\s+2/2`));
   });
 
+  it("/metrics reports the Azure calls, reconciles and heals with bounded labels", async () => {
+    await manager!.stop();
+    manager = await startTestOperator({ kubeconfigPath, namespace: ns, emulator: emu, metrics: true });
+    await createBinding("orders", seedSpec());
+    await waitFor("orders", ready, "Ready");
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "None" });
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
+    const fresh = (await principalOf(ids.logicAppId))!;
+    await waitFor("orders", (b) => ready(b) && b.status?.principalId === fresh, "healed");
+    const text = await (await fetch(`http://127.0.0.1:${manager!.metricsPort}/metrics`)).text();
+    expect(text).toMatch(
+      /laio_external_calls_total\{service="arm-authorization",operation="[^"]+",status_code="201"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /laio_external_calls_total\{service="graph",operation="[^"]+",status_code="201"\} [1-9]/,
+    );
+    expect(text).toMatch(/laio_reconcile_total\{kind="LogicAppIdentityBinding",result="[a-z_]+"\} [1-9]/);
+    expect(text).toMatch(/laio_heals_total\{kind="LogicAppIdentityBinding",facet="identity"\} 1/);
+    // No principal IDs, scopes or other unbounded values in label values.
+    expect(text).not.toContain(fresh);
+    expect(text).not.toContain(ids.keyVaultScope);
+  });
+
   it("steady state performs reads only", async () => {
     await createBinding("orders", seedSpec());
     await waitFor("orders", ready, "Ready");

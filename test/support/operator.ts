@@ -12,6 +12,8 @@ export interface TestOperatorOptions {
   /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
   resync?: string;
   replicationPollMs?: number;
+  /** Serve /metrics on a free loopback port (read it from manager.metricsPort). */
+  metrics?: boolean;
 }
 
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
@@ -19,7 +21,7 @@ export async function startTestOperator(o: TestOperatorOptions): Promise<Manager
     `--kubeconfig=${o.kubeconfigPath}`,
     `--namespaces=${o.namespace}`,
     "--leader-elect=false",
-    "--metrics-addr=",
+    `--metrics-addr=${o.metrics ? "127.0.0.1:0" : ""}`,
     "--health-addr=",
     `--log-level=${process.env.LAIO_TEST_LOG_LEVEL ?? "silent"}`,
     `--resync-interval=${o.resync ?? "1s"}`,
