@@ -522,6 +522,53 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("SystemAssigned");
   });
 
+  it("a deletion blocked by Azure keeps the finalizer, says so in a condition and an Event, and finishes once Azure recovers", async () => {
+    await createBinding("orders", seedSpec());
+    const b = await waitFor("orders", ready, "Ready");
+    const fault = await emu.control.injectFault({
+      match: { operation: "RoleAssignments_Delete" },
+      action: { kind: "status", status: 403, code: "AuthorizationFailed", message: "no delete permission" },
+    });
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
+    const blocked = await waitFor(
+      "orders",
+      (x) => findCondition(x.status?.conditions, "Ready")?.reason === "DeletionBlocked",
+      "DeletionBlocked",
+    );
+    expect(blocked.metadata.finalizers).toContain(FINALIZER);
+    expect(findCondition(blocked.status?.conditions, "Ready")?.message).toContain("no delete permission");
+    await waitUntil("DeletionBlocked event", async () => {
+      const r = await kubectl(kubeconfigPath, [
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.items[*].reason}",
+      ]);
+      return r.stdout.includes("DeletionBlocked");
+    });
+    expect(await emu.control.listRoleAssignments({ principalId: b.status!.principalId! })).toHaveLength(1);
+
+    await emu.control.removeFault(fault.id);
+    // Access denied is re-checked slowly (5 min by default); a touch of the object wakes it now.
+    await client.patch(
+      BINDING_RESOURCE,
+      { namespace: ns, name: "orders" },
+      { metadata: { annotations: { retry: "now" } } },
+    );
+    await waitUntil(
+      "binding gone",
+      async () =>
+        getBinding("orders").then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      30_000,
+    );
+    expect(await emu.control.listRoleAssignments({ principalId: b.status!.principalId! })).toEqual([]);
+  });
+
   it("deleting a binding whose Logic App was deleted is not an error", async () => {
     await createBinding("orders", seedSpec());
     const b = await waitFor("orders", ready, "Ready");
