@@ -77,6 +77,19 @@ async function createBinding(name: string, spec: BindingSpec): Promise<void> {
   await client.create(BINDING_RESOURCE, ns, body);
 }
 
+/** Waits until the binding is deleted (its finalizer released). */
+async function gone(name: string): Promise<void> {
+  await waitUntil(
+    `${name} gone`,
+    async () =>
+      getBinding(name).then(
+        () => false,
+        (e) => isNotFound(e),
+      ),
+    30_000,
+  );
+}
+
 const getBinding = (name: string) =>
   client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name });
 
@@ -440,15 +453,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     expect(b.status?.identityEnabledByOperator).toBe(false);
 
     await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
-    await waitUntil(
-      "binding gone",
-      async () =>
-        getBinding("orders").then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      20_000,
-    );
+    await gone("orders");
     expect((await emu.control.listRoleAssignments({ principalId: principal })).map((r) => r.id)).toEqual([
       existing.id,
     ]);
@@ -491,15 +496,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     const b = await waitFor("orders", ready, "Ready");
     const principal = b.status!.principalId!;
     await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
-    await waitUntil(
-      "binding gone",
-      async () =>
-        getBinding("orders").then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      30_000,
-    );
+    await gone("orders");
     expect(await emu.control.listRoleAssignments({ principalId: principal })).toEqual([]);
     expect(await emu.control.listAppRoleAssignments({ principalId: principal })).toEqual([]);
     expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("None");
@@ -508,15 +505,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     const k = await waitFor("kept", ready, "Ready");
     const p2 = k.status!.principalId!;
     await client.delete(BINDING_RESOURCE, { namespace: ns, name: "kept" });
-    await waitUntil(
-      "binding gone",
-      async () =>
-        getBinding("kept").then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      30_000,
-    );
+    await gone("kept");
     expect(await emu.control.listRoleAssignments({ principalId: p2 })).toHaveLength(1);
     expect(await emu.control.listAppRoleAssignments({ principalId: p2 })).toHaveLength(1);
     expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("SystemAssigned");
@@ -557,15 +546,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
       { namespace: ns, name: "orders" },
       { metadata: { annotations: { retry: "now" } } },
     );
-    await waitUntil(
-      "binding gone",
-      async () =>
-        getBinding("orders").then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      30_000,
-    );
+    await gone("orders");
     expect(await emu.control.listRoleAssignments({ principalId: b.status!.principalId! })).toEqual([]);
   });
 
@@ -574,15 +555,7 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     const b = await waitFor("orders", ready, "Ready");
     await emu.control.deleteLogicApp(ids.logicAppId);
     await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
-    await waitUntil(
-      "binding gone",
-      async () =>
-        getBinding("orders").then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      30_000,
-    );
+    await gone("orders");
     // Its grants were revoked even though the principal is gone (no "Identity not found" left behind).
     expect(await emu.control.listRoleAssignments({ principalId: b.status!.principalId! })).toEqual([]);
   });

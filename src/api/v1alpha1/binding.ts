@@ -127,21 +127,26 @@ export const BindingSpecSchema = Type.Object(
 export const GrantStates = ["Granted", "Pending", "Failed", "Revoking"] as const;
 export const GrantOwnerships = ["Created", "Adopted"] as const;
 
+/** What both kinds of grant record about their outcome (the same fields, in the same order). */
+const grantOutcomeFields = {
+  principalId: Type.Optional(Type.String({ description: "Principal the assignment was made to." })),
+  state: StringEnum(GrantStates, { description: "Granted, Pending, Failed or Revoking." }),
+  ownership: Type.Optional(
+    StringEnum(GrantOwnerships, {
+      description:
+        "Created: made by this object (or about to be) and revoked on deletion. Adopted: existed before; never revoked.",
+    }),
+  ),
+  message: Type.Optional(Type.String({ description: "Why the grant is not Granted." })),
+};
+
 export const RoleAssignmentStatusSchema = Type.Object(
   {
     scope: Type.String({ description: "Scope from the spec." }),
     role: Type.String({ description: "Role from the spec." }),
     roleDefinitionId: Type.Optional(Type.String({ description: "Resolved role definition resource ID." })),
     id: Type.Optional(Type.String({ description: "ARM ID of the role assignment in Azure." })),
-    principalId: Type.Optional(Type.String({ description: "Principal the assignment was made to." })),
-    state: StringEnum(GrantStates, { description: "Granted, Pending, Failed or Revoking." }),
-    ownership: Type.Optional(
-      StringEnum(GrantOwnerships, {
-        description:
-          "Created: made by this object and revoked on deletion. Adopted: existed before; never revoked.",
-      }),
-    ),
-    message: Type.Optional(Type.String({ description: "Why the grant is not Granted." })),
+    ...grantOutcomeFields,
   },
   { description: "Observed state of one RBAC grant." },
 );
@@ -154,15 +159,7 @@ export const AppRoleAssignmentStatusSchema = Type.Object(
     resourceId: Type.Optional(Type.String({ description: "Object ID of the API's service principal." })),
     appRoleId: Type.Optional(Type.String({ description: "ID of the app role on the API." })),
     id: Type.Optional(Type.String({ description: "ID of the app role assignment in Microsoft Graph." })),
-    principalId: Type.Optional(Type.String({ description: "Principal the assignment was made to." })),
-    state: StringEnum(GrantStates, { description: "Granted, Pending, Failed or Revoking." }),
-    ownership: Type.Optional(
-      StringEnum(GrantOwnerships, {
-        description:
-          "Created: made by this object and revoked on deletion. Adopted: existed before; never revoked.",
-      }),
-    ),
-    message: Type.Optional(Type.String({ description: "Why the grant is not Granted." })),
+    ...grantOutcomeFields,
   },
   { description: "Observed state of one Graph app-role grant." },
 );
@@ -172,10 +169,14 @@ export const HealRecordSchema = Type.Object(
   {
     previousPrincipalId: Type.String({ description: "Principal the grants pointed at before." }),
     principalId: Type.String({ description: "Principal the grants were moved to." }),
-    time: Type.String({ description: "When the heal completed (RFC 3339).", format: "date-time" }),
+    time: Type.String({
+      description: "When the new principal was detected (RFC 3339).",
+      format: "date-time",
+    }),
     regranted: Type.Integer({ description: "Grants re-created for the new principal.", minimum: 0 }),
     swept: Type.Integer({
-      description: "Orphaned grants of the old principal that were deleted.",
+      description:
+        "Grants this object had made to the old principal: swept by the operator, or removed by Azure with the principal.",
       minimum: 0,
     }),
   },
