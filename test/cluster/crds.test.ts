@@ -311,6 +311,31 @@ describe("kubectl", () => {
     expect(out.stdout).toContain("orders-workflow");
   });
 
+  it("-o wide adds the identity type and the last heal, and for policies the mode and the binding", async () => {
+    const b = await kubectl(kubeconfigPath, ["get", "identitybindings", "-n", ns, "-o", "wide"]);
+    expect(b.stdout.split("\n")[0]!.split(/\s+/)).toEqual([
+      "NAME",
+      "READY",
+      "REASON",
+      "PRINCIPAL",
+      "GRANTS",
+      "AGE",
+      "IDENTITY",
+      "LAST-HEAL",
+    ]);
+    const p = await kubectl(kubeconfigPath, ["get", "apimjwtpolicies", "-n", ns, "-o", "wide"]);
+    expect(p.stdout.split("\n")[0]!.split(/\s+/)).toEqual([
+      "NAME",
+      "READY",
+      "TARGET",
+      "AGE",
+      "REASON",
+      "MODE",
+      "BINDING",
+    ]);
+    expect(p.stdout).toMatch(/orders-api-admits-orders-workflow\s+.*Fragment\s+orders-workflow/);
+  });
+
   it("lists both kinds through the azureidentity category", async () => {
     const out = await kubectl(kubeconfigPath, ["get", "azureidentity", "-n", ns]);
     expect(out.code).toBe(0);

@@ -74,14 +74,16 @@ function crd(args: {
           served: true,
           storage: true,
           subresources: { status: {} },
+          // AGE closes the default columns; `-o wide` appends the priority-1 ones after it, as for built-in kinds.
           additionalPrinterColumns: [
-            ...args.columns,
+            ...args.columns.filter((c) => !c.priority),
             {
               name: "Age",
               type: "date",
               jsonPath: ".metadata.creationTimestamp",
               description: "Time since creation.",
             },
+            ...args.columns.filter((c) => c.priority),
           ],
           schema: { openAPIV3Schema: schema },
         },
@@ -129,6 +131,20 @@ export const bindingCrd = crd({
       jsonPath: ".status.grants",
       description: "Grants in effect / desired.",
     },
+    {
+      name: "Identity",
+      type: "string",
+      jsonPath: ".status.identityType",
+      description: "Identity type in use.",
+      priority: 1,
+    },
+    {
+      name: "Last-Heal",
+      type: "date",
+      jsonPath: ".status.lastHeal.time",
+      description: "When the identity was last found recreated and the grants moved.",
+      priority: 1,
+    },
   ],
 });
 
@@ -156,6 +172,14 @@ export const jwtPolicyCrd = crd({
       type: "string",
       jsonPath: ".status.target",
       description: "Where the rule is installed.",
+    },
+    { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "Fragment or Inline.", priority: 1 },
+    {
+      name: "Binding",
+      type: "string",
+      jsonPath: ".spec.bindingRef.name",
+      description: "The LogicAppIdentityBinding it follows.",
+      priority: 1,
     },
   ],
 });
