@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { startEmulator } from "../emulator/index.ts";
-import type { LogicAppIdentityBinding } from "../src/api/v1alpha1/index.ts";
+import { rfc3339, type LogicAppIdentityBinding } from "../src/api/v1alpha1/index.ts";
 import { createAzurePorts } from "../src/azure/clients.ts";
 import { createCredential } from "../src/azure/credential.ts";
 import { ownershipMarker, roleAssignmentName } from "../src/azure/naming.ts";
@@ -53,7 +53,7 @@ for (let i = 0; i < N; i++) {
   });
 }
 
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+const now = () => rfc3339(new Date());
 async function measure(name: string, pass: () => Promise<void>) {
   calls.length = 0;
   await emu.control.resetLog();

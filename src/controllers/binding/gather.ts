@@ -7,10 +7,8 @@
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { isAzureError } from "../../azure/errors.ts";
 import type { AppRoleAssignment, AzurePorts, RoleAssignment } from "../../azure/ports.ts";
+import { eqi } from "./decide-support.ts";
 import type { ApiObservation, ApplyFailure, BindingObservation, RoleGrantObservation } from "./model.ts";
-
-const eqi = (a: string | undefined, b: string | undefined) =>
-  a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
 export type BindingPorts = Pick<
   AzurePorts,

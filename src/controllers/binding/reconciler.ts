@@ -11,6 +11,7 @@ import {
   BINDING_KIND,
   ConditionType,
   FINALIZER,
+  rfc3339,
   setCondition,
   type BindingStatus,
   type LogicAppIdentityBinding,
@@ -70,7 +71,7 @@ export class BindingReconciler implements Reconciler<LogicAppIdentityBinding> {
 
     // Read before the pass: an intermediate status write (beforeWrites) replaces `obj`.
     const healBefore = obj.status?.lastHeal?.time;
-    const now = () => new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const now = () => rfc3339(new Date(ctx.clock.now()));
     const pass = await converge(obj, this.deps.ports, {
       now,
       replicationPollMs: this.deps.replicationPollMs,

@@ -14,6 +14,7 @@ import {
   FINALIZER,
   JWT_POLICY_KIND,
   findCondition,
+  rfc3339,
   setCondition,
   type ApimJwtPolicy,
   type Condition,
@@ -140,7 +141,7 @@ export class JwtPolicyReconciler implements Reconciler<ApimJwtPolicy> {
     const label = targetLabel(spec.target);
     const previousLabel = obj.status?.target;
     const moved = previousLabel !== undefined && previousLabel !== label;
-    const now = () => new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const now = () => rfc3339(new Date(ctx.clock.now()));
 
     let decision: Decision | undefined;
     /** Reason of the first decision that wrote something: what this pass did, for events. */
