@@ -27,6 +27,7 @@ describe("parseConfig", () => {
       logLevel: "info",
       shutdownTimeoutMs: 30_000,
       leaseNamespace: "default",
+      recordsNamespace: "default",
     });
   });
 
@@ -40,6 +41,7 @@ describe("parseConfig", () => {
     expect(config.leaderElect).toBe(false);
     expect(config.resyncIntervalMs).toBe(90_000);
     expect(config.leaseNamespace).toBe("ops");
+    expect(config.recordsNamespace).toBe("ops");
     expect(config.metricsAddr).toBe("");
   });
 
@@ -69,6 +71,11 @@ describe("parseConfig", () => {
       argv: ["--retry-period=10s"],
       match: /--renew-deadline \(10000 ms\) must be greater than --retry-period/,
     },
+    {
+      name: "bad records namespace",
+      argv: ["--records-namespace=Ops_1"],
+      match: /--records-namespace: "Ops_1"/,
+    },
     { name: "positional argument", argv: ["run"], match: /unexpected argument "run"/ },
   ];
   for (const c of errors) {
@@ -77,6 +84,13 @@ describe("parseConfig", () => {
       expect(p.join("\n")).toMatch(c.match);
     });
   }
+
+  it("records namespace: the Lease's namespace unless given", () => {
+    expect(parseConfig(["--lease-namespace=laio"], {}).config.recordsNamespace).toBe("laio");
+    const { config } = parseConfig(["--lease-namespace=laio", "--records-namespace=laio-records"], {});
+    expect(config.recordsNamespace).toBe("laio-records");
+    expect(config.leaseNamespace).toBe("laio");
+  });
 
   it("collects every problem at once", () => {
     expect(problems(["--concurrency=0", "--log-level=x", "--nope"]).length).toBe(3);

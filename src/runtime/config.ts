@@ -15,6 +15,8 @@ export interface RuntimeConfig {
   leaderElect: boolean;
   leaseName: string;
   leaseNamespace: string;
+  /** Where the ownership records and Logic App claims live: a namespace only the operator may write. */
+  recordsNamespace: string;
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
@@ -84,6 +86,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     default: "",
     help: "Namespace of the Lease. Default: $POD_NAMESPACE, else the service account's namespace, else default.",
+  },
+  {
+    flag: "records-namespace",
+    key: "recordsNamespace",
+    kind: "string",
+    default: "",
+    help: "Namespace of the ownership records and Logic App claims (ConfigMaps only the operator may write). Default: the Lease's namespace, i.e. the operator's own.",
   },
   {
     flag: "lease-duration",
@@ -299,6 +308,9 @@ export function parseConfig(
   if (c.leaseNamespace === "") c.leaseNamespace = env.POD_NAMESPACE || serviceAccountNamespace() || "default";
   else if (!DNS_LABEL.test(c.leaseNamespace))
     problems.push(`lease namespace "${c.leaseNamespace}" is not valid`);
+  if (c.recordsNamespace === "") c.recordsNamespace = c.leaseNamespace;
+  else if (!DNS_LABEL.test(c.recordsNamespace) || c.recordsNamespace.length > 63)
+    problems.push(`--records-namespace: "${c.recordsNamespace}" is not a namespace name`);
   if (c.identity === "") c.identity = `${hostname()}_${Math.random().toString(36).slice(2, 8)}`;
   if (problems.length > 0 && !help) throw new ConfigError(problems);
   return { config: c, help };

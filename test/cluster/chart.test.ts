@@ -80,13 +80,21 @@ describe("Helm chart", () => {
     });
     // No secrets anywhere in the chart's output.
     expect(docs.some((d) => d?.kind === "Secret")).toBe(false);
-    // The narrowest rights: no wildcard verbs or resources.
+    expect(cfg.recordsNamespace).toBe(ns);
+    // The narrowest rights: no wildcard verbs or resources; the only delete is of the operator's own records
+    // (ConfigMaps in its own namespace, never cluster-wide).
     for (const role of docs.filter((d) => d?.kind === "ClusterRole" || d?.kind === "Role")) {
       for (const rule of role.rules) {
         expect(rule.verbs).not.toContain("*");
         expect(rule.resources).not.toContain("*");
-        expect(rule.verbs).not.toContain("delete");
+        if (rule.resources.includes("configmaps")) {
+          expect(role.kind).toBe("Role");
+          expect(role.metadata.namespace).toBe(ns);
+          expect(rule.resources).toEqual(["configmaps"]);
+        } else expect(rule.verbs).not.toContain("delete");
       }
     }
+    const records = docs.find((d) => d?.kind === "Role" && d.metadata.name.endsWith("-records"));
+    expect(records.rules[0].verbs).toEqual(["get", "list", "watch", "create", "update", "delete"]);
   });
 });
