@@ -5,7 +5,9 @@
  * two concurrent claims for one Logic App leave exactly one owner; a claim is taken over only once its holder is
  * gone from the API server (not merely from a cache).
  */
-import type * as k8s from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
+import { execFileSync } from "node:child_process";
+import { parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/resources.ts";
@@ -18,7 +20,7 @@ import {
   type OwnershipStores,
 } from "../../src/controllers/shared/ownership-store.ts";
 import { emptyBindingRecord, type ClaimCandidate } from "../../src/controllers/shared/ownership.ts";
-import { KubeClient } from "../../src/runtime/client.ts";
+import { isStatus, KubeClient } from "../../src/runtime/client.ts";
 import { RetryableError } from "../../src/runtime/reconciler.ts";
 import {
   CONFIGMAP,
@@ -180,6 +182,63 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: "${user}" }]
     }
     const still = await stores.bindings.get(recordKeyOf({ namespace: teamNs, name: "victim" }), signal());
     expect(still?.data.logicAppId).toBe(la("victim").toLowerCase());
+  });
+});
+
+describe("the chart's records Role", () => {
+  it("lets the operator's service account keep records in its namespace, and touch no ConfigMap elsewhere", async () => {
+    const helm = execFileSync(new URL("../../hack/tools/build-helm.sh", import.meta.url).pathname, {
+      encoding: "utf8",
+    }).trim();
+    const chart = new URL("../../charts/logicapp-identity-operator", import.meta.url).pathname;
+    const rendered = execFileSync(
+      helm,
+      [
+        "template",
+        "laio",
+        chart,
+        "--kube-version",
+        "1.36.0",
+        "-n",
+        recordsNs,
+        "--set",
+        "azure.clientId=00000000-0000-0000-0000-000000000001",
+      ],
+      { encoding: "utf8" },
+    );
+    const docs = parseAllDocuments(rendered)
+      .map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
+      .filter((d) => d?.metadata?.name?.endsWith("-records") || d?.kind === "ServiceAccount");
+    expect(docs.map((d) => d!.kind).sort()).toEqual(["Role", "RoleBinding", "ServiceAccount"]);
+    const applied = await kubectl(
+      kubeconfigPath,
+      ["apply", "-n", recordsNs, "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: docs }),
+    );
+    expect(applied.stderr).toBe("");
+
+    const sa = new k8s.KubeConfig();
+    sa.loadFromOptions({
+      clusters: kc.clusters,
+      contexts: kc.contexts,
+      currentContext: kc.currentContext,
+      users: kc.users.map((u) => ({
+        ...u,
+        impersonateUser: `system:serviceaccount:${recordsNs}:laio-logicapp-identity-operator`,
+      })),
+    });
+    const asOperator = createOwnershipStores(new KubeClient(sa), recordsNs);
+    const key = recordKeyOf({ namespace: teamNs, name: "by-operator" });
+    const rec = emptyBindingRecord({ namespace: teamNs, name: "by-operator", uid: "u" }, la("by-operator"));
+    const made = await asOperator.bindings.put(key, rec, undefined, signal());
+    expect((await asOperator.bindings.list(signal())).map((r) => r.key)).toContain(key);
+    await asOperator.bindings.delete(key, made.resourceVersion, signal());
+
+    const elsewhere = createOwnershipStores(new KubeClient(sa), teamNs);
+    await expect(elsewhere.bindings.put(key, rec, undefined, signal())).rejects.toSatisfy((e) =>
+      isStatus(e, 403),
+    );
+    await expect(elsewhere.bindings.list(signal())).rejects.toSatisfy((e) => isStatus(e, 403));
   });
 });
 
