@@ -68,12 +68,16 @@ function isOperatorFragment(fragmentId: string, recorded: ReadonlySet<string>): 
 
 /** A policy document as compared for foreign changes: without the operator's includes, whitespace collapsed. */
 export function foreignPolicyText(raw: string, recorded: ReadonlySet<string>): string {
-  return raw
-    .replace(/\s*<include-fragment\s+fragment-id\s*=\s*"([^"]*)"\s*\/>/g, (whole, id: string) =>
-      isOperatorFragment(id, recorded) ? "" : whole,
-    )
-    .replace(/>\s+</g, "><")
-    .trim();
+  return (
+    raw
+      .replace(/\s*<include-fragment\s+fragment-id\s*=\s*"([^"]*)"\s*\/>/g, (whole, id: string) =>
+        isOperatorFragment(id, recorded) ? "" : whole,
+      )
+      // Inline mode (ADR 0021): the marker comment and the one validate-jwt after it are the operator's.
+      .replace(/\s*<!-- laio:ApimJwtPolicy [^>]*-->\s*<validate-jwt[\s\S]*?<\/validate-jwt>/g, "")
+      .replace(/>\s+</g, "><")
+      .trim()
+  );
 }
 
 function recordedGraphIds(records: RecordsView): Set<string> {

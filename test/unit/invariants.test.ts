@@ -154,6 +154,22 @@ describe("ownership invariants", () => {
     expect(findViolations(foreignOf(before), w)).toEqual([]);
   });
 
+  it("inline mode: the operator's marked validate-jwt is its own, a foreign validate-jwt is not", () => {
+    const inline = (rule: string) =>
+      `<policies><inbound><base />${rule}<validate-jwt header-name="X"><audiences><audience>b</audience></audiences></validate-jwt></inbound></policies>`;
+    const ours =
+      '\n<!-- laio:ApimJwtPolicy team-a/orders -->\n<validate-jwt header-name="Authorization"><audiences><audience>a</audience></audiences></validate-jwt>';
+    const before = soundWorld();
+    svcOf(before).policies["apis/inline"] = { raw: inline(ours), etag: "5" };
+    const w = clone(before);
+    svcOf(w).policies["apis/inline"]!.raw = inline("");
+    expect(findViolations(foreignOf(before), w)).toEqual([]);
+    svcOf(w).policies["apis/inline"]!.raw = inline(ours).replace("<audience>b</audience>", "");
+    expect(findViolations(foreignOf(before), w).join("\n")).toMatch(
+      /foreign content of policy .*apis\/inline was changed/,
+    );
+  });
+
   const broken: [string, (w: World) => void, RegExp][] = [
     [
       "foreign role assignment deleted",
