@@ -29,6 +29,9 @@ import {
   RECORD_KIND_LABEL,
   type ConfigMapObject,
 } from "../../src/runtime/records.ts";
+import { startEmulator } from "../../emulator/index.ts";
+import { ownershipMarker } from "../../src/azure/naming.ts";
+import { checkInvariants, snapshotForeign } from "../support/invariants.ts";
 import { freshNamespace, kubeConfig, kubectl } from "../support/kube.ts";
 import { bindingBody } from "./runtime-support.ts";
 
@@ -322,5 +325,57 @@ describe("one owner per Logic App", () => {
       stores.claims.put(key, { ...ghost, name: self.name, uid: self.uid }, v1.resourceVersion, signal()),
     ).rejects.toThrow(RetryableError);
     expect((await stores.claims.get(key, signal()))?.data.uid).toBe("ghost-2");
+  });
+});
+
+describe("invariant checker on the live emulator and API server", () => {
+  it("passes on a sound world and fails once a foreign grant is deleted or an operator grant loses its record", async () => {
+    const emulator = await startEmulator();
+    try {
+      const ids = await emulator.control.seedScenario();
+      const ns = await freshNamespace(kc, "laio-inv");
+      const src = { emulator: emulator.control, kube: client, recordsNamespace: ns };
+      const owner = await binding(teamNs, "inv-owner", ids.logicAppId);
+      const principal = "11111111-2222-3333-4444-555555555555";
+      const foreign = await emulator.control.seedRoleAssignment({
+        scope: ids.resourceGroupId,
+        roleDefinitionId: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+        principalId: "99999999-2222-3333-4444-555555555555",
+        description: "Owner, granted by hand",
+      });
+      const ours = await emulator.control.seedRoleAssignment({
+        scope: ids.keyVaultScope,
+        roleDefinitionId: "4633458b-17de-408a-b874-0445c86b69e6",
+        principalId: principal,
+        description: ownershipMarker(owner.namespace, owner.name, owner.uid),
+      });
+      const store = createOwnershipStores(client, ns).bindings;
+      const rec = {
+        ...emptyBindingRecord(owner, ids.logicAppId),
+        rbac: [
+          {
+            id: ours.id,
+            scope: ids.keyVaultScope,
+            roleDefinitionId: ours.properties.roleDefinitionId,
+            principalId: principal,
+          },
+        ],
+      };
+      const stored = await store.put(recordKeyOf(owner), rec, undefined, signal());
+
+      const snapshot = await snapshotForeign(src);
+      await checkInvariants(src, snapshot);
+
+      await emulator.control.deleteRoleAssignment(foreign.name);
+      await expect(checkInvariants(src, snapshot)).rejects.toThrow(/foreign role assignment .* was deleted/);
+
+      const fresh = await snapshotForeign(src);
+      await store.put(recordKeyOf(owner), { ...rec, rbac: [] }, stored.resourceVersion, signal());
+      await expect(checkInvariants(src, fresh)).rejects.toThrow(
+        /operator role assignment .* is in no record/,
+      );
+    } finally {
+      await emulator.stop();
+    }
   });
 });
