@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ownershipMarker } from "../../azure/naming.ts";
 import {
@@ -251,6 +252,70 @@ describe("decideClaim", () => {
       owner: true,
       write: "takeover",
     });
+  });
+});
+
+describe("decideClaim, for any set of bindings", () => {
+  const candidate = fc.record({
+    namespace: fc.constantFrom("a", "b"),
+    name: fc.constantFrom("x", "y", "z"),
+    uid: fc.uuid(),
+    creationTimestamp: fc.constantFrom(
+      "2026-01-01T00:00:00Z",
+      "2026-01-01T00:00:01Z",
+      "2026-02-01T00:00:00Z",
+    ),
+    logicAppId: fc.constantFrom(LA, LA.toUpperCase(), `${LA}-other`),
+    deleting: fc.boolean(),
+  });
+  const uniqueByKey = (cs: ClaimCandidate[]) => [
+    ...new Map(cs.map((c) => [`${c.namespace}/${c.name}`, c])).values(),
+  ];
+
+  it("with no claim, exactly one live binding for the Logic App is owner, every other names it, in any cache order", () => {
+    fc.assert(
+      fc.property(
+        fc.array(candidate, { minLength: 1, maxLength: 6 }).map(uniqueByKey),
+        fc.boolean(),
+        (all, reverse) => {
+          const cache = reverse ? [...all].reverse() : all;
+          const competing = all.filter(
+            (c) => !c.deleting && canonicalLogicAppId(c.logicAppId) === canonicalLogicAppId(LA),
+          );
+          const decisions = competing.map((self) =>
+            decideClaim({ self, bindingsInCache: cache, claim: undefined }),
+          );
+          if (competing.length === 0) return;
+          const owners = competing.filter((_, i) => decisions[i]!.owner);
+          expect(owners).toHaveLength(1);
+          const winner = `${owners[0]!.namespace}/${owners[0]!.name}`;
+          for (const d of decisions) if (!d.owner) expect(d.holder).toBe(winner);
+        },
+      ),
+    );
+  });
+
+  it("with a claim whose holder is in the cache, only the holder is owner", () => {
+    fc.assert(
+      fc.property(
+        fc.array(candidate, { minLength: 1, maxLength: 6 }).map(uniqueByKey),
+        fc.nat(),
+        (all, pick) => {
+          const holder = all[pick % all.length]!;
+          const claim = {
+            logicAppId: canonicalLogicAppId(LA),
+            namespace: holder.namespace,
+            name: holder.name,
+            uid: holder.uid,
+          };
+          for (const self of all) {
+            const d = decideClaim({ self, bindingsInCache: all, claim });
+            expect(d.owner).toBe(self === holder);
+            if (!d.owner) expect(d.holder).toBe(`${holder.namespace}/${holder.name}`);
+          }
+        },
+      ),
+    );
   });
 });
 
