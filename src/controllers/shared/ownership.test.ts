@@ -14,6 +14,12 @@ import {
   parseOwnershipMarker,
   resolveGraphIntents,
   takeOverRecord,
+  withGraphCreated,
+  withGraphIntent,
+  withIdentityEnabled,
+  withoutGraph,
+  withoutRbac,
+  withRbac,
   type BindingRecord,
   type ClaimCandidate,
 } from "./ownership.ts";
@@ -141,6 +147,30 @@ describe("identityTurnedOnByUs", () => {
     expect(identityTurnedOnByUs(on)).toBe(true);
     expect(identityTurnedOnByUs(on, "P-1")).toBe(true);
     expect(identityTurnedOnByUs(on, "p-someone-re-enabled")).toBe(false);
+  });
+});
+
+describe("record edits", () => {
+  const t = { resourceId: "sp-1", principalId: "p-1", appRoleId: "role-1" };
+
+  it("write-ahead: intent, then created with Graph's ID, then gone after a revoke", () => {
+    const intent = withGraphIntent(record(), t);
+    expect(intent.graph).toEqual([{ ...t, state: "intent" }]);
+    expect(withGraphIntent(intent, { ...t, resourceId: "SP-1" })).toBe(intent);
+    const created = withGraphCreated(intent, t, "asg-1");
+    expect(created.graph).toEqual([{ ...t, assignmentId: "asg-1", state: "created" }]);
+    expect(ownsAppRoleAssignment(created, { id: "asg-1", ...t })).toBe(true);
+    expect(withoutGraph(created, "ASG-1").graph).toEqual([]);
+  });
+
+  it("RBAC entries are added once and removed by ID; enabling records each principal once", () => {
+    const e = { id: RA_ID, scope: "/s", roleDefinitionId: "r", principalId: "p" };
+    const one = withRbac(record(), e);
+    expect(withRbac(one, { ...e, id: RA_ID.toUpperCase() })).toBe(one);
+    expect(withoutRbac(one, RA_ID.toUpperCase()).rbac).toEqual([]);
+    const on = withIdentityEnabled(withIdentityEnabled(record(), "P-1"), "p-1");
+    expect(on.identity).toMatchObject({ enabledByOperator: true, systemPrincipalIds: ["p-1"] });
+    expect(identityTurnedOnByUs(on, "P-1")).toBe(true);
   });
 });
 

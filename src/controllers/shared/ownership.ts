@@ -120,6 +120,58 @@ export function parseOwnershipMarker(description: string | null | undefined): Ob
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Record edits (pure; apply writes the result with the resourceVersion it read)
+
+export interface GraphTriple {
+  resourceId: string;
+  principalId: string;
+  appRoleId: string;
+}
+
+const tripleEq = (a: GraphTriple, b: GraphTriple): boolean =>
+  eqi(a.resourceId, b.resourceId) && eqi(a.principalId, b.principalId) && eqi(a.appRoleId, b.appRoleId);
+
+/** Write-ahead: record the intent before the Graph create (idempotent). */
+export function withGraphIntent(record: BindingRecord, t: GraphTriple): BindingRecord {
+  if (record.graph.some((g) => tripleEq(g, t))) return record;
+  return { ...record, graph: [...record.graph, { ...t, state: "intent" }] };
+}
+
+/** After the Graph create returned: the intent becomes `created` with Graph's ID. */
+export function withGraphCreated(record: BindingRecord, t: GraphTriple, assignmentId: string): BindingRecord {
+  const rest = record.graph.filter((g) => !tripleEq(g, t));
+  return { ...record, graph: [...rest, { ...t, assignmentId, state: "created" }] };
+}
+
+/** After a revoke (or on finding the assignment gone). */
+export function withoutGraph(record: BindingRecord, assignmentId: string): BindingRecord {
+  return { ...record, graph: record.graph.filter((g) => !eqi(g.assignmentId, assignmentId)) };
+}
+
+export function withRbac(record: BindingRecord, entry: RbacGrantRecord): BindingRecord {
+  if (record.rbac.some((r) => eqi(r.id, entry.id))) return record;
+  return { ...record, rbac: [...record.rbac, entry] };
+}
+
+export function withoutRbac(record: BindingRecord, id: string): BindingRecord {
+  return { ...record, rbac: record.rbac.filter((r) => !eqi(r.id, id)) };
+}
+
+/** The operator turned the system identity on (or saw a new principal of one it owns): remember the principal. */
+export function withIdentityEnabled(record: BindingRecord, principalId: string | undefined): BindingRecord {
+  const seen = record.identity.systemPrincipalIds;
+  const p = principalId?.toLowerCase();
+  return {
+    ...record,
+    identity: {
+      ...record.identity,
+      enabledByOperator: true,
+      systemPrincipalIds: p && !seen.includes(p) ? [...seen, p] : seen,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Ownership predicates, for every delete decision
 
 export interface LiveRoleAssignment {
@@ -216,6 +268,13 @@ export interface ClaimCandidate extends ObjectIdentity {
   creationTimestamp: string;
   logicAppId: string;
   deleting?: boolean;
+}
+
+/** Stalled reason for a binding whose Logic App another binding manages. */
+export const LOGIC_APP_CLAIMED = "LogicAppClaimed";
+
+export function logicAppClaimedMessage(logicAppId: string, holder: string): string {
+  return `Logic App ${logicAppId} is managed by binding ${holder}; only one binding may manage a Logic App. Delete one of them, or point this one at another Logic App.`;
 }
 
 export type ClaimDecision =
