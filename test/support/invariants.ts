@@ -24,7 +24,7 @@ import {
 } from "../../src/controllers/shared/ownership.ts";
 import { createOwnershipStores } from "../../src/controllers/shared/ownership-store.ts";
 import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../../src/controllers/resources.ts";
-import type { KubeClient } from "../../src/runtime/client.ts";
+import { isStatus, type KubeClient } from "../../src/runtime/client.ts";
 
 /** The operator's fragment IDs start with this (src/azure/naming.ts fragmentId). */
 export const OPERATOR_FRAGMENT_PREFIX = "laio-";
@@ -235,6 +235,19 @@ export interface InvariantSources {
   recordsNamespace: string;
 }
 
+/** A kind's first list after the API server starts can be 429 "storage is (re)initializing" for a moment. */
+async function retrying429<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isStatus(err, 429) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function readRecords(src: InvariantSources): Promise<RecordsView> {
   const signal = AbortSignal.timeout(30_000);
   const stores = createOwnershipStores(src.kube, src.recordsNamespace);
@@ -243,10 +256,14 @@ async function readRecords(src: InvariantSources): Promise<RecordsView> {
     return { namespace: key.slice(0, i), name: key.slice(i + 1) };
   };
   const [bindings, policies, liveB, liveP] = await Promise.all([
-    stores.bindings.list(signal),
-    stores.jwtPolicies.list(signal),
-    src.kube.list<{ metadata: { namespace: string; name: string } }>(BINDING_RESOURCE, undefined),
-    src.kube.list<{ metadata: { namespace: string; name: string } }>(JWT_POLICY_RESOURCE, undefined),
+    retrying429(() => stores.bindings.list(signal)),
+    retrying429(() => stores.jwtPolicies.list(signal)),
+    retrying429(() =>
+      src.kube.list<{ metadata: { namespace: string; name: string } }>(BINDING_RESOURCE, undefined),
+    ),
+    retrying429(() =>
+      src.kube.list<{ metadata: { namespace: string; name: string } }>(JWT_POLICY_RESOURCE, undefined),
+    ),
   ]);
   return {
     bindings: bindings.map((r) => ({ ...split(r.key), record: r.data })),
