@@ -27,6 +27,7 @@ import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
   RECORD_KIND_LABEL,
+  RecordCorruptError,
   type ConfigMapObject,
 } from "../../src/runtime/records.ts";
 import { startEmulator } from "../../emulator/index.ts";
@@ -118,6 +119,22 @@ describe("record store", () => {
     const now = await stores.bindings.get(key, signal());
     expect(now?.data.uid).toBe("uid-2");
     expect(now?.resourceVersion).toBe(v2.resourceVersion);
+  });
+
+  it("a record edited by hand into garbage, or another key's record under this name, fails loudly", async () => {
+    const key = recordKeyOf({ namespace: teamNs, name: "garbled" });
+    const name = stores.bindings.nameOf(key);
+    const write = (annotations: Record<string, string>, payload: string) =>
+      client.request("POST", `/api/v1/namespaces/${recordsNs}/configmaps`, {
+        body: { metadata: { name, annotations }, data: { "record.json": payload } },
+      });
+    await write({ "identity.logicapp.dev/record-key": "other/key" }, "{}");
+    await expect(stores.bindings.get(key, signal())).rejects.toThrow(RecordCorruptError);
+    await expect(stores.bindings.get(key, signal())).rejects.toThrow(/is for key "other\/key"/);
+    await client.request("DELETE", `/api/v1/namespaces/${recordsNs}/configmaps/${name}`);
+    await write({ "identity.logicapp.dev/record-key": key }, '{"uid":"u","graph":"all of it"}');
+    await expect(stores.bindings.get(key, signal())).rejects.toThrow(/record\.identity is not an object/);
+    await client.request("DELETE", `/api/v1/namespaces/${recordsNs}/configmaps/${name}`);
   });
 
   it("an aborted signal stops the call", async () => {
