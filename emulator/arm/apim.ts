@@ -343,7 +343,21 @@ const fragmentRoutes: Route[] = [
       const svc = service(ctx, sub!, rg!, name!);
       const props = asObject(requireObject(ctx.body, "arm").properties);
       if (typeof props.value !== "string") validation("Fragment content ('properties.value') is required.");
-      checkIfMatch(ctx, fragmentOf(svc, id!), false);
+      const existing = fragmentOf(svc, id!);
+      // Swagger: If-Match is "Not required when creating an entity, but required when updating an entity". What
+      // the service does without it, in the APIM team's words (Azure/azure-rest-api-specs#573, 2016): "We dont
+      // have support for conditional Create, if the Entity exists and the customer has not provided the If-Match
+      // header we throw 400 Bad Request error with message …". So a PUT without If-Match is create-only; the
+      // error code is not given there (ours is unverified). A tag on a fragment that does not exist → 412, `*`
+      // creates (docs/emulator.md).
+      if (existing && ctx.headers["if-match"] === undefined) {
+        throw armError(
+          400,
+          "EntityAlreadyExists",
+          "Entity with the given ID already exists. Specify ETag, or '*' for unconditional update.",
+        );
+      }
+      checkIfMatch(ctx, existing, false);
       const format = String(props.format ?? "xml");
       const { record, created, nodes } = putFragment(
         ctx.rt,
