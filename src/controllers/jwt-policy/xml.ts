@@ -173,10 +173,16 @@ export class ExpressionScanner {
   #verbatimEnd: Int32Array | undefined;
   #commentEnd: Int32Array | undefined;
   #lineEnd: Int32Array | undefined;
+  #work = 0;
 
   constructor(src: string) {
     this.#src = src;
     this.#n = src.length;
+  }
+
+  /** Steps, path hops and jumps taken so far: what the linear bound is about (tests assert on it). */
+  get work(): number {
+    return this.#work;
   }
 
   #tables(): void {
@@ -265,11 +271,15 @@ export class ExpressionScanner {
     let m = index;
     let x = depth;
     for (;;) {
+      this.#work++;
       // The arriving walk's depth after step j is x + post[j] - pre[m]; it closes at the first j where that is 0.
       const target = p.pre[m]! - x;
       if (p.sufMin[m]! <= target) {
         let j = m;
-        while (p.post[j]! > target) j = p.nextLower[j]!;
+        while (p.post[j]! > target) {
+          this.#work++;
+          j = p.nextLower[j]!;
+        }
         return { kind: "closed", at: p.pos[j]! + 1 };
       }
       const offset = x - p.pre[m]!;
@@ -313,6 +323,7 @@ export class ExpressionScanner {
         depth = r.depth;
         continue;
       }
+      this.#work++;
       const { next, delta } = this.#step(cur);
       path.pos.push(cur);
       path.pre.push(depth);
