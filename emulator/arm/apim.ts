@@ -130,6 +130,20 @@ function renderPolicy(scope: PolicyScope, p: PolicyRecord, format: "xml" | "rawx
   return { id: `${scope.entityId}/policies/policy`, type: scope.type, name: "policy", properties };
 }
 
+/**
+ * Sizes the service stores at most (Learn: gateway runtime limits, "Policy document size 256 KiB"; policy fragments,
+ * maximum 512 KB). Enforced on the ARM PUTs only: the control API may still seed a larger document, which is how
+ * tests show what the operator does with one. The error code and message are not documented (ours, unverified).
+ */
+const MAX_POLICY_CHARS = 256 * 1024;
+const MAX_FRAGMENT_CHARS = 512 * 1024;
+
+function checkSize(value: string, max: number, what: string): void {
+  if (value.length > max) {
+    validation(`The ${what} is ${value.length} characters long; the maximum is ${max / 1024} KiB.`);
+  }
+}
+
 /** Checks `If-Match` against the current entity (absent entity: only `*` or no header passes). */
 function checkIfMatch(ctx: Ctx, current: { etag: string } | undefined, required: boolean): void {
   const ifMatch = ctx.headers["if-match"];
@@ -219,6 +233,7 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
         const { svc, scope, policy } = current(ctx, p);
         const props = asObject(requireObject(ctx.body, "arm").properties);
         if (typeof props.value !== "string") validation("Policy content ('properties.value') is required.");
+        checkSize(props.value as string, MAX_POLICY_CHARS, "policy document");
         checkIfMatch(ctx, policy, false);
         const { record, created } = putPolicy(
           ctx.rt,
@@ -343,6 +358,7 @@ const fragmentRoutes: Route[] = [
       const svc = service(ctx, sub!, rg!, name!);
       const props = asObject(requireObject(ctx.body, "arm").properties);
       if (typeof props.value !== "string") validation("Fragment content ('properties.value') is required.");
+      checkSize(props.value as string, MAX_FRAGMENT_CHARS, "policy fragment");
       const existing = fragmentOf(svc, id!);
       // Swagger: If-Match is "Not required when creating an entity, but required when updating an entity". What
       // the service does without it, in the APIM team's words (Azure/azure-rest-api-specs#573, 2016): "We dont

@@ -372,6 +372,42 @@ describe("API Management", () => {
     expect(e.statusCode).toBe(412);
   });
 
+  it("400 ValidationError for a policy over 256 KiB or a fragment over 512 KiB; the control API may still seed one", async () => {
+    const apim = c.apim(ids.subscriptionId);
+    const big = (chars: number) => `<policies>${" ".repeat(chars - 21)}</policies>`;
+    let e = await restError(
+      apim.apiPolicy.createOrUpdate(
+        ids.resourceGroup,
+        "apim-orders",
+        "orders-api",
+        "policy",
+        { value: big(256 * 1024 + 1), format: "rawxml" },
+        { ifMatch: "*" },
+      ),
+    );
+    expect([e.statusCode, e.code]).toEqual([400, "ValidationError"]);
+    await apim.apiPolicy.createOrUpdate(
+      ids.resourceGroup,
+      "apim-orders",
+      "orders-api",
+      "policy",
+      { value: big(256 * 1024), format: "rawxml" },
+      { ifMatch: "*" },
+    );
+    const fragment = `<fragment>${" ".repeat(512 * 1024 - 20)}</fragment> `;
+    e = await restError(
+      apim.policyFragment.beginCreateOrUpdateAndWait(ids.resourceGroup, "apim-orders", "big", {
+        value: fragment,
+        format: "rawxml",
+      }),
+    );
+    expect([e.statusCode, e.code]).toEqual([400, "ValidationError"]);
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
+    const target = { serviceId: ids.apim.serviceId, apiId: "orders-api" };
+    await emu.control.putPolicyRaw(target, big(300 * 1024));
+    expect((await emu.control.getPolicyRaw(target))?.xml.length).toBe(300 * 1024);
+  });
+
   it("400 ValidationError for malformed XML", async () => {
     const e = await restError(
       c
