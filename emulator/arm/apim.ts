@@ -130,6 +130,20 @@ function renderPolicy(scope: PolicyScope, p: PolicyRecord, format: "xml" | "rawx
   return { id: `${scope.entityId}/policies/policy`, type: scope.type, name: "policy", properties };
 }
 
+/**
+ * Sizes the service stores at most (Learn: gateway runtime limits, "Policy document size 256 KiB"; policy fragments,
+ * maximum 512 KB). Enforced on the ARM PUTs only: the control API may still seed a larger document, which is how
+ * tests show what the operator does with one. The error code and message are not documented (ours, unverified).
+ */
+const MAX_POLICY_CHARS = 256 * 1024;
+const MAX_FRAGMENT_CHARS = 512 * 1024;
+
+function checkSize(value: string, max: number, what: string): void {
+  if (value.length > max) {
+    validation(`The ${what} is ${value.length} characters long; the maximum is ${max / 1024} KiB.`);
+  }
+}
+
 /** Checks `If-Match` against the current entity (absent entity: only `*` or no header passes). */
 function checkIfMatch(ctx: Ctx, current: { etag: string } | undefined, required: boolean): void {
   const ifMatch = ctx.headers["if-match"];
@@ -219,6 +233,7 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
         const { svc, scope, policy } = current(ctx, p);
         const props = asObject(requireObject(ctx.body, "arm").properties);
         if (typeof props.value !== "string") validation("Policy content ('properties.value') is required.");
+        checkSize(props.value as string, MAX_POLICY_CHARS, "policy document");
         checkIfMatch(ctx, policy, false);
         const { record, created } = putPolicy(
           ctx.rt,
@@ -343,7 +358,22 @@ const fragmentRoutes: Route[] = [
       const svc = service(ctx, sub!, rg!, name!);
       const props = asObject(requireObject(ctx.body, "arm").properties);
       if (typeof props.value !== "string") validation("Fragment content ('properties.value') is required.");
-      checkIfMatch(ctx, fragmentOf(svc, id!), false);
+      checkSize(props.value as string, MAX_FRAGMENT_CHARS, "policy fragment");
+      const existing = fragmentOf(svc, id!);
+      // Swagger: If-Match is "Not required when creating an entity, but required when updating an entity". What
+      // the service does without it, in the APIM team's words (Azure/azure-rest-api-specs#573, 2016): "We dont
+      // have support for conditional Create, if the Entity exists and the customer has not provided the If-Match
+      // header we throw 400 Bad Request error with message …". So a PUT without If-Match is create-only; the
+      // error code is not given there (ours is unverified). A tag on a fragment that does not exist → 412, `*`
+      // creates (docs/emulator.md).
+      if (existing && ctx.headers["if-match"] === undefined) {
+        throw armError(
+          400,
+          "EntityAlreadyExists",
+          "Entity with the given ID already exists. Specify ETag, or '*' for unconditional update.",
+        );
+      }
+      checkIfMatch(ctx, existing, false);
       const format = String(props.format ?? "xml");
       const { record, created, nodes } = putFragment(
         ctx.rt,

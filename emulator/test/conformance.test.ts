@@ -385,7 +385,8 @@ const REPLAYERS: Record<string, Replayer> = {
     await frag.beginCreateOrUpdateAndWait(...args);
     const created = env.c.recorder.exchanges.find((e) => e.method === "PUT")!;
     env.c.recorder.clear();
-    await frag.beginCreateOrUpdateAndWait(...args);
+    // An update needs If-Match (create-only without it, emulator/arm/apim.ts); the example shows no headers.
+    await frag.beginCreateOrUpdateAndWait(...args, { ifMatch: "*" });
     const updated = env.c.recorder.exchanges.find((e) => e.method === "PUT")!;
     const headers = ["location", "azure-asyncoperation"];
     return [

@@ -307,6 +307,107 @@ describe("API Management", () => {
     expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
   });
 
+  it("fragments: PUT without If-Match only creates, a tag must match the current one, `*` passes; DELETE likewise", async () => {
+    const apim = c.apim(ids.subscriptionId);
+    const rg = ids.resourceGroup;
+    const svc = "apim-orders";
+    const body = (v: string, description: string) => ({
+      value: `<fragment><set-header name="x" exists-action="override"><value>${v}</value></set-header></fragment>`,
+      format: "rawxml" as const,
+      description,
+    });
+    const stored = async () => (await emu.control.listPolicyFragments(ids.apim.serviceId))[0];
+
+    // A tag on a fragment that does not exist yet: nothing to match, nothing created.
+    let e = await restError(
+      apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("0", "d0"), {
+        ifMatch: '"AAAAAAAAAAE="',
+      }),
+    );
+    expect(e.statusCode).toBe(412);
+    expect(await stored()).toBeUndefined();
+
+    await apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("1", "owner=a"));
+    const got = await apim.policyFragment.get(rg, svc, "jwt", { format: "rawxml" });
+    expect(got.description).toBe("owner=a");
+    expect(got.eTag).toBe((await stored())!.etag);
+
+    // Without If-Match an existing fragment is never overwritten.
+    e = await restError(apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("2", "owner=b")));
+    expect([e.statusCode, e.code]).toEqual([400, "EntityAlreadyExists"]);
+    expect(await stored()).toMatchObject({ description: "owner=a", etag: got.eTag });
+
+    await emu.control.seedPolicyFragment({
+      serviceId: ids.apim.serviceId,
+      fragmentId: "jwt",
+      xml: body("3", "").value,
+      description: "edited in the portal",
+    });
+    e = await restError(
+      apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("4", "owner=a"), {
+        ifMatch: got.eTag!,
+      }),
+    );
+    expect(e.statusCode).toBe(412);
+    expect(await stored()).toMatchObject({ description: "edited in the portal" });
+    const current = (await stored())!.etag;
+    await apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("5", "owner=a"), {
+      ifMatch: current,
+    });
+    expect((await stored())!.xml).toContain("<value>5</value>");
+    expect((await stored())!.etag).not.toBe(current);
+    await apim.policyFragment.beginCreateOrUpdateAndWait(rg, svc, "jwt", body("6", "owner=a"), {
+      ifMatch: "*",
+    });
+    expect((await stored())!.xml).toContain("<value>6</value>");
+
+    e = await restError(apim.policyFragment.delete(rg, svc, "jwt", current));
+    expect(e.statusCode).toBe(412);
+    expect(await stored()).toBeDefined();
+    await apim.policyFragment.delete(rg, svc, "jwt", (await stored())!.etag);
+    expect(await stored()).toBeUndefined();
+    // Gone: `*` is not an error; a tag cannot match anything (the conservative answer, docs/emulator.md).
+    await apim.policyFragment.delete(rg, svc, "jwt", "*");
+    e = await restError(apim.policyFragment.delete(rg, svc, "jwt", current));
+    expect(e.statusCode).toBe(412);
+  });
+
+  it("400 ValidationError for a policy over 256 KiB or a fragment over 512 KiB; the control API may still seed one", async () => {
+    const apim = c.apim(ids.subscriptionId);
+    const big = (chars: number) => `<policies>${" ".repeat(chars - 21)}</policies>`;
+    let e = await restError(
+      apim.apiPolicy.createOrUpdate(
+        ids.resourceGroup,
+        "apim-orders",
+        "orders-api",
+        "policy",
+        { value: big(256 * 1024 + 1), format: "rawxml" },
+        { ifMatch: "*" },
+      ),
+    );
+    expect([e.statusCode, e.code]).toEqual([400, "ValidationError"]);
+    await apim.apiPolicy.createOrUpdate(
+      ids.resourceGroup,
+      "apim-orders",
+      "orders-api",
+      "policy",
+      { value: big(256 * 1024), format: "rawxml" },
+      { ifMatch: "*" },
+    );
+    const fragment = `<fragment>${" ".repeat(512 * 1024 - 20)}</fragment> `;
+    e = await restError(
+      apim.policyFragment.beginCreateOrUpdateAndWait(ids.resourceGroup, "apim-orders", "big", {
+        value: fragment,
+        format: "rawxml",
+      }),
+    );
+    expect([e.statusCode, e.code]).toEqual([400, "ValidationError"]);
+    expect(await emu.control.listPolicyFragments(ids.apim.serviceId)).toEqual([]);
+    const target = { serviceId: ids.apim.serviceId, apiId: "orders-api" };
+    await emu.control.putPolicyRaw(target, big(300 * 1024));
+    expect((await emu.control.getPolicyRaw(target))?.xml.length).toBe(300 * 1024);
+  });
+
   it("400 ValidationError for malformed XML", async () => {
     const e = await restError(
       c

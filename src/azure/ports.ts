@@ -153,6 +153,11 @@ export interface PolicyDocument {
   etag: string;
 }
 
+export interface FragmentDocument extends PolicyDocument {
+  /** The fragment's description; on fragments the operator made, its owner marker (naming.fragmentOwnerMarker). */
+  description: string;
+}
+
 export interface ApimPort {
   /** Whether the service and the target entity (product/API/operation) exist; names the missing one. */
   checkTarget(target: ApimPolicyTarget): Promise<{ exists: true } | { exists: false; missing: string }>;
@@ -160,9 +165,21 @@ export interface ApimPort {
   /** `ifMatch` "*" for a new document; Throws AzureError kind PreconditionFailed on 412. */
   putPolicy(target: ApimPolicyTarget, xml: string, ifMatch: string): Promise<PolicyDocument>;
   deletePolicy(target: ApimPolicyTarget, ifMatch: string): Promise<void>;
-  getFragment(serviceId: string, fragmentId: string): Promise<PolicyDocument | undefined>;
-  putFragment(serviceId: string, fragmentId: string, xml: string, description: string): Promise<void>;
-  deleteFragment(serviceId: string, fragmentId: string): Promise<void>;
+  getFragment(serviceId: string, fragmentId: string): Promise<FragmentDocument | undefined>;
+  /**
+   * `ifMatch` undefined creates only: APIM has no If-None-Match and refuses to overwrite an existing entity without
+   * If-Match, which surfaces as PreconditionFailed like a stale tag does (re-read, then decide again). Pass the etag
+   * read with the owner check to update; "*" overwrites whatever is there.
+   */
+  putFragment(
+    serviceId: string,
+    fragmentId: string,
+    xml: string,
+    description: string,
+    ifMatch?: string,
+  ): Promise<void>;
+  /** A gone fragment is not an error with "*"; a stale tag throws PreconditionFailed. */
+  deleteFragment(serviceId: string, fragmentId: string, ifMatch: string): Promise<void>;
 }
 
 /** Every port, as the composition root hands them to reconcilers. */

@@ -15,7 +15,7 @@ import {
   type ApimJwtPolicy,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
-import { fragmentId } from "../../src/azure/naming.ts";
+import { legacyFragmentId as fragmentId } from "../../src/azure/naming.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";

@@ -672,7 +672,7 @@ describe("ApimPort (arm-apimanagement, rawxml)", () => {
     await ports.apim.deletePolicy(target, "*"); // already gone
   });
 
-  it("fragments: put (long-running), get rawxml, delete", async () => {
+  it("fragments: put (long-running), get rawxml with etag and description, delete", async () => {
     const xml =
       '<fragment><validate-jwt header-name="Authorization"><audiences><audience>api://orders</audience></audiences><required-claims><claim name="roles" match="any"><value>Add&amp;Role</value></claim></required-claims></validate-jwt><set-variable name="t" value="@(context.Variables.ContainsKey(\'a\') && 1 < 2)" /></fragment>';
     const serviceId = ids.apim.serviceId;
@@ -683,13 +683,57 @@ describe("ApimPort (arm-apimanagement, rawxml)", () => {
       expect.objectContaining({ fragmentId: "laio-ns-jwt", description: "owned by laio", xml }),
     ]);
     const got = await ports.apim.getFragment(serviceId, "laio-ns-jwt");
-    expect(got?.xml).toBe(xml);
-    expect(got?.etag).not.toBe("");
-    await ports.apim.putFragment(serviceId, "laio-ns-jwt", xml.replace("Add&amp;Role", "ReadRole"), "v2");
-    expect((await ports.apim.getFragment(serviceId, "laio-ns-jwt"))?.xml).toContain("ReadRole");
-    await ports.apim.deleteFragment(serviceId, "laio-ns-jwt");
+    expect(got).toEqual({ xml, etag: stored[0]!.etag, description: "owned by laio" });
+    await ports.apim.putFragment(
+      serviceId,
+      "laio-ns-jwt",
+      xml.replace("Add&amp;Role", "ReadRole"),
+      "v2",
+      got!.etag,
+    );
+    const updated = (await ports.apim.getFragment(serviceId, "laio-ns-jwt"))!;
+    expect(updated.xml).toContain("ReadRole");
+    expect(updated.description).toBe("v2");
+    await ports.apim.deleteFragment(serviceId, "laio-ns-jwt", updated.etag);
     expect(await emu.control.listPolicyFragments(serviceId)).toEqual([]);
-    await ports.apim.deleteFragment(serviceId, "laio-ns-jwt");
+    await ports.apim.deleteFragment(serviceId, "laio-ns-jwt", "*"); // already gone
+  });
+
+  it("fragments: no If-Match creates only, a stale tag never overwrites or deletes (PreconditionFailed)", async () => {
+    const serviceId = ids.apim.serviceId;
+    const xml = (v: string) =>
+      `<fragment><set-header name="x" exists-action="override"><value>${v}</value></set-header></fragment>`;
+    await emu.control.seedPolicyFragment({
+      serviceId,
+      fragmentId: "laio-other",
+      xml: xml("theirs"),
+      description: "someone else's",
+    });
+    const theirs = (await emu.control.listPolicyFragments(serviceId))[0]!;
+
+    const e = await expectKind(
+      ports.apim.putFragment(serviceId, "laio-other", xml("ours"), "ours"),
+      "PreconditionFailed",
+    );
+    expect(e.statusCode).toBe(400);
+    await expectKind(
+      ports.apim.putFragment(serviceId, "laio-other", xml("ours"), "ours", '"AAAAAAAAAAA="'),
+      "PreconditionFailed",
+    );
+    await expectKind(
+      ports.apim.deleteFragment(serviceId, "laio-other", '"AAAAAAAAAAA="'),
+      "PreconditionFailed",
+    );
+    expect(await emu.control.listPolicyFragments(serviceId)).toEqual([theirs]);
+
+    // A tag on a fragment that is not there does not create it.
+    await expectKind(
+      ports.apim.putFragment(serviceId, "laio-new", xml("ours"), "ours", theirs.etag),
+      "PreconditionFailed",
+    );
+    expect((await emu.control.listPolicyFragments(serviceId)).map((f) => f.fragmentId)).toEqual([
+      "laio-other",
+    ]);
   });
 });
 

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { fragmentId, roleAssignmentName, uuidV5 } from "../../src/azure/naming.ts";
+import fc from "fast-check";
+import {
+  fragmentId,
+  fragmentOwnerMarker,
+  legacyFragmentId,
+  parseFragmentOwner,
+  roleAssignmentName,
+  uuidV5,
+} from "../../src/azure/naming.ts";
+
+/** apimpolicyfragments.json 2024-05-01, parameter `id` (as in arm-apimanagement 10's parameter mapper). */
+const APIM_FRAGMENT_ID = /(^[\w]+$)|(^[\w][\w-]+[\w]$)/;
+const UID = "5f0c6d2e-8b1a-4c3d-9e7f-0a1b2c3d4e5f";
 
 describe("deterministic names", () => {
   it("uuidV5 matches the RFC 9562 test vector", () => {
@@ -18,12 +30,95 @@ describe("deterministic names", () => {
     expect(roleAssignmentName(scope, role, "22222222-2222-2222-2222-222222222222")).not.toBe(a);
   });
 
-  it("fragment IDs are valid APIM identifiers of at most 80 characters", () => {
-    expect(fragmentId("team-orders", "orders-api-jwt")).toBe("laio-team-orders-orders-api-jwt");
-    const long = fragmentId("n".repeat(63), "x".repeat(200));
+  it("legacy fragment IDs (kept for migration) are what versions before issue 11 wrote", () => {
+    expect(legacyFragmentId("team-orders", "orders-api-jwt")).toBe("laio-team-orders-orders-api-jwt");
+    const long = legacyFragmentId("n".repeat(63), "x".repeat(200));
     expect(long.length).toBeLessThanOrEqual(80);
     expect(long).toMatch(/^[A-Za-z0-9-]+$/);
-    expect(fragmentId("n".repeat(63), "x".repeat(200))).toBe(long);
-    expect(fragmentId("n".repeat(63), "y".repeat(200))).not.toBe(long);
+    expect(legacyFragmentId("n".repeat(63), "y".repeat(200))).not.toBe(long);
+    // The ambiguity that issue 11 is about.
+    expect(legacyFragmentId("team-a", "orders")).toBe(legacyFragmentId("team", "a-orders"));
+    expect(legacyFragmentId("team", "a.orders")).toBe(legacyFragmentId("team", "a-orders"));
+  });
+
+  it("fragment IDs of team-a/orders, team/a-orders and team/a.orders are three different IDs", () => {
+    const ids = [
+      fragmentId("team-a", "orders", UID),
+      fragmentId("team", "a-orders", UID),
+      fragmentId("team", "a.orders", UID),
+    ];
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) expect(id).toMatch(/^laio-team-a-orders-[0-9a-f]{16}$/);
+  });
+
+  it("fragment IDs depend on the UID: a recreated object does not inherit its predecessor's fragment", () => {
+    const other = "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b";
+    expect(fragmentId("team", "orders", UID)).not.toBe(fragmentId("team", "orders", other));
+    expect(fragmentId("team", "orders", UID)).toBe(fragmentId("team", "orders", UID));
+  });
+
+  it("fragment IDs are valid APIM identifiers of at most 80 characters for any Kubernetes namespace and name", () => {
+    const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    const subdomain = fc.array(label, { minLength: 1, maxLength: 5 }).map(
+      (xs) =>
+        xs
+          .join(".")
+          .slice(0, 253)
+          .replace(/[.-]+$/, "") || "a",
+    );
+    fc.assert(
+      fc.property(label, subdomain, fc.uuid(), (ns, name, uid) => {
+        const id = fragmentId(ns, name, uid);
+        expect(id.length).toBeLessThanOrEqual(80);
+        expect(id).toMatch(APIM_FRAGMENT_ID);
+        expect(id.startsWith("laio-")).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+    expect(fragmentId("n".repeat(63), "x".repeat(253), UID)).toMatch(APIM_FRAGMENT_ID);
+    expect(fragmentId("n".repeat(63), "x".repeat(253), UID).length).toBe(80);
+  });
+
+  it("distinct (namespace, name, uid) triples never share a fragment ID (no two characters map to one)", () => {
+    const part = fc.stringMatching(/^[a-z0-9][-a-z0-9.]{0,6}$/);
+    fc.assert(
+      fc.property(part, part, part, part, (ns1, n1, ns2, n2) => {
+        fc.pre(ns1 !== ns2 || n1 !== n2);
+        expect(fragmentId(ns1, n1, UID)).not.toBe(fragmentId(ns2, n2, UID));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("fragment owner marker", () => {
+  it("round-trips namespace, name and UID", () => {
+    const d = fragmentOwnerMarker("team-a", "orders.v2", UID);
+    expect(d).toBe(`managed-by=logicapp-identity-operator; owner=team-a/orders.v2; uid=${UID}`);
+    expect(parseFragmentOwner(d)).toEqual({ namespace: "team-a", name: "orders.v2", uid: UID });
+  });
+
+  it("ignores unknown fields and surrounding spaces, so later versions may add some", () => {
+    expect(
+      parseFragmentOwner(` managed-by=logicapp-identity-operator ;uid=${UID}; owner=ns/n ; note=x `),
+    ).toEqual({ namespace: "ns", name: "n", uid: UID });
+  });
+
+  it.each([
+    ["no description", undefined],
+    ["empty", ""],
+    ["someone else's fragment", "Shared CORS rules"],
+    ["another manager", `managed-by=someone-else; owner=ns/n; uid=${UID}`],
+    ["no uid", "managed-by=logicapp-identity-operator; owner=ns/n"],
+    ["empty uid", "managed-by=logicapp-identity-operator; owner=ns/n; uid="],
+    ["no owner", `managed-by=logicapp-identity-operator; uid=${UID}`],
+    ["owner without namespace", `managed-by=logicapp-identity-operator; owner=n; uid=${UID}`],
+    ["invalid namespace", `managed-by=logicapp-identity-operator; owner=Team_A/n; uid=${UID}`],
+    ["owner with two slashes", `managed-by=logicapp-identity-operator; owner=a/b/c; uid=${UID}`],
+    ["repeated owner", `managed-by=logicapp-identity-operator; owner=a/b; owner=c/d; uid=${UID}`],
+    ["field without =", `managed-by=logicapp-identity-operator; owner=a/b; uid=${UID}; junk`],
+    ["the RBAC marker", `managed-by=logicapp-identity-operator; binding=ns/n; uid=${UID}`],
+  ])("%s is not an owner", (_what, description) => {
+    expect(parseFragmentOwner(description)).toBeUndefined();
   });
 });

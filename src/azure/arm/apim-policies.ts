@@ -4,7 +4,8 @@
  */
 import type { ApiManagementClient, PolicyContract } from "@azure/arm-apimanagement";
 import type { FullOperationResponse } from "@azure/core-client";
-import type { ApimPolicyTarget, ApimPort, PolicyDocument } from "../ports.ts";
+import { AzureError, isAzureError } from "../errors.ts";
+import type { ApimPolicyTarget, ApimPort, FragmentDocument, PolicyDocument } from "../ports.ts";
 import { absentOn404, invalidId, invoke, parseResourceId } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
 
@@ -52,6 +53,7 @@ const GROUP: Record<Scope, string> = {
 function rawContract(r: FullOperationResponse | undefined): {
   value?: string;
   format?: string;
+  description?: string;
   etag?: string;
 } {
   if (!r) return {};
@@ -60,12 +62,16 @@ function rawContract(r: FullOperationResponse | undefined): {
   const contentType = r.headers.get("content-type") ?? "";
   if (/xml/i.test(contentType) && !/json/i.test(contentType)) return { value: text, etag };
   try {
-    const body = JSON.parse(text) as { properties?: { value?: unknown; format?: unknown } };
+    const body = JSON.parse(text) as {
+      properties?: { value?: unknown; format?: unknown; description?: unknown };
+    };
     const value = body.properties?.value;
     const format = body.properties?.format;
+    const description = body.properties?.description;
     return {
       value: typeof value === "string" ? value : undefined,
       format: typeof format === "string" ? format : undefined,
+      description: typeof description === "string" ? description : undefined,
       etag,
     };
   } catch {
@@ -242,7 +248,7 @@ export class ApimAdapter implements ApimPort {
     );
   }
 
-  async getFragment(serviceId: string, fragmentId: string): Promise<PolicyDocument | undefined> {
+  async getFragment(serviceId: string, fragmentId: string): Promise<FragmentDocument | undefined> {
     const s = parseServiceId(serviceId, "getFragment");
     const c = this.#clients.get(s.subscriptionId);
     let raw: FullOperationResponse | undefined;
@@ -260,30 +266,64 @@ export class ApimAdapter implements ApimPort {
     const fromBody = rawContract(raw);
     const xml = fromBody.value ?? got.value;
     if (xml === undefined) return undefined;
-    return { xml, etag: got.eTag ?? fromBody.etag ?? "" };
+    return {
+      xml,
+      etag: got.eTag ?? fromBody.etag ?? "",
+      description: fromBody.description ?? got.description ?? "",
+    };
   }
 
-  async putFragment(serviceId: string, fragmentId: string, xml: string, description: string): Promise<void> {
+  async putFragment(
+    serviceId: string,
+    fragmentId: string,
+    xml: string,
+    description: string,
+    ifMatch?: string,
+  ): Promise<void> {
     const s = parseServiceId(serviceId, "putFragment");
     const c = this.#clients.get(s.subscriptionId);
-    // A long-running operation (final state via Location); every poll is a request of its own for the observer.
-    await invoke("arm-apim", "policyFragment.createOrUpdate", () =>
-      c.policyFragment.beginCreateOrUpdateAndWait(
-        s.resourceGroup,
-        s.name,
-        fragmentId,
-        { value: xml, format: RAWXML, description },
-        { updateIntervalInMs: this.#lroPollIntervalMs },
-      ),
-    );
+    const operation = "policyFragment.createOrUpdate";
+    try {
+      // A long-running operation (final state via Location); every poll is a request of its own for the observer.
+      await invoke("arm-apim", operation, () =>
+        c.policyFragment.beginCreateOrUpdateAndWait(
+          s.resourceGroup,
+          s.name,
+          fragmentId,
+          { value: xml, format: RAWXML, description },
+          { updateIntervalInMs: this.#lroPollIntervalMs, ...(ifMatch !== undefined ? { ifMatch } : {}) },
+        ),
+      );
+    } catch (e) {
+      // Without If-Match APIM only creates and answers 400 "Entity with the given ID already exists. Specify ETag,
+      // or '*' for unconditional update." (Azure/azure-rest-api-specs#573). For the caller that is a failed
+      // precondition: someone created the fragment since it was read as absent.
+      if (
+        ifMatch === undefined &&
+        isAzureError(e) &&
+        e.statusCode === 400 &&
+        /already exists/i.test(e.message)
+      ) {
+        throw new AzureError({
+          kind: "PreconditionFailed",
+          message: e.message,
+          statusCode: e.statusCode,
+          code: e.code,
+          service: "arm-apim",
+          operation,
+          cause: e,
+        });
+      }
+      throw e;
+    }
   }
 
-  async deleteFragment(serviceId: string, fragmentId: string): Promise<void> {
+  async deleteFragment(serviceId: string, fragmentId: string, ifMatch: string): Promise<void> {
     const s = parseServiceId(serviceId, "deleteFragment");
     const c = this.#clients.get(s.subscriptionId);
     await absentOn404(
       invoke("arm-apim", "policyFragment.delete", () =>
-        c.policyFragment.delete(s.resourceGroup, s.name, fragmentId, "*"),
+        c.policyFragment.delete(s.resourceGroup, s.name, fragmentId, ifMatch),
       ),
     );
   }

@@ -25,7 +25,14 @@ export async function apply(
     try {
       switch (action.kind) {
         case "putFragment":
-          await ports.apim.putFragment(target.serviceId, action.fragmentId, action.xml, action.description);
+          // "*" until the engine rework passes the etag read with the owner check (issue 11).
+          await ports.apim.putFragment(
+            target.serviceId,
+            action.fragmentId,
+            action.xml,
+            action.description,
+            "*",
+          );
           break;
         case "putPolicy":
           await ports.apim.putPolicy(target, action.xml, action.ifMatch);
@@ -34,7 +41,7 @@ export async function apply(
           await ports.apim.deletePolicy(target, action.ifMatch);
           break;
         case "deleteFragment":
-          await ports.apim.deleteFragment(target.serviceId, action.fragmentId);
+          await ports.apim.deleteFragment(target.serviceId, action.fragmentId, "*");
           break;
       }
       result.succeeded.push(action);

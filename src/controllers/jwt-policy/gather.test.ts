@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { AzureError } from "../../azure/errors.ts";
-import type { ApimPolicyTarget, ApimPort, PolicyDocument } from "../../azure/ports.ts";
+import type { ApimPolicyTarget, ApimPort, FragmentDocument, PolicyDocument } from "../../azure/ports.ts";
 import { apply } from "./apply.ts";
 import { targetLabel } from "./decide.ts";
 import { bindingFacts, gather, targetFromLabel } from "./gather.ts";
@@ -12,7 +12,7 @@ const SVC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagemen
 /** An in-memory APIM with the port's contract (absence as a value, 412 on a stale ETag) and a call log. */
 class FakeApim implements ApimPort {
   policies = new Map<string, PolicyDocument>();
-  fragments = new Map<string, PolicyDocument>();
+  fragments = new Map<string, FragmentDocument>();
   apis = new Set<string>(["orders"]);
   calls: string[] = [];
   fail: Partial<Record<string, AzureError>> = {};
@@ -56,9 +56,9 @@ class FakeApim implements ApimPort {
     this.maybeFail("getFragment");
     return this.fragments.get(id);
   }
-  async putFragment(_s: string, id: string, xml: string) {
+  async putFragment(_s: string, id: string, xml: string, description: string) {
     this.maybeFail("putFragment");
-    this.fragments.set(id, { xml, etag: `e${this.etag++}` });
+    this.fragments.set(id, { xml, etag: `e${this.etag++}`, description });
   }
   async deleteFragment(_s: string, id: string) {
     this.maybeFail("deleteFragment");

@@ -22,7 +22,7 @@ import {
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
 import { describeFailure } from "../shared/pass-failure.ts";
-import { fragmentId as fragmentIdOf } from "../../azure/naming.ts";
+import { legacyFragmentId as fragmentIdOf } from "../../azure/naming.ts";
 import type { KubeClient } from "../../runtime/client.ts";
 import type { EventInput, EventSink } from "../../runtime/events.ts";
 import { ensureFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";

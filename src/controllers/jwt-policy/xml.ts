@@ -11,6 +11,8 @@
 
 export interface XmlError {
   message: string;
+  /** Set when the document was refused before scanning; the decide turns it into its own Stalled reason. */
+  code?: "PolicyTooLarge";
   offset: number;
   /** 1-based. */
   line: number;
@@ -127,59 +129,239 @@ class ScanError extends Error {
   }
 }
 
+/** Where a walk through one expression ended; see ExpressionScanner. */
+type PathEnd =
+  | { kind: "closed"; at: number }
+  | { kind: "failed" }
+  | { kind: "merged"; path: number; index: number; depth: number };
+
+/** The steps of one walk that no earlier walk had taken, and how it ended. */
+interface Path {
+  pos: number[];
+  /** Bracket depth before / after each step, in the walk's own count. */
+  pre: number[];
+  post: number[];
+  end: PathEnd;
+  /** min(post[j..]) and, for each step, the next step whose depth is lower (or -1); filled when the walk ends. */
+  sufMin: Int32Array;
+  nextLower: Int32Array;
+}
+
+const OPEN = new Set(["(", "{", "["]);
+const CLOSE = new Set([")", "}", "]"]);
+
+/**
+ * Finds where `@(...)` / `@{...}` expressions end, in time linear in the document over all the expressions of one
+ * parse. Scanning each expression from its start is quadratic on text that opens `@(` without closing it (every
+ * later expression re-reads the rest of the document). Two facts make sharing possible: where the lexer goes
+ * next from a position (one step: a bracket, a whole string, char literal or comment, or one other character)
+ * depends only on that position, never on where the walk started or how deep it is; and the walk ends when its
+ * bracket depth first returns to 0. So a walk that reaches a position an earlier walk stepped on follows that
+ * walk's recorded steps from there, shifted by the depth difference, and only needs to know the first recorded
+ * step low enough to close it (suffix minimum, then "next lower" jumps). Every position is stepped on fresh at
+ * most once; the lookup tables below make each step O(1). The bound holds for questions asked in increasing offset
+ * order, the parser's order (work ≤ 2n in the tests and in fuzzing); any order gets the same answers, but asked
+ * backwards, chains of merged walks can make the work superlinear.
+ */
+export class ExpressionScanner {
+  readonly #src: string;
+  readonly #n: number;
+  readonly #paths: Path[] = [];
+  #owner: Int32Array | undefined;
+  #index: Int32Array | undefined;
+  // For each offset k: end of a regular string whose content starts at k (the closing quote), of a verbatim one,
+  // of a block comment (`*/`), of a line comment (newline); -1 (or n for the newline) when there is none.
+  #strEnd: Int32Array | undefined;
+  #verbatimEnd: Int32Array | undefined;
+  #commentEnd: Int32Array | undefined;
+  #lineEnd: Int32Array | undefined;
+  #work = 0;
+
+  constructor(src: string) {
+    this.#src = src;
+    this.#n = src.length;
+  }
+
+  /** Steps, path hops and jumps taken so far: what the linear bound is about (tests assert on it). */
+  get work(): number {
+    return this.#work;
+  }
+
+  #tables(): void {
+    if (this.#owner) return;
+    const src = this.#src;
+    const n = this.#n;
+    this.#owner = new Int32Array(n).fill(-1);
+    this.#index = new Int32Array(n);
+    const str = new Int32Array(n + 2).fill(-1);
+    const verb = new Int32Array(n + 2).fill(-1);
+    const com = new Int32Array(n + 2).fill(-1);
+    const line = new Int32Array(n + 2).fill(n);
+    for (let k = n - 1; k >= 0; k--) {
+      const c = src[k];
+      str[k] = c === '"' ? k : c === "\\" ? str[k + 2]! : str[k + 1]!;
+      verb[k] = c === '"' ? (src[k + 1] === '"' ? verb[k + 2]! : k) : verb[k + 1]!;
+      com[k] = c === "*" && src[k + 1] === "/" ? k : com[k + 1]!;
+      line[k] = c === "\n" ? k : line[k + 1]!;
+    }
+    this.#strEnd = str;
+    this.#verbatimEnd = verb;
+    this.#commentEnd = com;
+    this.#lineEnd = line;
+  }
+
+  /** One lexer step from `i`: the next offset and the change in bracket depth, or -1 when the step runs off the end. */
+  #step(i: number): { next: number; delta: number } {
+    const src = this.#src;
+    const c = src[i]!;
+    if (OPEN.has(c)) return { next: i + 1, delta: 1 };
+    if (CLOSE.has(c)) return { next: i + 1, delta: -1 };
+    if (c === '"') {
+      const verbatim = src[i - 1] === "@" || (src[i - 1] === "$" && src[i - 2] === "@");
+      const end = (verbatim ? this.#verbatimEnd : this.#strEnd)![i + 1]!;
+      return { next: end < 0 ? -1 : end + 1, delta: 0 };
+    }
+    if (c === "'") {
+      // A char literal is at most a few characters ('x', '\n', '\u0041'); anything else is not one.
+      const close = src.slice(i + 1, i + 9).search(/(?<!\\)'/);
+      return { next: i + (close >= 0 ? close + 2 : 1), delta: 0 };
+    }
+    if (c === "/" && src[i + 1] === "/") return { next: this.#lineEnd![i]!, delta: 0 };
+    if (c === "/" && src[i + 1] === "*") {
+      const end = this.#commentEnd![i + 2]!;
+      return { next: end < 0 ? -1 : end + 2, delta: 0 };
+    }
+    return { next: i + 1, delta: 0 };
+  }
+
+  #finish(path: Path, end: PathEnd): void {
+    path.end = end;
+    const len = path.pos.length;
+    if (len === 0) return;
+    const sufMin = new Int32Array(len);
+    const nextLower = new Int32Array(len).fill(-1);
+    let min = Infinity;
+    const stack: number[] = [];
+    for (let j = len - 1; j >= 0; j--) {
+      const d = path.post[j]!;
+      min = Math.min(min, d);
+      sufMin[j] = min;
+      while (stack.length > 0 && path.post[stack[stack.length - 1]!]! >= d) stack.pop();
+      if (stack.length > 0) nextLower[j] = stack[stack.length - 1]!;
+      stack.push(j);
+    }
+    path.sufMin = sufMin;
+    path.nextLower = nextLower;
+    const id = this.#paths.length;
+    this.#paths.push(path);
+    for (let j = 0; j < len; j++) {
+      this.#owner![path.pos[j]!] = id;
+      this.#index![path.pos[j]!] = j;
+    }
+  }
+
+  /**
+   * A walk at depth `depth` arrives at step `index` of a recorded path: closed (offset after the bracket), failed,
+   * or it leaves the recorded steps at `at` with depth `depth` and walks on.
+   */
+  #follow(
+    pathId: number,
+    index: number,
+    depth: number,
+  ): { kind: "closed"; at: number } | { kind: "failed" } | { kind: "continue"; at: number; depth: number } {
+    let p = this.#paths[pathId]!;
+    let m = index;
+    let x = depth;
+    for (;;) {
+      this.#work++;
+      // The arriving walk's depth after step j is x + post[j] - pre[m]; it closes at the first j where that is 0.
+      const target = p.pre[m]! - x;
+      if (p.sufMin[m]! <= target) {
+        let j = m;
+        while (p.post[j]! > target) {
+          this.#work++;
+          j = p.nextLower[j]!;
+        }
+        return { kind: "closed", at: p.pos[j]! + 1 };
+      }
+      const offset = x - p.pre[m]!;
+      const end = p.end;
+      if (end.kind === "failed") return end;
+      if (end.kind === "closed") return { kind: "continue", at: end.at, depth: offset };
+      x = end.depth + offset;
+      p = this.#paths[end.path]!;
+      m = end.index;
+    }
+  }
+
+  /** Given `src[open]` is `(` or `{` right after an `@`, the offset after the matching bracket, or -1. */
+  scan(open: number): number {
+    this.#tables();
+    const newPath = (): Path => ({
+      pos: [],
+      pre: [],
+      post: [],
+      end: { kind: "failed" },
+      sufMin: new Int32Array(0),
+      nextLower: new Int32Array(0),
+    });
+    let path = newPath();
+    let cur = open;
+    let depth = 0;
+    for (;;) {
+      if (cur >= this.#n) {
+        this.#finish(path, { kind: "failed" });
+        return -1;
+      }
+      const owner = this.#owner![cur]!;
+      if (owner >= 0) {
+        const index = this.#index![cur]!;
+        this.#finish(path, { kind: "merged", path: owner, index, depth });
+        const r = this.#follow(owner, index, depth);
+        if (r.kind === "closed") return r.at;
+        if (r.kind === "failed") return -1;
+        path = newPath();
+        cur = r.at;
+        depth = r.depth;
+        continue;
+      }
+      this.#work++;
+      const { next, delta } = this.#step(cur);
+      path.pos.push(cur);
+      path.pre.push(depth);
+      if (next < 0) {
+        path.post.push(depth);
+        this.#finish(path, { kind: "failed" });
+        return -1;
+      }
+      depth += delta;
+      path.post.push(depth);
+      if (delta < 0 && depth === 0) {
+        this.#finish(path, { kind: "closed", at: next });
+        return next;
+      }
+      cur = next;
+    }
+  }
+}
+
 /**
  * Given `src[open]` is `(` or `{` right after an `@`, returns the offset after the matching bracket, or -1 when the
  * expression does not close. Brackets inside C# strings, chars and comments do not count.
  */
 export function scanExpression(src: string, open: number): number {
-  let depth = 0;
-  let i = open;
-  const n = src.length;
-  while (i < n) {
-    const c = src[i]!;
-    if (c === "(" || c === "{" || c === "[") {
-      depth++;
-      i++;
-    } else if (c === ")" || c === "}" || c === "]") {
-      depth--;
-      i++;
-      if (depth === 0) return i;
-    } else if (c === '"') {
-      const verbatim = src[i - 1] === "@" || (src[i - 1] === "$" && src[i - 2] === "@");
-      i++;
-      if (verbatim) {
-        while (i < n) {
-          if (src[i] === '"') {
-            if (src[i + 1] === '"') i += 2;
-            else break;
-          } else i++;
-        }
-      } else {
-        while (i < n && src[i] !== '"') i += src[i] === "\\" ? 2 : 1;
-      }
-      if (i >= n) return -1;
-      i++;
-    } else if (c === "'") {
-      // A char literal is at most a few characters ('x', '\n', '\u0041'); anything else is not one.
-      const close = src.slice(i + 1, i + 9).search(/(?<!\\)'/);
-      i += close >= 0 ? close + 2 : 1;
-    } else if (c === "/" && src[i + 1] === "/") {
-      while (i < n && src[i] !== "\n") i++;
-    } else if (c === "/" && src[i + 1] === "*") {
-      const end = src.indexOf("*/", i + 2);
-      if (end < 0) return -1;
-      i = end + 2;
-    } else {
-      i++;
-    }
-  }
-  return -1;
+  return new ExpressionScanner(src).scan(open);
 }
 
-function scanAttributeValue(src: string, pos: number, quote: '"' | "'"): number {
+function scanAttributeValue(
+  src: string,
+  pos: number,
+  quote: '"' | "'",
+  expressions: ExpressionScanner,
+): number {
   const valueStart = pos + 1;
   if (src[valueStart] === "@" && (src[valueStart + 1] === "(" || src[valueStart + 1] === "{")) {
-    let e = scanExpression(src, valueStart + 1);
+    let e = expressions.scan(valueStart + 1);
     if (e > 0) {
       while (isWs(src[e])) e++;
       if (src[e] === quote) return e;
@@ -190,8 +372,34 @@ function scanAttributeValue(src: string, pos: number, quote: '"' | "'"): number 
   return close;
 }
 
+/**
+ * The largest document API Management stores, so the largest we ever scan. Policy documents: 256 KiB (Learn,
+ * "API Management gateway runtime limits", includes/api-management-gateway-constraints.md, ms.date 02/05/2026:
+ * "Policy document size 256 KiB"; the Consumption tier allows 16 KiB). Fragments: 512 KB (Learn,
+ * policy-fragments.md: a fragment's maximum size, see shared/docs/azure-wire-facts.md §7.6). Counted in UTF-16
+ * code units, never more than the UTF-8 bytes, so a document APIM accepted is never refused here.
+ */
+export const MAX_POLICY_CHARS = 256 * 1024;
+export const MAX_FRAGMENT_CHARS = 512 * 1024;
+
+export function maxDocumentChars(rootName: string | null): number {
+  return rootName === "policies" ? MAX_POLICY_CHARS : MAX_FRAGMENT_CHARS;
+}
+
 /** Parses a policy (or fragment) document. `rootName` null accepts any single root element. */
 export function parsePolicyXml(source: string, rootName: string | null = "policies"): ParseResult {
+  const max = maxDocumentChars(rootName);
+  if (source.length > max) {
+    return {
+      ok: false,
+      error: {
+        code: "PolicyTooLarge",
+        message: `the document has ${source.length} characters, more than the ${max / 1024} KiB API Management allows`,
+        offset: max,
+        ...lineColumn(source, max),
+      },
+    };
+  }
   try {
     return { ok: true, doc: scan(source, rootName) };
   } catch (e) {
@@ -204,11 +412,15 @@ export function parsePolicyXml(source: string, rootName: string | null = "polici
 }
 
 function scan(src: string, rootName: string | null): ParsedDocument {
+  const expressions = new ExpressionScanner(src);
   const top: XmlNode[] = [];
   const stack: XmlElement[] = [];
   const n = src.length;
   let pos = src.startsWith("\uFEFF") ? 1 : 0;
   let textStart = -1;
+  // Whether the current text run holds only whitespace and quotes so far (kept as we go: re-reading the run at
+  // every `@` would be quadratic).
+  let textLead = true;
 
   const addNode = (node: XmlNode): void => {
     const parent = stack[stack.length - 1];
@@ -281,23 +493,27 @@ function scan(src: string, rootName: string | null): ParsedDocument {
       }
       if (isNameStart(next)) {
         flushText(pos);
-        pos = scanStartTag(src, pos, stack, addNode);
+        pos = scanStartTag(src, pos, stack, addNode, expressions);
         continue;
       }
       // A lone `<` (e.g. `a < b` in text) is tolerated as text.
     }
-    if (textStart < 0) textStart = pos;
+    if (textStart < 0) {
+      textStart = pos;
+      textLead = true;
+    }
     if (c === "@" && (src[pos + 1] === "(" || src[pos + 1] === "{")) {
       // Element text that is an expression (possibly after whitespace or a quote) may contain `<` as C#.
-      const before = src.slice(textStart, pos);
-      if (/^[\s"']*$/.test(before)) {
-        const e = scanExpression(src, pos + 1);
+      if (textLead) {
+        const e = expressions.scan(pos + 1);
         if (e > 0) {
+          textLead = false;
           pos = e;
           continue;
         }
       }
     }
+    if (textLead && !/[\s"']/.test(c!)) textLead = false;
     pos++;
   }
   flushText(n);
@@ -316,6 +532,7 @@ function scanStartTag(
   start: number,
   stack: XmlElement[],
   addNode: (node: XmlNode) => void,
+  expressions: ExpressionScanner,
 ): number {
   let i = start + 1;
   while (isNameChar(src[i])) i++;
@@ -363,7 +580,7 @@ function scanStartTag(
     while (isWs(src[j])) j++;
     const q = src[j];
     if (q === '"' || q === "'") {
-      const close = scanAttributeValue(src, j, q);
+      const close = scanAttributeValue(src, j, q, expressions);
       el.attributes.push({ name, raw: src.slice(j + 1, close), start: attrStart, end: close + 1, quote: q });
       i = close + 1;
     } else {
