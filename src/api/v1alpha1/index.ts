@@ -5,3 +5,4 @@ export * from "./binding.ts";
 export * from "./jwt-policy.ts";
 export * from "./patterns.ts";
 export * from "./arm-id.ts";
+export * from "./access-policy.ts";
