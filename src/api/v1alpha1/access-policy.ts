@@ -25,19 +25,25 @@ export const ANY_APP_ROLE = "*";
 
 const armIdList = (description: string) =>
   Type.Optional(
-    Type.Array(Type.String({ pattern: armIdPatterns.any, maxLength: 1024, description: "A canonical ARM ID." }), {
-      description,
-      maxItems: MAX_ENTRIES,
-    }),
+    Type.Array(
+      Type.String({ pattern: armIdPatterns.any, maxLength: 1024, description: "A canonical ARM ID." }),
+      {
+        description,
+        maxItems: MAX_ENTRIES,
+      },
+    ),
   );
 
 export const NamespaceSelectionSchema = Type.Object(
   {
     names: Type.Optional(
-      Type.Array(Type.String({ pattern: patterns.objectName, maxLength: 63, description: "A namespace name." }), {
-        description: "Namespaces selected by name.",
-        maxItems: MAX_ENTRIES,
-      }),
+      Type.Array(
+        Type.String({ pattern: patterns.objectName, maxLength: 63, description: "A namespace name." }),
+        {
+          description: "Namespaces selected by name.",
+          maxItems: MAX_ENTRIES,
+        },
+      ),
     ),
     selector: Type.Optional(
       Type.Object(
@@ -98,7 +104,8 @@ export const ApiAllowanceSchema = Type.Object(
     }),
     appRoles: Type.Array(
       Type.String({
-        description: "An app role value, or '*' for any value (never enough for a Microsoft first-party API).",
+        description:
+          "An app role value, or '*' for any value (never enough for a Microsoft first-party API).",
         pattern: patterns.appRoleValue,
         maxLength: 249,
       }),
@@ -180,7 +187,8 @@ export const AccessPolicySpecSchema = Type.Object(
     ),
     apis: Type.Optional(
       Type.Array(ApiAllowanceSchema, {
-        description: "APIs whose app roles may be granted (Microsoft Graph app roles included, by appId and value).",
+        description:
+          "APIs whose app roles may be granted (Microsoft Graph app roles included, by appId and value).",
         maxItems: MAX_ENTRIES,
       }),
     ),

@@ -25,7 +25,11 @@ describe("parseArmId", () => {
     ["extension resource", `${KV}/providers/Microsoft.Insights/diagnosticSettings/d`, "resource"],
     ["subscription-level resource", `${S}/providers/Microsoft.Authorization/roleDefinitions/x`, "resource"],
     ["management group", "/providers/Microsoft.Management/managementGroups/mg-1", "managementGroup"],
-    ["lower-case fixed segments", `/SUBSCRIPTIONS/${SUB}/resourcegroups/rg-a/PROVIDERS/Microsoft.Web/sites/x`, "resource"],
+    [
+      "lower-case fixed segments",
+      `/SUBSCRIPTIONS/${SUB}/resourcegroups/rg-a/PROVIDERS/Microsoft.Web/sites/x`,
+      "resource",
+    ],
     ["dot-dot segment", `${RG}/providers/x/../..`, /'\.\.' segment/],
     ["dot segment", `${RG}/./providers/Microsoft.Web/sites/x`, /'\.' segment/],
     ["dot-dot as the RG", `${S}/resourceGroups/..`, /'\.\.' segment/],
@@ -61,9 +65,13 @@ describe("parseArmId", () => {
 
   it("normalises the case of fixed segments only", () => {
     const r = parseArmId(`/SUBSCRIPTIONS/${SUB}/RESOURCEGROUPS/Rg-A/Providers/Microsoft.Web/Sites/X`);
-    expect(r.ok && r.id.text).toBe(`/subscriptions/${SUB}/resourceGroups/Rg-A/providers/Microsoft.Web/Sites/X`);
+    expect(r.ok && r.id.text).toBe(
+      `/subscriptions/${SUB}/resourceGroups/Rg-A/providers/Microsoft.Web/Sites/X`,
+    );
     expect(r.ok && r.id.resourceGroup).toBe("Rg-A");
-    expect(r.ok && r.id.providers).toEqual([{ namespace: "Microsoft.Web", types: [{ type: "Sites", name: "X" }] }]);
+    expect(r.ok && r.id.providers).toEqual([
+      { namespace: "Microsoft.Web", types: [{ type: "Sites", name: "X" }] },
+    ]);
   });
 });
 

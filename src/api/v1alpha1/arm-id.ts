@@ -26,6 +26,7 @@ export interface ArmId {
 export type ParseResult = { ok: true; id: ArmId } | { ok: false; error: string };
 
 /** Characters a segment may never hold: ARM or the HTTP layer would decode or split on them. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be refused
 const FORBIDDEN = /[%?#\\\s\u0000-\u001f\u007f]/u;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MG_PROVIDER = "Microsoft.Management";
@@ -79,7 +80,9 @@ export function parseArmId(input: string): ParseResult {
       i = 4;
     }
   } else {
-    return fail("an ARM ID must start with /subscriptions/<guid> or /providers/Microsoft.Management/managementGroups/<name>");
+    return fail(
+      "an ARM ID must start with /subscriptions/<guid> or /providers/Microsoft.Management/managementGroups/<name>",
+    );
   }
   const providers: Array<{ namespace: string; types: Array<{ type: string; name: string }> }> = [];
   while (i < seg.length) {
