@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AzureAccessPolicy } from "../../api/v1alpha1/access-policy.ts";
+import type { AzureAccessPolicy } from "../../src/api/v1alpha1/access-policy.ts";
 import {
   RG_A,
   RG_B,
@@ -7,9 +7,9 @@ import {
   TENANCY_CASES,
   tenancyPolicies,
   type Team,
-} from "../../../test/support/tenancy-cases.ts";
-import { authorize, authorizeAll, roleEntryGuid, selectsNamespace, type AccessRequest } from "./authorize.ts";
-import { actionMatches, canGrantAccess, isBroad, ROLE } from "./builtins.ts";
+} from "../support/tenancy-cases.ts";
+import { authorize, authorizeAll, roleEntryGuid, selectsNamespace, type AccessRequest } from "../../src/controllers/tenancy/authorize.ts";
+import { actionMatches, canGrantAccess, isBroad, ROLE } from "../../src/controllers/tenancy/builtins.ts";
 
 const NS = { a: "team-a", b: "team-b", none: "team-z" } as const;
 const LABELS: Record<Team, Record<string, string>> = {
