@@ -27,7 +27,16 @@ describe("parseConfig", () => {
       logLevel: "info",
       shutdownTimeoutMs: 30_000,
       leaseNamespace: "default",
+      tenancy: "enforce",
     });
+  });
+
+  it("--tenancy takes enforce or permissive only", () => {
+    expect(parseConfig(["--tenancy=permissive"], {}).config.tenancy).toBe("permissive");
+    expect(parseConfig([], { LAIO_TENANCY: "permissive" }).config.tenancy).toBe("permissive");
+    expect(() => parseConfig(["--tenancy", "off"], {})).toThrow(
+      /--tenancy: "off" is not one of enforce, permissive/,
+    );
   });
 
   it("flags in both forms, env vars, flags win over env", () => {
