@@ -136,7 +136,8 @@ describe("tenancy at admission", () => {
           ["create", "--dry-run=server", "-f", "-"],
           manifest(obj, "probe", ns.a),
         );
-        return last.code !== 0;
+        // Until the parameter kind is synced the refusal says so; wait for the steady-state one.
+        return last.code !== 0 && !last.stderr.includes("not yet synced");
       },
       60_000,
     );
@@ -275,6 +276,48 @@ describe("tenancy at admission", () => {
     expect((await fin(["identity.logicapp.dev/cleanup"])).stderr).toBe("");
     await kubectl(kubeconfigPath, ["delete", "logicappidentitybinding", name, "-n", ns.none, "--wait=false"]);
     expect((await fin([])).stderr).toBe("");
+  });
+});
+
+describe("the AzureAccessPolicy kind", () => {
+  it("refuses non-canonical ARM IDs and a policy that selects nothing, and documents itself for kubectl explain", async () => {
+    const base = { apiVersion: API_VERSION, kind: "AzureAccessPolicy", metadata: { name: `bad-${ns.a}` } };
+    let out = await kubectl(
+      kubeconfigPath,
+      ["create", "--dry-run=server", "-f", "-"],
+      stringify({ ...base, spec: { namespaces: { names: [ns.a] }, scopes: [`${LA_A}/../..`] } }),
+    );
+    expect(out.stderr).toMatch(/spec.scopes\[0\].*should match/);
+    out = await kubectl(
+      kubeconfigPath,
+      ["create", "--dry-run=server", "-f", "-"],
+      stringify({ ...base, spec: { namespaces: {} } }),
+    );
+    expect(out.stderr).toContain("namespaces needs names or a selector");
+    out = await kubectl(
+      kubeconfigPath,
+      ["create", "--dry-run=server", "-f", "-"],
+      stringify({ ...base, spec: { namespaces: { names: [ns.a] }, privilegedRoles: ["Owner"] } }),
+    );
+    expect(out.stderr).toMatch(/privilegedRoles\[0\].*should match/);
+    out = await kubectl(kubeconfigPath, ["explain", "azureaccesspolicy.spec.privilegedRoles"]);
+    expect(out.stdout).toContain("by exact role definition GUID only");
+    const got = await kubectl(kubeconfigPath, [
+      "get",
+      "azureaccesspolicy",
+      `team-b-${ns.b}`,
+      "-o",
+      "jsonpath={.spec.maxScopeBreadth} {.spec.apimServices[0].targets}",
+    ]);
+    expect(got.stdout).toBe('subscription ["Api","Global"]');
+    const defaulted = await kubectl(kubeconfigPath, [
+      "get",
+      "azureaccesspolicy",
+      `team-a-${ns.a}`,
+      "-o",
+      "jsonpath={.spec.maxScopeBreadth} {.spec.apimServices[0].targets}",
+    ]);
+    expect(defaulted.stdout).toBe('resourceGroup ["Api","Product","Operation"]');
   });
 });
 

@@ -8,7 +8,13 @@ import {
   tenancyPolicies,
   type Team,
 } from "../support/tenancy-cases.ts";
-import { authorize, authorizeAll, roleEntryGuid, selectsNamespace, type AccessRequest } from "../../src/controllers/tenancy/authorize.ts";
+import {
+  authorize,
+  authorizeAll,
+  roleEntryGuid,
+  selectsNamespace,
+  type AccessRequest,
+} from "../../src/controllers/tenancy/authorize.ts";
 import { actionMatches, canGrantAccess, isBroad, ROLE } from "../../src/controllers/tenancy/builtins.ts";
 
 const NS = { a: "team-a", b: "team-b", none: "team-z" } as const;
@@ -237,5 +243,57 @@ describe("role facts", () => {
     expect(canGrantAccess([{ actions: ["Microsoft.Authorization/*/read"] }])).toBe(false);
     expect(actionMatches("Microsoft.Web/*", "microsoft.web/sites/read")).toBe(true);
     expect(actionMatches("Microsoft.Web/sites/read", "Microsoft.Web/sitesXread")).toBe(false);
+  });
+});
+
+describe("the example policy", () => {
+  it("allows exactly the seed scenario's requests, and refuses its neighbours", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { parse } = await import("yaml");
+    const policy = parse(
+      readFileSync(new URL("../../examples/access-policy-team-orders.yaml", import.meta.url), "utf8"),
+    ) as AzureAccessPolicy;
+    const rg = "/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg-orders";
+    const ctx = { policies: [policy], namespace: { name: "team-orders" } };
+    const ok: AccessRequest[] = [
+      { kind: "bindLogicApp", logicAppId: `${rg}/providers/Microsoft.Logic/workflows/orders-workflow` },
+      { kind: "enableIdentity", logicAppId: `${rg}/providers/Microsoft.Logic/workflows/orders-workflow` },
+      {
+        kind: "grantRole",
+        scope: `${rg}/providers/Microsoft.KeyVault/vaults/kv-orders`,
+        roleDefinitionGuid: ROLE.keyVaultSecretsUser,
+      },
+      {
+        kind: "grantAppRole",
+        api: "api://orders",
+        appId: "99999999-0000-0000-0000-000000000001",
+        servicePrincipalId: "sp",
+        identifierUris: ["api://orders"],
+        value: "AddRole",
+      },
+      {
+        kind: "apimRule",
+        serviceId: `${rg}/providers/Microsoft.ApiManagement/service/apim-orders`,
+        target: { kind: "Api", apiId: "orders-api" },
+      },
+    ];
+    expect(authorizeAll(ctx, ok).every((v) => v.allowed)).toBe(true);
+    const no: AccessRequest[] = [
+      {
+        kind: "grantRole",
+        scope: rg.replace("rg-orders", "rg-orders2"),
+        roleDefinitionGuid: ROLE.keyVaultSecretsUser,
+      },
+      { kind: "grantRole", scope: rg, roleDefinitionGuid: ROLE.contributor },
+      {
+        kind: "apimRule",
+        serviceId: `${rg}/providers/Microsoft.ApiManagement/service/apim-orders`,
+        target: { kind: "Global" },
+      },
+    ];
+    expect(authorizeAll(ctx, no).map((v) => v.allowed)).toEqual([false, false, false]);
+    expect(authorize({ ...ctx, namespace: { name: "team-payments" } }, ok[0]!)).toMatchObject({
+      reason: "NoAccessPolicy",
+    });
   });
 });
