@@ -191,8 +191,3 @@ export function celWithin(child: string, parent: string): string {
 export function celBreadthRank(id: string): string {
   return `(${id}.lowerAscii().startsWith('/providers/microsoft.management/') ? 0 : size(${id}.split('/')) <= 3 ? 1 : size(${id}.split('/')) <= 5 ? 2 : 3)`;
 }
-
-/** CEL for the rank of a maxScopeBreadth value (same scale as celBreadthRank). */
-export function celMaxBreadthRank(value: string): string {
-  return `(${value} == 'subscription' ? 1 : ${value} == 'resource' ? 3 : 2)`;
-}
