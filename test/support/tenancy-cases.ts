@@ -525,7 +525,7 @@ export const TENANCY_CASES: readonly TenancyCase[] = [
     verdict: "NotAllowed",
   },
   {
-    name: "subscription prefix is not a string prefix",
+    name: "look-alike subscription ID (one character off)",
     team: "b",
     object: grant("b", `/subscriptions/${SUB.slice(0, -1)}b`, "Reader"),
     admission: "does not allow scope",
