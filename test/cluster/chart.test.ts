@@ -51,6 +51,30 @@ describe("Helm chart", () => {
     expect(out.stdout).toMatch(/deployment.apps\/laio-logicapp-identity-operator created \(server dry run\)/);
   });
 
+  it("tenancy: enforce ships the admission policies, permissive ships only the reserved-annotation one", () => {
+    const vaps = (mode: string) => {
+      const docs = parseAllDocuments(
+        render([
+          "--set",
+          "azure.clientId=00000000-0000-0000-0000-000000000001",
+          "--set",
+          `tenancy.mode=${mode}`,
+        ]),
+      ).map((d) => d.toJS());
+      const args: string[] = docs.find((d) => d?.kind === "Deployment").spec.template.spec.containers[0].args;
+      expect(parseConfig(args.slice(1), {}).config.tenancy).toBe(mode);
+      return docs
+        .filter((d) => d?.kind === "ValidatingAdmissionPolicy")
+        .map((d) => d.metadata.name as string);
+    };
+    expect(vaps("enforce").sort()).toEqual([
+      "laio-logicapp-identity-operator-reserved-annotations",
+      "laio-logicapp-identity-operator-tenancy-bindings",
+      "laio-logicapp-identity-operator-tenancy-jwt-policies",
+    ]);
+    expect(vaps("permissive")).toEqual(["laio-logicapp-identity-operator-reserved-annotations"]);
+  });
+
   it("runs the operator as non-root with a read-only root filesystem and workload identity", () => {
     const docs = parseAllDocuments(
       render(["--set", "azure.clientId=00000000-0000-0000-0000-000000000001"]),
