@@ -300,6 +300,13 @@ describe("the AzureAccessPolicy kind", () => {
       stringify({ ...base, spec: { namespaces: { names: [ns.a] }, privilegedRoles: ["Owner"] } }),
     );
     expect(out.stderr).toMatch(/privilegedRoles\[0\].*should match/);
+    out = await kubectl(kubeconfigPath, [
+      "apply",
+      "--dry-run=server",
+      "-f",
+      new URL("../../examples/access-policy-team-orders.yaml", import.meta.url).pathname,
+    ]);
+    expect(out.stderr).toBe("");
     out = await kubectl(kubeconfigPath, ["explain", "azureaccesspolicy.spec.privilegedRoles"]);
     expect(out.stdout).toContain("by exact role definition GUID only");
     const got = await kubectl(kubeconfigPath, [
