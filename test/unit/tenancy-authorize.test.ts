@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { isWithin } from "../../src/api/v1alpha1/arm-id.ts";
 import type { AzureAccessPolicy } from "../../src/api/v1alpha1/access-policy.ts";
 import {
   RG_A,
@@ -15,7 +17,13 @@ import {
   selectsNamespace,
   type AccessRequest,
 } from "../../src/controllers/tenancy/authorize.ts";
-import { actionMatches, canGrantAccess, isBroad, ROLE } from "../../src/controllers/tenancy/builtins.ts";
+import {
+  actionMatches,
+  canGrantAccess,
+  isBroad,
+  PRIVILEGED_ROLE_GUIDS,
+  ROLE,
+} from "../../src/controllers/tenancy/builtins.ts";
 
 const NS = { a: "team-a", b: "team-b", none: "team-z" } as const;
 const LABELS: Record<Team, Record<string, string>> = {
@@ -295,5 +303,66 @@ describe("the example policy", () => {
     expect(authorize({ ...ctx, namespace: { name: "team-payments" } }, ok[0]!)).toMatchObject({
       reason: "NoAccessPolicy",
     });
+  });
+});
+
+describe("matcher properties", () => {
+  const SUBX = "/subscriptions/00000000-0000-0000-0000-0000000000a1";
+  const scopeArb = fc.constantFrom(
+    SUBX,
+    `${SUBX}/resourceGroups/rg-a`,
+    `${SUBX}/resourceGroups/rg-ab`,
+    `${SUBX}/resourceGroups/rg-a/providers/Microsoft.KeyVault/vaults/kv`,
+    "/providers/Microsoft.Management/managementGroups/root",
+  );
+  const guidArb = fc.constantFrom(...Object.values(ROLE));
+  const policyArb = fc.record({
+    selects: fc.boolean(),
+    scopes: fc.array(scopeArb, { maxLength: 3 }),
+    roles: fc.array(guidArb, { maxLength: 4 }),
+    privilegedRoles: fc.array(guidArb, { maxLength: 2 }),
+    maxScopeBreadth: fc.constantFrom("resource" as const, "resourceGroup" as const, "subscription" as const),
+  });
+  type PolicyShape = typeof policyArb extends fc.Arbitrary<infer T> ? T : never;
+  const toPolicy = (p: PolicyShape, i: number): AzureAccessPolicy => ({
+    apiVersion: "identity.logicapp.dev/v1alpha1",
+    kind: "AzureAccessPolicy",
+    metadata: { name: `p${i}` },
+    spec: {
+      namespaces: { names: [p.selects ? "n" : "other"] },
+      scopes: p.scopes,
+      roles: p.roles,
+      privilegedRoles: p.privilegedRoles,
+      maxScopeBreadth: p.maxScopeBreadth,
+    },
+  });
+
+  it("an allowed grant is always backed by one selecting policy that lists the role and contains the scope", () => {
+    let allowedSeen = 0;
+    fc.assert(
+      fc.property(fc.array(policyArb, { maxLength: 4 }), scopeArb, guidArb, (ps, scope, guid) => {
+        const policies = ps.map(toPolicy);
+        const v = authorize(
+          { policies, namespace: { name: "n" } },
+          { kind: "grantRole", scope, roleDefinitionGuid: guid },
+        );
+        if (!v.allowed) return;
+        allowedSeen++;
+        expect(v.policies.length).toBeGreaterThan(0);
+        for (const name of v.policies) {
+          const p = policies.find((x) => x.metadata.name === name)!;
+          expect(p.spec.namespaces.names).toEqual(["n"]);
+          expect(p.spec.scopes!.some((s) => isWithin(scope, s))).toBe(true);
+          expect([...p.spec.roles!, ...p.spec.privilegedRoles!]).toContain(guid);
+          // Privileged roles, and Contributor or wider at subscription scope, only through privilegedRoles.
+          if (PRIVILEGED_ROLE_GUIDS.has(guid) || (guid === ROLE.contributor && scope === SUBX))
+            expect(p.spec.privilegedRoles).toContain(guid);
+        }
+        expect(scope.startsWith("/providers/")).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
+    // The property must not hold only vacuously.
+    expect(allowedSeen).toBeGreaterThan(50);
   });
 });
