@@ -28,7 +28,16 @@ describe("parseConfig", () => {
       shutdownTimeoutMs: 30_000,
       leaseNamespace: "default",
       recordsNamespace: "default",
+      tenancy: "enforce",
     });
+  });
+
+  it("--tenancy takes enforce or permissive only", () => {
+    expect(parseConfig(["--tenancy=permissive"], {}).config.tenancy).toBe("permissive");
+    expect(parseConfig([], { LAIO_TENANCY: "permissive" }).config.tenancy).toBe("permissive");
+    expect(() => parseConfig(["--tenancy", "off"], {})).toThrow(
+      /--tenancy: "off" is not one of enforce, permissive/,
+    );
   });
 
   it("flags in both forms, env vars, flags win over env", () => {

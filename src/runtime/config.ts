@@ -29,9 +29,14 @@ export interface RuntimeConfig {
   shutdownTimeoutMs: number;
   /** Path to a kubeconfig; empty means in-cluster or $KUBECONFIG/default loading. */
   kubeconfig: string;
+  /** enforce: AzureAccessPolicy decides what each namespace may do; permissive: everything is allowed. */
+  tenancy: TenancyMode;
 }
 
-type Kind = "string" | "int" | "duration" | "bool" | "list" | "addr" | "level";
+export const TENANCY_MODES = ["enforce", "permissive"] as const;
+export type TenancyMode = (typeof TENANCY_MODES)[number];
+
+type Kind = "string" | "int" | "duration" | "bool" | "list" | "addr" | "level" | "tenancy";
 
 interface OptionSpec {
   flag: string;
@@ -156,6 +161,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     default: "",
     help: "Path to a kubeconfig. Default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
+  },
+  {
+    flag: "tenancy",
+    key: "tenancy",
+    kind: "tenancy",
+    default: "enforce",
+    help:
+      "enforce: an object may only make the operator do what an AzureAccessPolicy selecting its namespace allows " +
+      "(none selects it: nothing). permissive: allow everything, for single-team trials (logged as a warning, " +
+      "exported as laio_tenancy_mode).",
   },
 ];
 
@@ -283,6 +298,10 @@ export function parseConfig(
           if (!m || Number(m[2]) > 65535) bad('an address host:port or :port, or "0"');
           out[o.key] = value;
         }
+        break;
+      case "tenancy":
+        if (!(TENANCY_MODES as readonly string[]).includes(value)) bad(`one of ${TENANCY_MODES.join(", ")}`);
+        out[o.key] = value;
         break;
       case "level":
         if (!(LOG_LEVELS as readonly string[]).includes(value)) bad(`one of ${LOG_LEVELS.join(", ")}`);

@@ -116,6 +116,12 @@ export class Manager {
       clock,
       config,
     };
+    this.services.metrics.setTenancyMode(config.tenancy);
+    if (config.tenancy === "permissive")
+      this.log.warn(
+        "tenancy is permissive: every namespace may make the operator do anything its Azure identity can " +
+          "(AzureAccessPolicy objects are not enforced); use --tenancy=enforce in a shared cluster",
+      );
   }
 
   /** Shared informer set for a resource (one informer per watched namespace, or one for all). */

@@ -2,6 +2,14 @@ import { describe, expect, it } from "vitest";
 import { RuntimeMetrics } from "./metrics.ts";
 
 describe("RuntimeMetrics", () => {
+  it("exports the tenancy mode in force", async () => {
+    const m = new RuntimeMetrics();
+    m.setTenancyMode("permissive");
+    const text = await m.text();
+    expect(text).toContain('laio_tenancy_mode{mode="permissive"} 1');
+    expect(text).toContain('laio_tenancy_mode{mode="enforce"} 0');
+  });
+
   it("records external calls by service, operation and status code", async () => {
     const m = new RuntimeMetrics();
     m.externalCall({ service: "arm", operation: "roleAssignments.create", statusCode: 201, durationMs: 120 });

@@ -63,6 +63,7 @@ export class RuntimeMetrics implements OperatorMetrics {
   readonly driftRepairs: Counter<"kind" | "facet">;
   readonly informerRestarts: Counter<"resource" | "reason">;
   readonly leader: Gauge;
+  readonly tenancyMode: Gauge<"mode">;
   private readonly services = new BoundedLabel(16);
   private readonly operations = new BoundedLabel(128);
   private readonly kinds = new BoundedLabel(16);
@@ -146,6 +147,18 @@ export class RuntimeMetrics implements OperatorMetrics {
       help: "1 while this instance holds the leader Lease.",
       registers,
     });
+    this.tenancyMode = new Gauge({
+      name: "laio_tenancy_mode",
+      help: "1 for the tenancy mode in force (enforce or permissive), 0 for the other.",
+      labelNames: ["mode"],
+      registers,
+    });
+  }
+
+  /** Permissive mode must be visible to whoever scrapes the operator, not only in a start-up log line. */
+  setTenancyMode(mode: "enforce" | "permissive"): void {
+    this.tenancyMode.set({ mode: "enforce" }, mode === "enforce" ? 1 : 0);
+    this.tenancyMode.set({ mode: "permissive" }, mode === "permissive" ? 1 : 0);
   }
 
   externalCall(call: ExternalCall): void {

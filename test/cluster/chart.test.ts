@@ -51,6 +51,30 @@ describe("Helm chart", () => {
     expect(out.stdout).toMatch(/deployment.apps\/laio-logicapp-identity-operator created \(server dry run\)/);
   });
 
+  it("tenancy: enforce ships the admission policies, permissive ships only the reserved-annotation one", () => {
+    const vaps = (mode: string) => {
+      const docs = parseAllDocuments(
+        render([
+          "--set",
+          "azure.clientId=00000000-0000-0000-0000-000000000001",
+          "--set",
+          `tenancy.mode=${mode}`,
+        ]),
+      ).map((d) => d.toJS());
+      const args: string[] = docs.find((d) => d?.kind === "Deployment").spec.template.spec.containers[0].args;
+      expect(parseConfig(args.slice(1), {}).config.tenancy).toBe(mode);
+      return docs
+        .filter((d) => d?.kind === "ValidatingAdmissionPolicy")
+        .map((d) => d.metadata.name as string);
+    };
+    expect(vaps("enforce").sort()).toEqual([
+      "laio-logicapp-identity-operator-reserved-annotations",
+      "laio-logicapp-identity-operator-tenancy-bindings",
+      "laio-logicapp-identity-operator-tenancy-jwt-policies",
+    ]);
+    expect(vaps("permissive")).toEqual(["laio-logicapp-identity-operator-reserved-annotations"]);
+  });
+
   it("runs the operator as non-root with a read-only root filesystem and workload identity", () => {
     const docs = parseAllDocuments(
       render(["--set", "azure.clientId=00000000-0000-0000-0000-000000000001"]),
@@ -82,8 +106,15 @@ describe("Helm chart", () => {
     expect(docs.some((d) => d?.kind === "Secret")).toBe(false);
     expect(cfg.recordsNamespace).toBe(ns);
     // The narrowest rights: no wildcard verbs or resources; the only delete is of the operator's own records
-    // (ConfigMaps in its own namespace, never cluster-wide).
-    for (const role of docs.filter((d) => d?.kind === "ClusterRole" || d?.kind === "Role")) {
+    // (ConfigMaps in its own namespace, never cluster-wide). The aggregated roles for namespace users (…-edit) are
+    // the users' rights, not the operator's.
+    const usersRole = (d: { metadata: { labels?: Record<string, string> } }) =>
+      Object.keys(d.metadata.labels ?? {}).some((k) =>
+        k.startsWith("rbac.authorization.k8s.io/aggregate-to-"),
+      );
+    for (const role of docs.filter(
+      (d) => (d?.kind === "ClusterRole" || d?.kind === "Role") && !usersRole(d),
+    )) {
       for (const rule of role.rules) {
         expect(rule.verbs).not.toContain("*");
         expect(rule.resources).not.toContain("*");

@@ -4,6 +4,12 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { Type } from "@sinclair/typebox";
+import {
+  ACCESS_POLICY_KIND,
+  ACCESS_POLICY_PLURAL,
+  AccessPolicySpecSchema,
+  AccessPolicyStatusSchema,
+} from "./access-policy.ts";
 import { BINDING_KIND, BINDING_PLURAL, BindingSpecSchema, BindingStatusSchema } from "./binding.ts";
 import { CATEGORY, GROUP, VERSION } from "./group.ts";
 import {
@@ -31,6 +37,7 @@ function crd(args: {
   spec: TSchema;
   status: TSchema;
   columns: PrinterColumn[];
+  scope?: "Namespaced" | "Cluster";
 }): Record<string, unknown> {
   const root = Type.Object(
     {
@@ -59,7 +66,7 @@ function crd(args: {
     },
     spec: {
       group: GROUP,
-      scope: "Namespaced",
+      scope: args.scope ?? "Namespaced",
       names: {
         kind: args.kind,
         listKind: `${args.kind}List`,
@@ -184,4 +191,46 @@ export const jwtPolicyCrd = crd({
   ],
 });
 
-export const allCrds = [bindingCrd, jwtPolicyCrd];
+export const accessPolicyCrd = crd({
+  kind: ACCESS_POLICY_KIND,
+  plural: ACCESS_POLICY_PLURAL,
+  singular: "azureaccesspolicy",
+  shortNames: ["accesspolicy", "accesspolicies", "aap"],
+  scope: "Cluster",
+  description:
+    "AzureAccessPolicy, written by cluster administrators, says which namespaces may make the operator bind which " +
+    "Logic Apps and identities, grant which roles at which scopes, grant which app roles, and install validate-jwt " +
+    "rules in which API Management services. A namespace no policy selects may do nothing.",
+  spec: AccessPolicySpecSchema,
+  status: AccessPolicyStatusSchema,
+  columns: [
+    {
+      name: "Namespaces",
+      type: "string",
+      jsonPath: ".spec.namespaces.names",
+      description: "Namespaces selected by name.",
+    },
+    {
+      name: "Max-Scope",
+      type: "string",
+      jsonPath: ".spec.maxScopeBreadth",
+      description: "Broadest scope a grant may be made at.",
+    },
+    {
+      name: "Selected",
+      type: "integer",
+      jsonPath: ".status.selectedNamespaces",
+      description: "Namespaces selected now (by name or label).",
+      priority: 1,
+    },
+    {
+      name: "Selector",
+      type: "string",
+      jsonPath: ".spec.namespaces.selector",
+      description: "Label selector of the namespaces.",
+      priority: 1,
+    },
+  ],
+});
+
+export const allCrds = [bindingCrd, jwtPolicyCrd, accessPolicyCrd];

@@ -4,3 +4,5 @@ export * from "./conditions.ts";
 export * from "./binding.ts";
 export * from "./jwt-policy.ts";
 export * from "./patterns.ts";
+export * from "./arm-id.ts";
+export * from "./access-policy.ts";

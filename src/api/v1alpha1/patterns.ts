@@ -3,10 +3,12 @@
  * and by the code (V8 on Node.js 24). Both engines support inline case-insensitive groups `(?i:...)`, which
  * matter because ARM resource IDs are case-insensitive (`resourcegroups` appears in official examples).
  */
-const GUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
-const SEGMENT = "[^/]+";
+import { armIdFragments, armIdPatterns } from "./arm-id.ts";
+
+const GUID = armIdFragments.guid;
 const SUB = `/(?i:subscriptions)/${GUID}`;
-const SUB_RG = `${SUB}/(?i:resourceGroups)/[-\\w._()]{1,90}`;
+// Resource group names cannot end with a period, which also keeps `.` and `..` out (see arm-id.ts).
+const SUB_RG = `${SUB}/(?i:resourceGroups)/${armIdFragments.resourceGroup}`;
 
 export const patterns = {
   guid: `^${GUID}$`,
@@ -14,7 +16,7 @@ export const patterns = {
   logicAppId: `^${SUB_RG}/(?i:providers/(Microsoft\\.Logic/workflows|Microsoft\\.Web/sites))/[A-Za-z0-9][-\\w.()]{0,79}$`,
   userAssignedIdentityId: `^${SUB_RG}/(?i:providers/Microsoft\\.ManagedIdentity/userAssignedIdentities)/[A-Za-z0-9][-\\w]{2,127}$`,
   /** Any ARM scope a role can be assigned at: subscription, resource group, or a resource (or child) in one. */
-  armScope: `^${SUB}(/(?i:resourceGroups)/[-\\w._()]{1,90}(/(?i:providers)/${SEGMENT}/${SEGMENT}/${SEGMENT}(/${SEGMENT}/${SEGMENT})*)?)?$`,
+  armScope: armIdPatterns.scope,
   /** A role name (e.g. "Key Vault Secrets User"), a role definition GUID, or its full resource ID. */
   role: `^([A-Za-z0-9][A-Za-z0-9 ._()/-]{0,127}|(${SUB})?/(?i:providers/Microsoft\\.Authorization/roleDefinitions)/${GUID})$`,
   /** An application (client) ID GUID, or an identifier URI such as api://orders or https://contoso.com/orders. */
