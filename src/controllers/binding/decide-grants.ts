@@ -8,9 +8,14 @@ import type {
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
-import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import { eqi, sameRoleDefinition, type Facet } from "./decide-support.ts";
-import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+import {
+  appRoleKey,
+  roleKey,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 
 export interface GrantsOutcome<S> {
   statuses: S[];
@@ -29,11 +34,12 @@ export function decideRoleGrants(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   principal: string | undefined,
+  naming: BindingNaming,
 ): GrantsOutcome<RoleAssignmentStatus> {
   const spec = binding.spec;
   const prev = binding.status ?? {};
   const meta = binding.metadata;
-  const marker = ownershipMarker(meta.namespace ?? "", meta.name, meta.uid ?? "");
+  const marker = naming.ownershipMarker(meta.namespace ?? "", meta.name, meta.uid ?? "");
   const actions: BindingAction[] = [];
   let waitingForReplication = false;
   const roleStatuses: RoleAssignmentStatus[] = [];
@@ -70,7 +76,7 @@ export function decideRoleGrants(
       });
       continue;
     }
-    const name = roleAssignmentName(ra.scope, def.id, principal);
+    const name = naming.roleAssignmentName(ra.scope, def.id, principal);
     const found = observed.roleAssignments.find(
       (a) =>
         eqi(a.principalId, principal) &&

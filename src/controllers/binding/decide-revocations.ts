@@ -8,10 +8,15 @@ import type {
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
-import { roleAssignmentName } from "../../azure/naming.ts";
 import type { RoleAssignment } from "../../azure/ports.ts";
 import { eqi, lastSegment } from "./decide-support.ts";
-import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+import {
+  appRoleKey,
+  roleKey,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 
 export interface RevocationContext {
   principal: string | undefined;
@@ -21,6 +26,7 @@ export interface RevocationContext {
   /** Orphans of old principals are swept only after the new principal holds every grant. */
   sweepOrphans: boolean;
   deleting: boolean;
+  naming: BindingNaming;
 }
 
 /** Only grants this binding created: recorded as Created, or carrying the deterministic name for a principal. */
@@ -61,7 +67,7 @@ export function revocations(
     // Belt and braces: the name must be the one we would have given it.
     if (
       e.roleDefinitionId &&
-      !eqi(lastSegment(e.id), roleAssignmentName(e.scope, e.roleDefinitionId, e.principalId))
+      !eqi(lastSegment(e.id), ctx.naming.roleAssignmentName(e.scope, e.roleDefinitionId, e.principalId))
     ) {
       continue;
     }
@@ -99,7 +105,7 @@ export function revocations(
       )?.definition;
       if (!def) continue;
       for (const p of candidates) {
-        const name = roleAssignmentName(ra.scope, def.id, p);
+        const name = ctx.naming.roleAssignmentName(ra.scope, def.id, p);
         const live = observed.roleAssignments.find((a) => eqi(a.name, name) && eqi(a.principalId, p));
         if (!live || seenRoleIds.has(live.id.toLowerCase())) continue;
         seenRoleIds.add(live.id.toLowerCase());

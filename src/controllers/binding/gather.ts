@@ -6,7 +6,7 @@
  */
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { isAzureError } from "../../azure/errors.ts";
-import type { AppRoleAssignment, AzurePorts, RoleAssignment } from "../../azure/ports.ts";
+import type { AppRoleAssignment, AzurePorts, CallOptions, RoleAssignment } from "../../azure/ports.ts";
 import { eqi } from "./decide-support.ts";
 import type { ApiObservation, ApplyFailure, BindingObservation, RoleGrantObservation } from "./model.ts";
 
@@ -19,13 +19,14 @@ export async function gather(
   binding: LogicAppIdentityBinding,
   ports: BindingPorts,
   carry: { applyFailures: Record<string, ApplyFailure>; createdAppRoleAssignmentIds: string[] },
+  call: CallOptions = {},
 ): Promise<BindingObservation> {
   const spec = binding.spec;
   const prev = binding.status ?? {};
-  const logicApp = await ports.logicApps.observe(spec.logicAppId);
+  const logicApp = await ports.logicApps.observe(spec.logicAppId, call);
   const userAssignedIdentity =
     spec.identity.type === "UserAssigned" && spec.identity.userAssignedIdentityId
-      ? await ports.userAssignedIdentities.observe(spec.identity.userAssignedIdentityId)
+      ? await ports.userAssignedIdentities.observe(spec.identity.userAssignedIdentityId, call)
       : undefined;
 
   // Principals whose grants matter this pass: the current one, and any recorded in status (heal and revocation).
@@ -49,7 +50,7 @@ export async function gather(
       roles.push({
         scope: ra.scope,
         role: ra.role,
-        definition: await ports.roleDefinitions.resolve(ra.scope, ra.role),
+        definition: await ports.roleDefinitions.resolve(ra.scope, ra.role, call),
       });
     } catch (e) {
       if (isAzureError(e, "Forbidden")) {
@@ -83,7 +84,7 @@ export async function gather(
     if (badScopes.has(lower)) continue;
     for (const principal of principals.values()) {
       try {
-        roleAssignments.push(...(await ports.roleAssignments.listForPrincipal(scope, principal)));
+        roleAssignments.push(...(await ports.roleAssignments.listForPrincipal(scope, principal, call)));
       } catch (e) {
         if (isAzureError(e, "NotFound")) continue; // the scope is gone: nothing is assigned there any more
         throw e;
@@ -95,12 +96,12 @@ export async function gather(
   for (const ar of spec.appRoleAssignments ?? []) {
     if (apis.some((a) => a.api === ar.api)) continue;
     try {
-      let sp = await ports.graph.findServicePrincipal(ar.api);
+      let sp = await ports.graph.findServicePrincipal(ar.api, call);
       let nearMissIdentifierUri: string | undefined;
       if (!sp && /^(api|https):\/\//i.test(ar.api)) {
         // The classic trap: api://orders/ vs api://orders. Find it anyway and warn, since tokens would not match.
         const variant = ar.api.endsWith("/") ? ar.api.slice(0, -1) : `${ar.api}/`;
-        sp = await ports.graph.findServicePrincipal(variant);
+        sp = await ports.graph.findServicePrincipal(variant, call);
         if (sp) nearMissIdentifierUri = sp.servicePrincipalNames.find((n) => eqi(n, variant)) ?? variant;
       } else if (sp && /^(api|https):\/\//i.test(ar.api) && !sp.servicePrincipalNames.includes(ar.api)) {
         nearMissIdentifierUri = sp.servicePrincipalNames.find((n) => eqi(n, ar.api));
@@ -132,7 +133,7 @@ export async function gather(
   const appRoleAssignments: Record<string, AppRoleAssignment[]> = {};
   for (const [lower, id] of resourceIds) {
     try {
-      appRoleAssignments[lower] = await ports.graph.listAppRoleAssignedTo(id);
+      appRoleAssignments[lower] = await ports.graph.listAppRoleAssignedTo(id, call);
     } catch (e) {
       if (isAzureError(e, "NotFound"))
         appRoleAssignments[lower] = []; // the API's SP is gone, and its assignments with it

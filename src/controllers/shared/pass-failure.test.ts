@@ -56,6 +56,24 @@ describe("describeFailure", () => {
       { reason: "AccessDenied", eventReason: "DeletionBlocked", needsPerson: true },
     ],
     [
+      "412 after the re-read budget",
+      az("PreconditionFailed"),
+      false,
+      { reason: "ConcurrentEdit", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
+      "409 that is not an existing grant",
+      az("Conflict"),
+      false,
+      { reason: "AzureConflict", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
+      "404 of something deleted mid-pass",
+      az("NotFound"),
+      false,
+      { reason: "AzureResourceNotFound", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
       "a bug",
       new Error("undefined is not a function"),
       false,
