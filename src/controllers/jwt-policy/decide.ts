@@ -9,8 +9,6 @@ import type { Decision as PassDecision, Report } from "../shared/rounds.ts";
 import {
   canonicalEquals,
   checkWellFormed,
-  findIncludeFragment,
-  findInlineRule,
   formatXmlError,
   insertIncludeFragment,
   PolicyXmlError,

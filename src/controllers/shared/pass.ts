@@ -246,7 +246,7 @@ export class PassReconciler<
  * Writes the guard refused are the object's problem until a person allows them or changes the spec: Stalled with
  * the guard's reason, Ready False, and the denied writes stay out of "pending" (they will not happen by waiting).
  */
-function withDenials<A extends PassAction, S>(
+export function withDenials<A extends PassAction, S>(
   d: Decision<A, S>,
   denied: readonly Denial<A>[],
   generation: number | undefined,
