@@ -12,7 +12,8 @@ module.exports = {
         reachable: true,
         // An allow-list, so node built-ins (resolved as bare names like `crypto`) are caught however they are reached.
         path: ".+",
-        pathNot: "^(src/(api|controllers)/|src/azure/(ports|errors)\\.ts$)|(^|/)node_modules/@sinclair/typebox/",
+        pathNot:
+          "^(src/(api|controllers)/|src/azure/(ports|errors)\\.ts$)|(^|/)node_modules/@sinclair/typebox/",
       },
     },
     {
