@@ -234,9 +234,18 @@ export class PassReconciler<
       ],
       now,
     );
-    await this.writeStatus(obj, { ...base, conditions });
+    // Reported before the status write, which a stale cache can refuse: the Event holds either way.
     if (f.throttledService) this.deps.metrics?.throttled(f.throttledService);
     this.deps.events.record(obj, { type: "Warning", reason: f.eventReason, note: f.message });
+    try {
+      await this.writeStatus(obj, { ...base, conditions });
+    } catch (e) {
+      // A stale cache must not turn Azure's Retry-After into an immediate retry: the delay still holds.
+      if (e instanceof StaleCacheError && f.retryAfterMs !== undefined) {
+        throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
+      }
+      throw e;
+    }
     if (f.needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
     throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
   }
