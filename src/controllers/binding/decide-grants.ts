@@ -96,37 +96,25 @@ export function decideRoleGrants(
       continue;
     }
     rolesPending++;
-    const failure = observed.applyFailures[key];
-    if (failure) {
-      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
-      roleStatuses.push({
+    const redo = prevEntry?.state === "Granted";
+    const next = notYetGranted(
+      observed,
+      { scope: ra.scope, role: ra.role, roleDefinitionId: def.id, principalId: principal },
+      redo,
+      {
+        type: "createRoleAssignment",
+        key,
         scope: ra.scope,
-        role: ra.role,
+        name,
         roleDefinitionId: def.id,
         principalId: principal,
-        state: "Pending",
-        message: failure.message,
-      });
-      continue;
-    }
-    actions.push({
-      type: "createRoleAssignment",
-      key,
-      scope: ra.scope,
-      name,
-      roleDefinitionId: def.id,
-      principalId: principal,
-      description: marker,
-      driftRepair: prevEntry?.state === "Granted",
-    });
-    roleStatuses.push({
-      scope: ra.scope,
-      role: ra.role,
-      roleDefinitionId: def.id,
-      principalId: principal,
-      state: "Pending",
-      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
-    });
+        description: marker,
+        driftRepair: redo,
+      },
+    );
+    roleStatuses.push(next.status);
+    if (next.action) actions.push(next.action);
+    waitingForReplication ||= next.replicating;
   }
 
   return {
@@ -222,40 +210,31 @@ export function decideAppRoleGrants(
       continue;
     }
     appPending++;
-    const failure = observed.applyFailures[key];
-    if (failure) {
-      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
-      appStatuses.push({
+    const redo = prevEntry?.state === "Granted";
+    const next = notYetGranted(
+      observed,
+      // Intent, recorded before the create is sent (the engine's write-ahead): ownership Created.
+      {
         api: ar.api,
         appRole: ar.appRole,
         resourceId: sp.id,
         appRoleId: role.id,
         principalId: principal,
-        state: "Pending",
-        ownership: "Created",
-        message: failure.message,
-      });
-      continue;
-    }
-    actions.push({
-      type: "createAppRoleAssignment",
-      key,
-      resourceId: sp.id,
-      principalId: principal,
-      appRoleId: role.id,
-      driftRepair: prevEntry?.state === "Granted",
-    });
-    appStatuses.push({
-      api: ar.api,
-      appRole: ar.appRole,
-      resourceId: sp.id,
-      appRoleId: role.id,
-      principalId: principal,
-      state: "Pending",
-      // Intent, recorded before the create is sent (see converge's beforeWrites).
-      ownership: "Created",
-      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
-    });
+        ownership: "Created" as const,
+      },
+      redo,
+      {
+        type: "createAppRoleAssignment",
+        key,
+        resourceId: sp.id,
+        principalId: principal,
+        appRoleId: role.id,
+        driftRepair: redo,
+      },
+    );
+    appStatuses.push(next.status);
+    if (next.action) actions.push(next.action);
+    waitingForReplication ||= next.replicating;
   }
 
   return {
@@ -266,5 +245,33 @@ export function decideAppRoleGrants(
     actions,
     waitingForReplication,
     ...(audienceWarning ? { audienceWarning } : {}),
+  };
+}
+
+/**
+ * A spec grant not yet observed for the current principal: a write deferred earlier in this pass is waited out
+ * (its reason says why), otherwise it is asked for.
+ */
+function notYetGranted<S extends object>(
+  observed: BindingObservation,
+  entry: S,
+  redo: boolean,
+  create: BindingAction & { key: string },
+): { status: S & { state: "Pending"; message: string }; action?: BindingAction; replicating: boolean } {
+  const failure = observed.applyFailures[create.key];
+  if (failure) {
+    return {
+      status: { ...entry, state: "Pending", message: failure.message },
+      replicating: failure.reason === "WaitingForPrincipalReplication",
+    };
+  }
+  return {
+    status: {
+      ...entry,
+      state: "Pending",
+      message: redo ? "deleted outside the operator; granting again" : "granting",
+    },
+    action: create,
+    replicating: false,
   };
 }
