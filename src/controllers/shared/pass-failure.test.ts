@@ -85,3 +85,17 @@ describe("describeFailure", () => {
     if (error instanceof AzureError) expect(f.message).toBe("arm-authorization roleAssignments.create: boom");
   });
 });
+
+describe("describeFailure message", () => {
+  it("names the call once when the adapter already did, and says what to do", () => {
+    const e = new AzureError({
+      kind: "PreconditionFailed",
+      message: "arm-apim apiPolicy.createOrUpdate: 412 PreconditionFailed",
+      service: "arm-apim",
+      operation: "apiPolicy.createOrUpdate",
+    });
+    const f = describeFailure(e, false);
+    expect(f.message).toBe("arm-apim apiPolicy.createOrUpdate: 412 PreconditionFailed");
+    expect(f.hint).toContain("reading again");
+  });
+});

@@ -32,9 +32,11 @@ export function describeFailure(error: Error, deleting: boolean): PassFailure {
   }
   const c = ERROR_CLASSES[error.kind];
   const needsPerson = c.retry === "person";
+  // Adapters already name the call in their messages; say it once.
+  const where = `${error.service} ${error.operation}: `;
   return {
     reason: c.reason,
-    message: `${error.service} ${error.operation}: ${error.message}`,
+    message: error.message.startsWith(where) ? error.message : where + error.message,
     hint: c.hint,
     needsPerson,
     // A blocked deletion is what a person looks for first; then throttling; then a request Azure refused.

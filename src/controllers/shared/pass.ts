@@ -217,6 +217,7 @@ export class PassReconciler<
     const f = describeFailure(error, deleting);
     ctx.log.warn({ err: error, reason: f.reason }, "pass stopped");
     const g = obj.metadata.generation !== undefined ? { observedGeneration: obj.metadata.generation } : {};
+    const message = f.hint ? `${f.message} (${f.hint})` : f.message;
     const base = decision ? statusOf(obj.status?.conditions, decision, now) : (obj.status ?? ({} as S));
     const conditions = applyConditions(
       base.conditions,
@@ -225,12 +226,12 @@ export class PassReconciler<
           type: "Ready",
           status: "False",
           reason: deleting ? "DeletionBlocked" : f.reason,
-          message: f.message,
+          message,
           ...g,
         },
         f.needsPerson
-          ? { type: "Stalled", status: "True", reason: f.reason, message: f.message, ...g }
-          : { type: "Reconciling", status: "True", reason: f.reason, message: f.message, ...g },
+          ? { type: "Stalled", status: "True", reason: f.reason, message, ...g }
+          : { type: "Reconciling", status: "True", reason: f.reason, message, ...g },
       ],
       now,
     );
