@@ -32,6 +32,7 @@ import {
   type Denial,
   type Guard,
   type PassAction,
+  type PassEvent,
   type PassHooks,
   type Report,
   type StatusBase,
@@ -154,7 +155,8 @@ export class PassReconciler<
       this.deps.events.record(obj, { type: "Warning", reason: denial.reason, note });
     }
     const status = statusOf(obj.status?.conditions, final, now());
-    this.reportStalled(before, status.conditions, final);
+    const stalledEvent = stalledTransition(before.status?.conditions, status.conditions, final.stalled);
+    if (stalledEvent) this.deps.events.record(before, stalledEvent);
     const current = await this.writeStatus(obj, status);
     if (final.finalize) {
       await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
@@ -170,23 +172,6 @@ export class PassReconciler<
   private report(obj: Readonly<T>, r: Report): void {
     if (r.event) this.deps.events.record(obj, r.event);
     if (r.metric) this.deps.metrics?.[r.metric.name](this.kind.name, r.metric.facet);
-  }
-
-  /** One Warning when the object becomes Stalled (or stalls for another reason), not one per pass. */
-  private reportStalled(
-    before: Readonly<T>,
-    after: readonly Condition[] | undefined,
-    d: Decision<A, S>,
-  ): void {
-    const now = findCondition(after, "Stalled");
-    if (!d.stalled || now?.status !== "True") return;
-    const was = findCondition(before.status?.conditions, "Stalled");
-    if (was?.status === "True" && was.reason === now.reason) return;
-    this.deps.events.record(before, {
-      type: "Warning",
-      reason: "Stalled",
-      note: `${now.reason}: ${now.message}`,
-    });
   }
 
   private async writeStatus(obj: Readonly<T>, status: S): Promise<T | undefined> {
@@ -250,6 +235,19 @@ export class PassReconciler<
     if (f.needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
     throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
   }
+}
+
+/** One Warning when the object becomes Stalled (or stalls for another reason), not one per pass. */
+export function stalledTransition(
+  before: readonly Condition[] | undefined,
+  after: readonly Condition[] | undefined,
+  stalled: boolean,
+): PassEvent | undefined {
+  const now = findCondition(after, "Stalled");
+  if (!stalled || now?.status !== "True") return undefined;
+  const was = findCondition(before, "Stalled");
+  if (was?.status === "True" && was.reason === now.reason) return undefined;
+  return { type: "Warning", reason: "Stalled", note: `${now.reason}: ${now.message}` };
 }
 
 /**
