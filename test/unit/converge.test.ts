@@ -222,6 +222,19 @@ describe("converge against the emulator", () => {
     expect(final.actions).toEqual([]);
   });
 
+  it("write-ahead: a failed intent write (status, ownership records) stops the round before any Azure write", async () => {
+    const intents: string[][] = [];
+    const r = await pass(binding(), {
+      beforeWrites: async (_decision, writes) => {
+        intents.push(writes.map((w) => w.type));
+        throw new Error("records store unavailable");
+      },
+    });
+    expect(intents).toEqual([["setIdentity"]]);
+    expect(r.stoppedBy?.message).toBe("records store unavailable");
+    expect((await emu.control.getLogicApp(ids.logicAppId)).identity.type).toBe("None");
+  });
+
   it("cancellation: the abort signal reaches the port call in flight", async () => {
     const first = await pass(binding(), { maxRounds: 1 });
     await emu.control.injectFault({
