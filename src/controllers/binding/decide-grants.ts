@@ -3,6 +3,7 @@
  * assignments by (principal, appRoleId). For each: Granted (observed), Pending (being created, or waiting for the
  * identity or for replication), or Failed (a person must fix the spec or the API). Pure.
  */
+import type { AppRole, ServicePrincipal } from "../../azure/ports.ts";
 import type {
   AppRoleAssignmentStatus,
   LogicAppIdentityBinding,
@@ -144,35 +145,20 @@ export function decideAppRoleGrants(
   for (const ar of spec.appRoleAssignments ?? []) {
     const key = appRoleKey(ar.api, ar.appRole);
     specAppKeys.add(key);
-    const o = observed.apis.find((a) => a.api === ar.api);
-    if (o?.problem) {
-      appProblems.push({ ok: false, reason: o.problem.reason, message: o.problem.message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message: o.problem.message });
+    const t = appRoleTarget(ar.api, ar.appRole, observed);
+    audienceWarning = t.audienceWarning ?? audienceWarning;
+    if ("problem" in t) {
+      appProblems.push(t.problem);
+      appStatuses.push({
+        api: ar.api,
+        appRole: ar.appRole,
+        ...(t.resourceId ? { resourceId: t.resourceId } : {}),
+        state: "Failed",
+        message: t.problem.message,
+      });
       continue;
     }
-    const sp = o?.servicePrincipal;
-    if (!sp) {
-      const message = `no service principal found for API '${ar.api}' (by appId or identifier URI)`;
-      appProblems.push({ ok: false, reason: "ApiNotFound", message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message });
-      continue;
-    }
-    if (o.nearMissIdentifierUri) {
-      audienceWarning =
-        `spec names API '${ar.api}' but its app registration's identifier URI is '${o.nearMissIdentifierUri}'; ` +
-        `tokens requested for '${ar.api}' carry that audience and validate-jwt on '${o.nearMissIdentifierUri}' ` +
-        "rejects them. Use the identifier URI exactly as registered.";
-    }
-    const role = sp.appRoles.find((r) => r.value === ar.appRole && r.isEnabled);
-    if (!role) {
-      const values = sp.appRoles.filter((r) => r.isEnabled).map((r) => r.value);
-      const message =
-        `app role '${ar.appRole}' not found on API '${ar.api}' (${sp.displayName}); ` +
-        `its app roles are: ${values.length ? values.join(", ") : "(none)"}`;
-      appProblems.push({ ok: false, reason: "AppRoleNotFound", message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, resourceId: sp.id, state: "Failed", message });
-      continue;
-    }
+    const { sp, role } = t;
     if (!principal) {
       appPending++;
       appStatuses.push({
@@ -274,4 +260,42 @@ function notYetGranted<S extends object>(
     action: create,
     replicating: false,
   };
+}
+
+/**
+ * The API's service principal and the enabled app role the spec names, or the problem a person must fix (access,
+ * unknown API, unknown role). A near-miss identifier URI resolves, with a warning: tokens would not match.
+ */
+export function appRoleTarget(
+  api: string,
+  appRole: string,
+  observed: BindingObservation,
+):
+  | { sp: ServicePrincipal; role: AppRole; audienceWarning?: string }
+  | { problem: Facet & { ok: false }; resourceId?: string; audienceWarning?: string } {
+  const o = observed.apis.find((a) => a.api === api);
+  if (o?.problem) return { problem: { ok: false, reason: o.problem.reason, message: o.problem.message } };
+  const sp = o?.servicePrincipal;
+  if (!sp) {
+    const message = `no service principal found for API '${api}' (by appId or identifier URI)`;
+    return { problem: { ok: false, reason: "ApiNotFound", message } };
+  }
+  const uri = o.nearMissIdentifierUri;
+  const warning = uri
+    ? {
+        audienceWarning:
+          `spec names API '${api}' but its app registration's identifier URI is '${uri}'; ` +
+          `tokens requested for '${api}' carry that audience and validate-jwt on '${uri}' ` +
+          "rejects them. Use the identifier URI exactly as registered.",
+      }
+    : {};
+  const role = sp.appRoles.find((r) => r.value === appRole && r.isEnabled);
+  if (!role) {
+    const values = sp.appRoles.filter((r) => r.isEnabled).map((r) => r.value);
+    const message =
+      `app role '${appRole}' not found on API '${api}' (${sp.displayName}); ` +
+      `its app roles are: ${values.length ? values.join(", ") : "(none)"}`;
+    return { problem: { ok: false, reason: "AppRoleNotFound", message }, resourceId: sp.id, ...warning };
+  }
+  return { sp, role, ...warning };
 }
