@@ -11,7 +11,7 @@ import { createAzurePorts } from "../src/azure/clients.ts";
 import { createCredential } from "../src/azure/credential.ts";
 import { ownershipMarker, roleAssignmentName } from "../src/azure/naming.ts";
 import type { AzureCall } from "../src/azure/ports.ts";
-import { converge } from "../src/controllers/binding/converge.ts";
+import { converge } from "../src/controllers/binding/kind.ts";
 
 const { values } = parseArgs({ options: { bindings: { type: "string", default: "20" } } });
 const N = Number(values.bindings);
@@ -83,7 +83,7 @@ rows.push(
     for (const b of bindings) {
       const r = await converge(b, ports, { now });
       if (r.stoppedBy) throw r.stoppedBy;
-      b.status = r.decision!.status;
+      b.status = r.status;
     }
   }),
 );
@@ -93,7 +93,7 @@ rows.push(
     for (const b of bindings) {
       const r = await converge(b, ports, { now });
       if (r.succeeded.length > 0) throw new Error(`steady state wrote: ${JSON.stringify(r.succeeded)}`);
-      b.status = r.decision!.status;
+      b.status = r.status;
     }
   }),
 );
@@ -106,7 +106,7 @@ rows.push(
   await measure("heal after identity recreation", async () => {
     for (const b of bindings) {
       const r = await converge(b, ports, { now });
-      b.status = r.decision!.status;
+      b.status = r.status;
     }
   }),
 );

@@ -44,7 +44,7 @@ export class AzureError extends Error {
 
   /** Errors a person has to fix; retrying alone will not help. */
   get needsPerson(): boolean {
-    return this.kind === "Forbidden" || this.kind === "Invalid";
+    return ERROR_CLASSES[this.kind].retry === "person";
   }
 }
 
@@ -52,10 +52,84 @@ export function isAzureError(e: unknown, kind?: AzureErrorKind): e is AzureError
   return e instanceof AzureError && (kind === undefined || e.kind === kind);
 }
 
+/** How the work queue should treat a failure of a kind (ASO's retryable fast / slow / fatal, plus re-read). */
+export type RetryClass =
+  | "fast" // back off from milliseconds: it clears by itself (5xx, replication)
+  | "afterDelay" // wait what Azure says (Retry-After)
+  | "reread" // read again and decide again: someone wrote between our read and our write
+  | "person"; // retrying alone will not help: Stalled, slow re-check
+
+export interface ErrorClass {
+  retry: RetryClass;
+  /** CamelCase condition reason a person can act on (Ready/Stalled/Reconciling). */
+  reason: string;
+  /** What to do about it, appended to the condition message. */
+  hint: string;
+}
+
+/**
+ * The vocabulary: every kind a pass can stop on, and what the status says about it. One table, so a new Azure
+ * failure is one row (the shape of Azure Service Operator's classifier), not a branch in each reconciler.
+ */
+export const ERROR_CLASSES: Readonly<Record<AzureErrorKind, ErrorClass>> = {
+  Throttled: {
+    retry: "afterDelay",
+    reason: "Throttled",
+    hint: "Azure asked to slow down; retrying after its delay",
+  },
+  Transient: { retry: "fast", reason: "AzureUnavailable", hint: "Azure did not answer cleanly; retrying" },
+  PrincipalNotFound: {
+    retry: "fast",
+    reason: "WaitingForPrincipalReplication",
+    hint: "the identity is not visible to this Azure service yet; retrying",
+  },
+  PreconditionFailed: {
+    retry: "reread",
+    reason: "ConcurrentEdit",
+    hint: "someone else changed it between our read and our write; reading again",
+  },
+  Conflict: {
+    retry: "reread",
+    reason: "AzureConflict",
+    hint: "Azure refused the write because of the resource's current state; reading again",
+  },
+  NotFound: {
+    retry: "fast",
+    reason: "AzureResourceNotFound",
+    hint: "it was deleted while the operator worked on it; retrying from a fresh read",
+  },
+  Exists: { retry: "reread", reason: "AlreadyExists", hint: "it exists already; reading again to adopt it" },
+  Forbidden: {
+    retry: "person",
+    reason: "AccessDenied",
+    hint: "grant the operator's identity access, then it retries by itself",
+  },
+  Invalid: { retry: "person", reason: "InvalidRequest", hint: "Azure refused the request; check the spec" },
+};
+
+/**
+ * Service error codes that say more than their HTTP status (ARM `error.code`, Graph `error.code`). Codes not listed
+ * fall back to the status.
+ */
+const BY_CODE: Readonly<Record<string, AzureErrorKind>> = {
+  PrincipalNotFound: "PrincipalNotFound",
+  RoleAssignmentExists: "Exists",
+  AuthorizationFailed: "Forbidden",
+  LinkedAuthorizationFailed: "Forbidden",
+  InvalidAuthenticationToken: "Forbidden",
+  // Role assignment names are GUIDs of (scope, role, principal); this one means a name collision, not a transient.
+  RoleAssignmentUpdateNotPermitted: "Conflict",
+  ConcurrentModification: "Conflict",
+  ResourceGroupNotFound: "NotFound",
+  ResourceNotFound: "NotFound",
+  PreconditionFailed: "PreconditionFailed",
+  TooManyRequests: "Throttled",
+};
+
 /** Maps an HTTP status and service error code to a kind. */
 export function classify(statusCode: number | undefined, code: string | undefined): AzureErrorKind {
-  if (code === "PrincipalNotFound") return "PrincipalNotFound";
-  if (code === "RoleAssignmentExists") return "Exists";
+  const byCode = code === undefined ? undefined : BY_CODE[code];
+  if (byCode) return byCode;
   if (statusCode === 404) return "NotFound";
   if (statusCode === 412) return "PreconditionFailed";
   if (statusCode === 429) return "Throttled";

@@ -6,6 +6,14 @@
  * surface as AzureError (./errors.ts) so the work queue can decide between retry, wait and give up.
  */
 
+/**
+ * Per-call options every port method takes last. The reconcile context's abort signal travels here to the HTTP
+ * request (and to LRO polls), so a shutdown or a lost lease stops a pass mid-flight instead of after it.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export type LogicAppKind = "Consumption" | "Standard";
 
 /** Azure's identity `type` strings, including the Standard-only combined value (comma and space). */
@@ -39,7 +47,7 @@ export interface DesiredIdentity {
 }
 
 export interface LogicAppPort {
-  observe(logicAppId: string): Promise<LogicAppObservation>;
+  observe(logicAppId: string, call?: CallOptions): Promise<LogicAppObservation>;
   /**
    * Changes only the identity of the Logic App and returns what Azure reports afterwards. Consumption: GET then PUT of
    * the same resource with only `identity` changed, refused when `expectedVersion` no longer matches.
@@ -48,6 +56,7 @@ export interface LogicAppPort {
     logicAppId: string,
     desired: DesiredIdentity,
     expectedVersion?: string,
+    call?: CallOptions,
   ): Promise<LogicAppObservation>;
 }
 
@@ -59,7 +68,7 @@ export interface UserAssignedIdentityObservation {
 }
 
 export interface UserAssignedIdentityPort {
-  observe(identityId: string): Promise<UserAssignedIdentityObservation>;
+  observe(identityId: string, call?: CallOptions): Promise<UserAssignedIdentityObservation>;
 }
 
 export interface RoleDefinition {
@@ -72,7 +81,7 @@ export interface RoleDefinition {
 
 export interface RoleDefinitionPort {
   /** Resolves a role name, GUID or ID at a scope; undefined when no such role exists there. */
-  resolve(scope: string, role: string): Promise<RoleDefinition | undefined>;
+  resolve(scope: string, role: string, call?: CallOptions): Promise<RoleDefinition | undefined>;
 }
 
 export interface RoleAssignment {
@@ -95,13 +104,13 @@ export interface NewRoleAssignment {
 
 export interface RoleAssignmentPort {
   /** Every assignment at or above `scope` held by `principalId` (one list call, filtered by principal). */
-  listForPrincipal(scope: string, principalId: string): Promise<RoleAssignment[]>;
+  listForPrincipal(scope: string, principalId: string, call?: CallOptions): Promise<RoleAssignment[]>;
   /** Assignments at exactly `scope` whose description carries `marker` (used to find orphans of old principals). */
-  listAtScope(scope: string): Promise<RoleAssignment[]>;
+  listAtScope(scope: string, call?: CallOptions): Promise<RoleAssignment[]>;
   /** Always sends principalType ServicePrincipal. Throws AzureError kind Exists (409) or PrincipalNotFound. */
-  create(assignment: NewRoleAssignment): Promise<RoleAssignment>;
+  create(assignment: NewRoleAssignment, call?: CallOptions): Promise<RoleAssignment>;
   /** Deleting an assignment that is gone is not an error. */
-  delete(id: string): Promise<void>;
+  delete(id: string, call?: CallOptions): Promise<void>;
 }
 
 export interface AppRole {
@@ -128,15 +137,16 @@ export interface AppRoleAssignment {
 
 export interface GraphPort {
   /** By appId GUID or by identifier URI (servicePrincipalNames). */
-  findServicePrincipal(api: string): Promise<ServicePrincipal | undefined>;
-  listAppRoleAssignedTo(resourceId: string): Promise<AppRoleAssignment[]>;
+  findServicePrincipal(api: string, call?: CallOptions): Promise<ServicePrincipal | undefined>;
+  listAppRoleAssignedTo(resourceId: string, call?: CallOptions): Promise<AppRoleAssignment[]>;
   /** Throws AzureError kind Exists when Graph says the assignment already exists. */
   createAppRoleAssignment(
     resourceId: string,
     principalId: string,
     appRoleId: string,
+    call?: CallOptions,
   ): Promise<AppRoleAssignment>;
-  deleteAppRoleAssignment(resourceId: string, assignmentId: string): Promise<void>;
+  deleteAppRoleAssignment(resourceId: string, assignmentId: string, call?: CallOptions): Promise<void>;
 }
 
 /** A policy scope in API Management. */
@@ -160,12 +170,24 @@ export interface FragmentDocument extends PolicyDocument {
 
 export interface ApimPort {
   /** Whether the service and the target entity (product/API/operation) exist; names the missing one. */
-  checkTarget(target: ApimPolicyTarget): Promise<{ exists: true } | { exists: false; missing: string }>;
-  getPolicy(target: ApimPolicyTarget): Promise<PolicyDocument | undefined>;
+  checkTarget(
+    target: ApimPolicyTarget,
+    call?: CallOptions,
+  ): Promise<{ exists: true } | { exists: false; missing: string }>;
+  getPolicy(target: ApimPolicyTarget, call?: CallOptions): Promise<PolicyDocument | undefined>;
   /** `ifMatch` "*" for a new document; Throws AzureError kind PreconditionFailed on 412. */
-  putPolicy(target: ApimPolicyTarget, xml: string, ifMatch: string): Promise<PolicyDocument>;
-  deletePolicy(target: ApimPolicyTarget, ifMatch: string): Promise<void>;
-  getFragment(serviceId: string, fragmentId: string): Promise<FragmentDocument | undefined>;
+  putPolicy(
+    target: ApimPolicyTarget,
+    xml: string,
+    ifMatch: string,
+    call?: CallOptions,
+  ): Promise<PolicyDocument>;
+  deletePolicy(target: ApimPolicyTarget, ifMatch: string, call?: CallOptions): Promise<void>;
+  getFragment(
+    serviceId: string,
+    fragmentId: string,
+    call?: CallOptions,
+  ): Promise<FragmentDocument | undefined>;
   /**
    * `ifMatch` undefined creates only: APIM has no If-None-Match and refuses to overwrite an existing entity without
    * If-Match, which surfaces as PreconditionFailed like a stale tag does (re-read, then decide again). Pass the etag
@@ -177,9 +199,10 @@ export interface ApimPort {
     xml: string,
     description: string,
     ifMatch?: string,
+    call?: CallOptions,
   ): Promise<void>;
   /** A gone fragment is not an error with "*"; a stale tag throws PreconditionFailed. */
-  deleteFragment(serviceId: string, fragmentId: string, ifMatch: string): Promise<void>;
+  deleteFragment(serviceId: string, fragmentId: string, ifMatch: string, call?: CallOptions): Promise<void>;
 }
 
 /** Every port, as the composition root hands them to reconcilers. */

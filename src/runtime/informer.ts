@@ -10,7 +10,7 @@
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import type { KubeObject } from "../api/v1alpha1/metadata.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import { KubeClient, KubeApiError } from "./client.ts";
+import { KubeClient, KubeApiError, type KubeList } from "./client.ts";
 import type { Logger } from "./logger.ts";
 import { silentLogger } from "./logger.ts";
 import { keyOf, keyToString, type CacheReader, type ObjectKey } from "./reconciler.ts";
@@ -25,8 +25,28 @@ export type InformerHandler<T extends KubeObject> = (
   old?: Readonly<T>,
 ) => void;
 
+/**
+ * The two API-server calls an informer makes. By default the real client and watch over `kubeConfig`; unit tests
+ * script them to drive relists, 410s and silence on the fake clock.
+ */
+export interface ListWatch {
+  list<T>(
+    resource: ResourceType,
+    namespace: string | undefined,
+    query: Record<string, string | number | undefined>,
+  ): Promise<KubeList<T>>;
+  watch(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (phase: string, obj: unknown) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<AbortController>;
+}
+
 export interface InformerOptions {
   kubeConfig: KubeConfig;
+  /** Replaces the API-server calls made through kubeConfig (tests). */
+  listWatch?: ListWatch;
   resource: ResourceType;
   /** Empty or undefined: all namespaces. */
   namespace?: string;
@@ -74,8 +94,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
   readonly namespace: string | undefined;
   readonly stats: InformerStats = { lists: 0, watches: 0, errors: 0, gone: 0, watchdogRelists: 0 };
   private readonly opts: InformerOptions;
-  private readonly client: KubeClient;
-  private readonly watch: Watch;
+  private readonly api: ListWatch;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly handlers: InformerHandler<T>[] = [];
@@ -95,8 +114,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     this.opts = options;
     this.resource = options.resource;
     this.namespace = options.namespace || undefined;
-    this.client = new KubeClient(options.kubeConfig);
-    this.watch = new Watch(options.kubeConfig);
+    this.api = options.listWatch ?? kubeListWatch(options.kubeConfig);
     this.clock = options.clock ?? realClock;
     this.log = (options.logger ?? silentLogger()).child({
       informer: resourceId(options.resource),
@@ -231,7 +249,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     let cont: string | undefined;
     let rv: string;
     do {
-      const page = await this.client.list<T>(this.resource, this.namespace, {
+      const page = await this.api.list<T>(this.resource, this.namespace, {
         labelSelector: this.opts.labelSelector,
         limit: this.opts.pageSize ?? 500,
         continue: cont,
@@ -295,7 +313,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
         else resolve({ kind: "closed", events, durationMs });
       };
       this.stats.watches++;
-      this.watch
+      this.api
         .watch(
           collectionPath(this.resource, this.namespace),
           {
@@ -361,6 +379,15 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
       }
     }
   }
+}
+
+function kubeListWatch(kubeConfig: KubeConfig): ListWatch {
+  const client = new KubeClient(kubeConfig);
+  const watch = new Watch(kubeConfig);
+  return {
+    list: (r, ns, q) => client.list(r, ns, q),
+    watch: (path, q, onEvent, onDone) => watch.watch(path, q, onEvent, onDone),
+  };
 }
 
 /** Several informers of one resource (one per watched namespace) seen as one cache and event source. */

@@ -98,3 +98,19 @@ export function findCondition(
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/**
+ * A decision's conditions applied to the list the object holds: the one place a pass stamps lastTransitionTime.
+ * `drop` names conditions that no longer apply (e.g. a warning whose cause is gone).
+ */
+export function applyConditions(
+  existing: readonly Condition[] | undefined,
+  inputs: readonly ConditionInput[],
+  now: Date | string,
+  drop: readonly string[] = [],
+): Condition[] {
+  let list = [...(existing ?? [])];
+  for (const input of inputs) list = setCondition(list, input, now);
+  for (const type of drop) list = removeCondition(list, type);
+  return list;
+}

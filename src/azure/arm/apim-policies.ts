@@ -5,7 +5,7 @@
 import type { ApiManagementClient, PolicyContract } from "@azure/arm-apimanagement";
 import type { FullOperationResponse } from "@azure/core-client";
 import { AzureError, isAzureError } from "../errors.ts";
-import type { ApimPolicyTarget, ApimPort, FragmentDocument, PolicyDocument } from "../ports.ts";
+import type { ApimPolicyTarget, ApimPort, CallOptions, FragmentDocument, PolicyDocument } from "../ports.ts";
 import { absentOn404, invalidId, invoke, parseResourceId } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
 
@@ -90,33 +90,38 @@ export class ApimAdapter implements ApimPort {
 
   async checkTarget(
     target: ApimPolicyTarget,
+    call: CallOptions = {},
   ): Promise<{ exists: true } | { exists: false; missing: string }> {
     const s = parseServiceId(target.serviceId, "checkTarget");
     const c = this.#clients.get(s.subscriptionId);
     const service = await absentOn404(
       invoke("arm-apim", "apiManagementService.get", () =>
-        c.apiManagementService.get(s.resourceGroup, s.name),
+        c.apiManagementService.get(s.resourceGroup, s.name, { abortSignal: call.signal }),
       ),
     );
     if (!service) return { exists: false, missing: `service '${s.name}'` };
     if (target.productId !== undefined) {
       const productId = target.productId;
       const product = await absentOn404(
-        invoke("arm-apim", "product.get", () => c.product.get(s.resourceGroup, s.name, productId)),
+        invoke("arm-apim", "product.get", () =>
+          c.product.get(s.resourceGroup, s.name, productId, { abortSignal: call.signal }),
+        ),
       );
       if (!product) return { exists: false, missing: `product '${productId}'` };
     }
     if (target.apiId !== undefined) {
       const apiId = target.apiId;
       const api = await absentOn404(
-        invoke("arm-apim", "api.get", () => c.api.get(s.resourceGroup, s.name, apiId)),
+        invoke("arm-apim", "api.get", () =>
+          c.api.get(s.resourceGroup, s.name, apiId, { abortSignal: call.signal }),
+        ),
       );
       if (!api) return { exists: false, missing: `api '${apiId}'` };
       if (target.operationId !== undefined) {
         const operationId = target.operationId;
         const op = await absentOn404(
           invoke("arm-apim", "apiOperation.get", () =>
-            c.apiOperation.get(s.resourceGroup, s.name, apiId, operationId),
+            c.apiOperation.get(s.resourceGroup, s.name, apiId, operationId, { abortSignal: call.signal }),
           ),
         );
         if (!op) return { exists: false, missing: `operation '${apiId}/${operationId}'` };
@@ -125,13 +130,14 @@ export class ApimAdapter implements ApimPort {
     return { exists: true };
   }
 
-  async getPolicy(target: ApimPolicyTarget): Promise<PolicyDocument | undefined> {
+  async getPolicy(target: ApimPolicyTarget, call: CallOptions = {}): Promise<PolicyDocument | undefined> {
     const s = parseServiceId(target.serviceId, "getPolicy");
     const c = this.#clients.get(s.subscriptionId);
     const scope = scopeOf(target);
     let raw: FullOperationResponse | undefined;
     const options = {
       format: RAWXML,
+      abortSignal: call.signal,
       onResponse: (r: FullOperationResponse) => {
         raw = r;
       },
@@ -164,7 +170,12 @@ export class ApimAdapter implements ApimPort {
     return { xml, etag: got.eTag ?? fromBody.etag ?? "" };
   }
 
-  async putPolicy(target: ApimPolicyTarget, xml: string, ifMatch: string): Promise<PolicyDocument> {
+  async putPolicy(
+    target: ApimPolicyTarget,
+    xml: string,
+    ifMatch: string,
+    call: CallOptions = {},
+  ): Promise<PolicyDocument> {
     const s = parseServiceId(target.serviceId, "putPolicy");
     const c = this.#clients.get(s.subscriptionId);
     const scope = scopeOf(target);
@@ -172,6 +183,7 @@ export class ApimAdapter implements ApimPort {
     let raw: FullOperationResponse | undefined;
     const options = {
       ifMatch,
+      abortSignal: call.signal,
       onResponse: (r: FullOperationResponse) => {
         raw = r;
       },
@@ -221,7 +233,8 @@ export class ApimAdapter implements ApimPort {
     return { xml: echoed ?? xml, etag: put.eTag ?? fromBody.etag ?? "" };
   }
 
-  async deletePolicy(target: ApimPolicyTarget, ifMatch: string): Promise<void> {
+  async deletePolicy(target: ApimPolicyTarget, ifMatch: string, call: CallOptions = {}): Promise<void> {
+    const options = { abortSignal: call.signal };
     const s = parseServiceId(target.serviceId, "deletePolicy");
     const c = this.#clients.get(s.subscriptionId);
     const scope = scopeOf(target);
@@ -236,19 +249,31 @@ export class ApimAdapter implements ApimPort {
               target.operationId!,
               POLICY_ID,
               ifMatch,
+              options,
             );
           case "api":
-            return c.apiPolicy.delete(s.resourceGroup, s.name, target.apiId!, POLICY_ID, ifMatch);
+            return c.apiPolicy.delete(s.resourceGroup, s.name, target.apiId!, POLICY_ID, ifMatch, options);
           case "product":
-            return c.productPolicy.delete(s.resourceGroup, s.name, target.productId!, POLICY_ID, ifMatch);
+            return c.productPolicy.delete(
+              s.resourceGroup,
+              s.name,
+              target.productId!,
+              POLICY_ID,
+              ifMatch,
+              options,
+            );
           case "service":
-            return c.policy.delete(s.resourceGroup, s.name, POLICY_ID, ifMatch);
+            return c.policy.delete(s.resourceGroup, s.name, POLICY_ID, ifMatch, options);
         }
       }),
     );
   }
 
-  async getFragment(serviceId: string, fragmentId: string): Promise<FragmentDocument | undefined> {
+  async getFragment(
+    serviceId: string,
+    fragmentId: string,
+    call: CallOptions = {},
+  ): Promise<FragmentDocument | undefined> {
     const s = parseServiceId(serviceId, "getFragment");
     const c = this.#clients.get(s.subscriptionId);
     let raw: FullOperationResponse | undefined;
@@ -256,6 +281,7 @@ export class ApimAdapter implements ApimPort {
       invoke("arm-apim", "policyFragment.get", () =>
         c.policyFragment.get(s.resourceGroup, s.name, fragmentId, {
           format: RAWXML,
+          abortSignal: call.signal,
           onResponse: (r) => {
             raw = r;
           },
@@ -279,6 +305,7 @@ export class ApimAdapter implements ApimPort {
     xml: string,
     description: string,
     ifMatch?: string,
+    call: CallOptions = {},
   ): Promise<void> {
     const s = parseServiceId(serviceId, "putFragment");
     const c = this.#clients.get(s.subscriptionId);
@@ -291,7 +318,12 @@ export class ApimAdapter implements ApimPort {
           s.name,
           fragmentId,
           { value: xml, format: RAWXML, description },
-          { updateIntervalInMs: this.#lroPollIntervalMs, ...(ifMatch !== undefined ? { ifMatch } : {}) },
+          {
+            updateIntervalInMs: this.#lroPollIntervalMs,
+            // The poller stops with the pass: abortSignal reaches the initial PUT and every poll.
+            abortSignal: call.signal,
+            ...(ifMatch !== undefined ? { ifMatch } : {}),
+          },
         ),
       );
     } catch (e) {
@@ -318,12 +350,17 @@ export class ApimAdapter implements ApimPort {
     }
   }
 
-  async deleteFragment(serviceId: string, fragmentId: string, ifMatch: string): Promise<void> {
+  async deleteFragment(
+    serviceId: string,
+    fragmentId: string,
+    ifMatch: string,
+    call: CallOptions = {},
+  ): Promise<void> {
     const s = parseServiceId(serviceId, "deleteFragment");
     const c = this.#clients.get(s.subscriptionId);
     await absentOn404(
       invoke("arm-apim", "policyFragment.delete", () =>
-        c.policyFragment.delete(s.resourceGroup, s.name, fragmentId, ifMatch),
+        c.policyFragment.delete(s.resourceGroup, s.name, fragmentId, ifMatch, { abortSignal: call.signal }),
       ),
     );
   }

@@ -19,6 +19,7 @@ import type {
   LogicAppPort,
   ManagedIdentityType,
   UserAssignedIdentityRef,
+  CallOptions,
 } from "../ports.ts";
 import { absentOn404, invalidId, invoke, parseResourceId } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
@@ -107,14 +108,14 @@ export class LogicAppAdapter implements LogicAppPort {
     this.#web = clients.web;
   }
 
-  async observe(logicAppId: string): Promise<LogicAppObservation> {
+  async observe(logicAppId: string, call: CallOptions = {}): Promise<LogicAppObservation> {
     const ref = parseLogicAppId(logicAppId, "observe");
     if (ref.kind === "Consumption") {
-      const got = await absentOn404(this.#getWorkflow(ref));
+      const got = await absentOn404(this.#getWorkflow(ref, call));
       if (!got) return { exists: false, kind: ref.kind, identity: NO_IDENTITY };
       return this.#workflowObservation(got.workflow, got.raw);
     }
-    const site = await absentOn404(this.#getSite(ref));
+    const site = await absentOn404(this.#getSite(ref, call));
     if (!site) return { exists: false, kind: ref.kind, identity: NO_IDENTITY };
     return siteObservation(site);
   }
@@ -123,11 +124,12 @@ export class LogicAppAdapter implements LogicAppPort {
     logicAppId: string,
     desired: DesiredIdentity,
     expectedVersion?: string,
+    call: CallOptions = {},
   ): Promise<LogicAppObservation> {
     const ref = parseLogicAppId(logicAppId, "setIdentity");
     return ref.kind === "Consumption"
-      ? this.#setWorkflowIdentity(ref, desired, expectedVersion)
-      : this.#setSiteIdentity(ref, desired);
+      ? this.#setWorkflowIdentity(ref, desired, expectedVersion, call)
+      : this.#setSiteIdentity(ref, desired, call);
   }
 
   #workflowObservation(wf: Workflow, raw: FullOperationResponse | undefined): LogicAppObservation {
@@ -141,10 +143,12 @@ export class LogicAppAdapter implements LogicAppPort {
 
   async #getWorkflow(
     ref: LogicAppRef,
+    call: CallOptions,
   ): Promise<{ workflow: Workflow; raw: FullOperationResponse | undefined }> {
     let raw: FullOperationResponse | undefined;
     const workflow = await invoke("arm-logic", "workflows.get", () =>
       this.#logic.get(ref.subscriptionId).workflows.get(ref.resourceGroup, ref.name, {
+        abortSignal: call.signal,
         onResponse: (r) => {
           raw = r;
         },
@@ -157,6 +161,7 @@ export class LogicAppAdapter implements LogicAppPort {
     ref: LogicAppRef,
     desired: DesiredIdentity,
     expectedVersion: string | undefined,
+    call: CallOptions,
   ): Promise<LogicAppObservation> {
     if (desired.type === "SystemAssigned, UserAssigned") {
       // Consumption holds one identity kind at a time; Azure would refuse the PUT, so do not spend a write on it.
@@ -180,7 +185,7 @@ export class LogicAppAdapter implements LogicAppPort {
       });
     }
     // Always a fresh read: the PUT sends the whole resource back, so it must be the resource as it is now.
-    const { workflow, raw } = await this.#getWorkflow(ref);
+    const { workflow, raw } = await this.#getWorkflow(ref, call);
     const current = workflowVersion(workflow, raw);
     if (expectedVersion !== undefined && current !== expectedVersion) {
       throw new AzureError({
@@ -197,6 +202,7 @@ export class LogicAppAdapter implements LogicAppPort {
     let putRaw: FullOperationResponse | undefined;
     const result = await invoke("arm-logic", "workflows.createOrUpdate", () =>
       this.#logic.get(ref.subscriptionId).workflows.createOrUpdate(ref.resourceGroup, ref.name, updated, {
+        abortSignal: call.signal,
         onResponse: (r) => {
           putRaw = r;
         },
@@ -205,15 +211,21 @@ export class LogicAppAdapter implements LogicAppPort {
     return this.#workflowObservation(result, putRaw);
   }
 
-  #getSite(ref: LogicAppRef): Promise<Site> {
+  #getSite(ref: LogicAppRef, call: CallOptions): Promise<Site> {
     return invoke("arm-web", "webApps.get", () =>
-      this.#web.get(ref.subscriptionId).webApps.get(ref.resourceGroup, ref.name),
+      this.#web
+        .get(ref.subscriptionId)
+        .webApps.get(ref.resourceGroup, ref.name, { abortSignal: call.signal }),
     );
   }
 
-  async #setSiteIdentity(ref: LogicAppRef, desired: DesiredIdentity): Promise<LogicAppObservation> {
+  async #setSiteIdentity(
+    ref: LogicAppRef,
+    desired: DesiredIdentity,
+    call: CallOptions,
+  ): Promise<LogicAppObservation> {
     // Read first: PATCH merges userAssignedIdentities, so an identity to detach must be sent as null.
-    const before = await this.#getSite(ref);
+    const before = await this.#getSite(ref, call);
     const identity: SiteIdentity = { type: desired.type };
     if (hasUser(desired.type)) {
       const wanted = new Set(desired.userAssignedIdentityIds.map((id) => id.toLowerCase()));
@@ -233,6 +245,7 @@ export class LogicAppAdapter implements LogicAppPort {
           ref.name,
           { identity },
           {
+            abortSignal: call.signal,
             onResponse: (r) => {
               status = r.status;
             },
@@ -244,7 +257,7 @@ export class LogicAppAdapter implements LogicAppPort {
       // accepted all the same, so read the result below instead.
       if (status !== 202 || e instanceof AzureError) throw e;
     }
-    if (status === 202 || !site?.identity) site = await this.#getSite(ref);
+    if (status === 202 || !site?.identity) site = await this.#getSite(ref, call);
     return siteObservation(site);
   }
 }

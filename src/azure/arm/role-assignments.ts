@@ -11,6 +11,7 @@ import type {
   RoleAssignmentPort,
   RoleDefinition,
   RoleDefinitionPort,
+  CallOptions,
 } from "../ports.ts";
 import { absentOn404, invoke, subscriptionOf, withoutLeadingSlash } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
@@ -68,14 +69,16 @@ export class RoleDefinitionAdapter implements RoleDefinitionPort {
     this.#now = options.now ?? Date.now;
   }
 
-  resolve(scope: string, role: string): Promise<RoleDefinition | undefined> {
+  resolve(scope: string, role: string, call: CallOptions = {}): Promise<RoleDefinition | undefined> {
     // Definitions are subscription-wide (built-in ones tenant-wide), so one lookup serves every scope of a
     // subscription; the in-flight promise is cached too, so concurrent reconciles share one call.
     const key = `${(subscriptionOf(scope) ?? "").toLowerCase()}|${role.toLowerCase()}`;
     const now = this.#now();
     const hit = this.#cache.get(key);
     if (hit && hit.expires > now) return hit.value;
-    const value = this.#lookup(scope, role);
+    // The lookup is shared by concurrent passes; one aborted pass fails it for all, which only happens at shutdown,
+    // and a failed lookup is not cached.
+    const value = this.#lookup(scope, role, call);
     this.#cache.set(key, { expires: now + this.#ttlMs, value });
     // Failures and misses are not remembered: a custom role may be created a minute from now.
     value.then(
@@ -87,12 +90,13 @@ export class RoleDefinitionAdapter implements RoleDefinitionPort {
     return value;
   }
 
-  async #lookup(scope: string, role: string): Promise<RoleDefinition | undefined> {
+  async #lookup(scope: string, role: string, call: CallOptions): Promise<RoleDefinition | undefined> {
+    const abortSignal = call.signal;
     const client = clientFor(this.#clients, scope);
     if (role.startsWith("/") && /\/providers\/Microsoft\.Authorization\/roleDefinitions\//i.test(role)) {
       const d = await absentOn404(
         invoke("arm-authorization", "roleDefinitions.getById", () =>
-          client.roleDefinitions.getById(withoutLeadingSlash(role)),
+          client.roleDefinitions.getById(withoutLeadingSlash(role), { abortSignal }),
         ),
       );
       return d && toDefinition(d);
@@ -100,7 +104,7 @@ export class RoleDefinitionAdapter implements RoleDefinitionPort {
     if (GUID.test(role)) {
       const d = await absentOn404(
         invoke("arm-authorization", "roleDefinitions.get", () =>
-          client.roleDefinitions.get(withoutLeadingSlash(scope), role),
+          client.roleDefinitions.get(withoutLeadingSlash(scope), role, { abortSignal }),
         ),
       );
       return d && toDefinition(d);
@@ -108,6 +112,7 @@ export class RoleDefinitionAdapter implements RoleDefinitionPort {
     return invoke("arm-authorization", "roleDefinitions.list", async () => {
       for await (const d of client.roleDefinitions.list(withoutLeadingSlash(scope), {
         filter: `roleName eq ${odataString(role)}`,
+        abortSignal,
       })) {
         // The service matches case-insensitively; prefer an exact match if several come back.
         if (d.roleName === role) return toDefinition(d);
@@ -141,12 +146,13 @@ export class RoleAssignmentAdapter implements RoleAssignmentPort {
    * principal's assignments at, above AND below the scope (atScope() would add everyone's, and assignedTo() also
    * follows group membership). One call, then keep those at or above the scope.
    */
-  listForPrincipal(scope: string, principalId: string): Promise<RoleAssignment[]> {
+  listForPrincipal(scope: string, principalId: string, call: CallOptions = {}): Promise<RoleAssignment[]> {
     const client = clientFor(this.#clients, scope);
     return invoke("arm-authorization", "roleAssignments.listForScope", async () => {
       const out: RoleAssignment[] = [];
       for await (const a of client.roleAssignments.listForScope(withoutLeadingSlash(scope), {
         filter: `principalId eq ${odataString(principalId)}`,
+        abortSignal: call.signal,
       })) {
         const r = toAssignment(a);
         if (r.principalId.toLowerCase() === principalId.toLowerCase() && isAtOrAbove(r.scope, scope))
@@ -157,13 +163,14 @@ export class RoleAssignmentAdapter implements RoleAssignmentPort {
   }
 
   /** atScope() returns assignments at or above the scope; the port wants exactly this scope. */
-  listAtScope(scope: string): Promise<RoleAssignment[]> {
+  listAtScope(scope: string, call: CallOptions = {}): Promise<RoleAssignment[]> {
     const client = clientFor(this.#clients, scope);
     const want = normaliseScope(scope).toLowerCase();
     return invoke("arm-authorization", "roleAssignments.listForScope", async () => {
       const out: RoleAssignment[] = [];
       for await (const a of client.roleAssignments.listForScope(withoutLeadingSlash(scope), {
         filter: "atScope()",
+        abortSignal: call.signal,
       })) {
         const r = toAssignment(a);
         if (normaliseScope(r.scope).toLowerCase() === want) out.push(r);
@@ -172,7 +179,7 @@ export class RoleAssignmentAdapter implements RoleAssignmentPort {
     });
   }
 
-  async create(assignment: NewRoleAssignment): Promise<RoleAssignment> {
+  async create(assignment: NewRoleAssignment, call: CallOptions = {}): Promise<RoleAssignment> {
     if (!GUID.test(assignment.name)) {
       throw new AzureError({
         kind: "Invalid",
@@ -184,24 +191,29 @@ export class RoleAssignmentAdapter implements RoleAssignmentPort {
     }
     const client = clientFor(this.#clients, assignment.scope);
     const created = await invoke("arm-authorization", "roleAssignments.create", () =>
-      client.roleAssignments.create(withoutLeadingSlash(assignment.scope), assignment.name, {
-        roleDefinitionId: assignment.roleDefinitionId,
-        principalId: assignment.principalId,
-        // Without it ARM looks the principal up in the directory and fails with PrincipalNotFound while a fresh
-        // managed identity is still replicating.
-        principalType: "ServicePrincipal",
-        description: assignment.description,
-      }),
+      client.roleAssignments.create(
+        withoutLeadingSlash(assignment.scope),
+        assignment.name,
+        {
+          roleDefinitionId: assignment.roleDefinitionId,
+          principalId: assignment.principalId,
+          // Without it ARM looks the principal up in the directory and fails with PrincipalNotFound while a fresh
+          // managed identity is still replicating.
+          principalType: "ServicePrincipal",
+          description: assignment.description,
+        },
+        { abortSignal: call.signal },
+      ),
     );
     return toAssignment(created);
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string, call: CallOptions = {}): Promise<void> {
     const client = clientFor(this.#clients, id);
     // 200 with the deleted body or 204 when already gone; a 404 (e.g. its scope is gone) means the same.
     await absentOn404(
       invoke("arm-authorization", "roleAssignments.deleteById", () =>
-        client.roleAssignments.deleteById(withoutLeadingSlash(id)),
+        client.roleAssignments.deleteById(withoutLeadingSlash(id), { abortSignal: call.signal }),
       ),
     );
   }

@@ -1,6 +1,6 @@
 /** UserAssignedIdentityPort over @azure/arm-msi. */
 import type { ManagedServiceIdentityClient } from "@azure/arm-msi";
-import type { UserAssignedIdentityObservation, UserAssignedIdentityPort } from "../ports.ts";
+import type { CallOptions, UserAssignedIdentityObservation, UserAssignedIdentityPort } from "../ports.ts";
 import { absentOn404, invalidId, invoke, parseResourceId } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
 
@@ -11,14 +11,16 @@ export class UserAssignedIdentityAdapter implements UserAssignedIdentityPort {
     this.#msi = msi;
   }
 
-  async observe(identityId: string): Promise<UserAssignedIdentityObservation> {
+  async observe(identityId: string, call: CallOptions = {}): Promise<UserAssignedIdentityObservation> {
     const p = parseResourceId(identityId);
     if (!p || p.type !== "microsoft.managedidentity/userassignedidentities" || p.children.length > 0) {
       throw invalidId("arm-msi", "userAssignedIdentities.get", identityId, "a user-assigned identity ID");
     }
     const got = await absentOn404(
       invoke("arm-msi", "userAssignedIdentities.get", () =>
-        this.#msi.get(p.subscriptionId).userAssignedIdentities.get(p.resourceGroup, p.name),
+        this.#msi
+          .get(p.subscriptionId)
+          .userAssignedIdentities.get(p.resourceGroup, p.name, { abortSignal: call.signal }),
       ),
     );
     if (!got) return { exists: false };

@@ -13,7 +13,7 @@ import {
 } from "@azure/core-rest-pipeline";
 import type { HttpClient, HttpMethods, Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
-import type { AppRole, AppRoleAssignment, GraphPort, ServicePrincipal } from "../ports.ts";
+import type { AppRole, AppRoleAssignment, CallOptions, GraphPort, ServicePrincipal } from "../ports.ts";
 import { invoke, observerPolicy, pipelineOptions } from "../arm/transport.ts";
 import type { TransportSettings } from "../arm/transport.ts";
 
@@ -84,7 +84,7 @@ export class GraphAdapter implements GraphPort {
     this.#http = createDefaultHttpClient();
   }
 
-  findServicePrincipal(api: string): Promise<ServicePrincipal | undefined> {
+  findServicePrincipal(api: string, call: CallOptions = {}): Promise<ServicePrincipal | undefined> {
     const filter = GUID.test(api)
       ? `appId eq ${odataString(api)}`
       : `servicePrincipalNames/any(c:c eq ${odataString(api)})`;
@@ -92,6 +92,7 @@ export class GraphAdapter implements GraphPort {
       const body = await this.#json(
         "servicePrincipals.list",
         `${this.#base}/servicePrincipals?$filter=${encodeURIComponent(filter)}`,
+        call,
       );
       const value = Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : [];
       const first = value[0];
@@ -99,14 +100,14 @@ export class GraphAdapter implements GraphPort {
     });
   }
 
-  listAppRoleAssignedTo(resourceId: string): Promise<AppRoleAssignment[]> {
+  listAppRoleAssignedTo(resourceId: string, call: CallOptions = {}): Promise<AppRoleAssignment[]> {
     return invoke("graph", "appRoleAssignedTo.list", async () => {
       const out: AppRoleAssignment[] = [];
       let url: string | undefined =
         `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`;
       for (let page = 0; url !== undefined; page++) {
         if (page >= MAX_PAGES) throw new Error(`graph appRoleAssignedTo.list: more than ${MAX_PAGES} pages`);
-        const body = await this.#json("appRoleAssignedTo.list", url);
+        const body = await this.#json("appRoleAssignedTo.list", url, call);
         for (const a of Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : []) {
           out.push(toAssignment(a));
         }
@@ -120,12 +121,14 @@ export class GraphAdapter implements GraphPort {
     resourceId: string,
     principalId: string,
     appRoleId: string,
+    call: CallOptions = {},
   ): Promise<AppRoleAssignment> {
     return invoke("graph", "appRoleAssignedTo.create", async () => {
       const res = await this.#send(
         "POST",
         `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`,
         { principalId, resourceId, appRoleId },
+        call,
       );
       if (res.status === 201 || res.status === 200) return toAssignment(parseJson(res));
       const err = graphError(res, "appRoleAssignedTo.create");
@@ -142,11 +145,13 @@ export class GraphAdapter implements GraphPort {
     });
   }
 
-  deleteAppRoleAssignment(resourceId: string, assignmentId: string): Promise<void> {
+  deleteAppRoleAssignment(resourceId: string, assignmentId: string, call: CallOptions = {}): Promise<void> {
     return invoke("graph", "appRoleAssignedTo.delete", async () => {
       const res = await this.#send(
         "DELETE",
         `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo/${encodeURIComponent(assignmentId)}`,
+        undefined,
+        call,
       );
       if (res.status === 204 || res.status === 200 || res.status === 404) return;
       throw graphError(res, "appRoleAssignedTo.delete");
@@ -163,13 +168,13 @@ export class GraphAdapter implements GraphPort {
     return url.toString();
   }
 
-  async #json(operation: string, url: string): Promise<Record<string, unknown>> {
-    const res = await this.#send("GET", url);
+  async #json(operation: string, url: string, call: CallOptions): Promise<Record<string, unknown>> {
+    const res = await this.#send("GET", url, undefined, call);
     if (res.status < 200 || res.status >= 300) throw graphError(res, operation);
     return parseJson(res);
   }
 
-  #send(method: HttpMethods, url: string, body?: unknown): Promise<PipelineResponse> {
+  #send(method: HttpMethods, url: string, body: unknown, call: CallOptions): Promise<PipelineResponse> {
     const headers = createHttpHeaders({ accept: "application/json" });
     if (body !== undefined) headers.set("content-type", "application/json");
     const request = createPipelineRequest({
@@ -177,6 +182,7 @@ export class GraphAdapter implements GraphPort {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      abortSignal: call.signal,
     });
     return this.#pipeline.sendRequest(this.#http, request);
   }

@@ -1,138 +1,158 @@
 /**
- * Performs the actions `decide` asked for, in order, through the ports. Failures that decide can explain
- * (principal not replicated yet) are returned as data for the next decide; failures that need the work queue
- * (throttling, transient, access denied) stop the pass and are returned for the reconciler to raise.
+ * Performs the actions `decide` asked for, in order, through the ports, and says what each did as data. Failures
+ * that decide can explain (principal not replicated yet) are deferred for the next decide; failures that need the
+ * work queue (throttling, transient, access denied) stop the round and go to the engine.
  */
-import type { AzureError } from "../../azure/errors.ts";
 import { isAzureError } from "../../azure/errors.ts";
+import type { CallOptions } from "../../azure/ports.ts";
+import type { ActionResult, Applied, Report } from "../shared/rounds.ts";
 import type { BindingPorts } from "./gather.ts";
 import type { ApplyFailure, BindingAction } from "./model.ts";
 
-export interface AppliedEvent {
-  type: "Normal" | "Warning";
-  reason: string;
-  note: string;
+export interface BindingApplied extends Applied<BindingAction> {
+  /** Why deferred writes did not take effect, keyed by grant key, for the next gather. */
+  failures: Record<string, ApplyFailure>;
+  /** Graph assignments carry no name to tell ours by: the IDs this pass created. */
+  createdAppRoleAssignmentIds: string[];
 }
 
-export interface ApplyResult {
-  /** Writes that took effect. */
-  succeeded: BindingAction[];
-  failures: Record<string, ApplyFailure>;
-  createdAppRoleAssignmentIds: string[];
-  events: AppliedEvent[];
-  removeFinalizer: boolean;
-  /** The error that stopped the pass (throttled, transient, forbidden...), if any. */
-  stoppedBy?: AzureError | Error;
-}
+const replicating = (principal: string, service: string): ApplyFailure => ({
+  reason: "WaitingForPrincipalReplication",
+  message: `principal ${principal} not replicated to ${service} yet; retrying`,
+});
 
 export async function apply(
   actions: readonly BindingAction[],
   ports: BindingPorts,
   logicAppId: string,
-): Promise<ApplyResult> {
-  const result: ApplyResult = {
-    succeeded: [],
-    failures: {},
-    createdAppRoleAssignmentIds: [],
-    events: [],
-    removeFinalizer: false,
-  };
+  call: CallOptions = {},
+): Promise<BindingApplied> {
+  const out: BindingApplied = { results: [], failures: {}, createdAppRoleAssignmentIds: [] };
   for (const action of actions) {
     try {
-      switch (action.type) {
-        case "setIdentity": {
-          const after = await ports.logicApps.setIdentity(logicAppId, action.desired, action.expectedVersion);
-          const reason = {
-            enable: "IdentityEnabled",
-            attach: "IdentityAttached",
-            driftRepair: "DriftRepaired",
-            disableOnDelete: "IdentityDisabled",
-          }[action.why];
-          result.events.push({
-            type: "Normal",
-            reason,
-            note: `identity of ${logicAppId} set to ${action.desired.type}${after.identity.principalId ? ` (principal ${after.identity.principalId})` : ""}`,
-          });
-          break;
-        }
-        case "createRoleAssignment":
-          try {
-            await ports.roleAssignments.create(action);
-            result.events.push({
-              type: "Normal",
-              reason: action.driftRepair ? "DriftRepaired" : "Granted",
-              note: `role ${action.roleDefinitionId.split("/").pop()} granted to ${action.principalId} at ${action.scope}`,
-            });
-          } catch (e) {
-            if (isAzureError(e, "Exists")) {
-              // Someone else made the same grant under another name: the next gather adopts it.
-              result.events.push({
-                type: "Normal",
-                reason: "Adopted",
-                note: `existing role assignment at ${action.scope} adopted (not ours to revoke)`,
-              });
-              break;
-            }
-            if (isAzureError(e, "PrincipalNotFound")) {
-              result.failures[action.key] = {
-                reason: "WaitingForPrincipalReplication",
-                message: `principal ${action.principalId} not replicated to Azure RBAC yet; retrying`,
-              };
-              continue;
-            }
-            throw e;
-          }
-          break;
-        case "deleteRoleAssignment":
-          await ports.roleAssignments.delete(action.id);
-          result.events.push({
-            type: "Normal",
-            reason: action.why === "orphaned" ? "OrphanSwept" : "Revoked",
-            note: `role assignment ${action.id.split("/").pop()} of ${action.principalId} deleted (${action.why})`,
-          });
-          break;
-        case "createAppRoleAssignment":
-          try {
-            const created = await ports.graph.createAppRoleAssignment(
-              action.resourceId,
-              action.principalId,
-              action.appRoleId,
-            );
-            result.createdAppRoleAssignmentIds.push(created.id);
-            result.events.push({
-              type: "Normal",
-              reason: action.driftRepair ? "DriftRepaired" : "Granted",
-              note: `app role ${action.appRoleId} on ${action.resourceId} granted to ${action.principalId}`,
-            });
-          } catch (e) {
-            if (isAzureError(e, "Exists")) break;
-            if (isAzureError(e, "PrincipalNotFound")) {
-              result.failures[action.key] = {
-                reason: "WaitingForPrincipalReplication",
-                message: `principal ${action.principalId} not replicated to Microsoft Graph yet; retrying`,
-              };
-              continue;
-            }
-            throw e;
-          }
-          break;
-        case "deleteAppRoleAssignment":
-          await ports.graph.deleteAppRoleAssignment(action.resourceId, action.id);
-          result.events.push({
-            type: "Normal",
-            reason: action.why === "orphaned" ? "OrphanSwept" : "Revoked",
-            note: `app role assignment ${action.id} of ${action.principalId} deleted (${action.why})`,
-          });
-          break;
-        case "removeFinalizer":
-          result.removeFinalizer = true;
-          break;
-      }
-      result.succeeded.push(action);
+      out.results.push(await applyOne(action, ports, logicAppId, call, out));
     } catch (e) {
-      result.stoppedBy = e instanceof Error ? e : new Error(String(e));
+      out.stoppedBy = e instanceof Error ? e : new Error(String(e));
       break;
     }
   }
-  return result;
+  return out;
+}
+
+async function applyOne(
+  action: BindingAction,
+  ports: BindingPorts,
+  logicAppId: string,
+  call: CallOptions,
+  out: BindingApplied,
+): Promise<ActionResult<BindingAction>> {
+  switch (action.type) {
+    case "setIdentity": {
+      const after = await ports.logicApps.setIdentity(
+        logicAppId,
+        action.desired,
+        action.expectedVersion,
+        call,
+      );
+      const p = after.identity.principalId;
+      return { action, outcome: "done", ...(p ? { detail: p } : {}) };
+    }
+    case "createRoleAssignment":
+    case "createAppRoleAssignment":
+      try {
+        if (action.type === "createRoleAssignment") await ports.roleAssignments.create(action, call);
+        else {
+          const created = await ports.graph.createAppRoleAssignment(
+            action.resourceId,
+            action.principalId,
+            action.appRoleId,
+            call,
+          );
+          out.createdAppRoleAssignmentIds.push(created.id);
+        }
+        return { action, outcome: "done" };
+      } catch (e) {
+        // Someone else made the same grant (another name, or Graph's duplicate): the next gather adopts it.
+        if (isAzureError(e, "Exists")) return { action, outcome: "adopted" };
+        if (!isAzureError(e, "PrincipalNotFound")) throw e;
+        out.failures[action.key] = replicating(
+          action.principalId,
+          action.type === "createRoleAssignment" ? "Azure RBAC" : "Microsoft Graph",
+        );
+        return { action, outcome: "deferred" };
+      }
+    case "deleteRoleAssignment":
+      await ports.roleAssignments.delete(action.id, call);
+      return { action, outcome: "done" };
+    case "deleteAppRoleAssignment":
+      await ports.graph.deleteAppRoleAssignment(action.resourceId, action.id, call);
+      return { action, outcome: "done" };
+  }
+}
+
+const IDENTITY_REASON = {
+  enable: "IdentityEnabled",
+  attach: "IdentityAttached",
+  driftRepair: "DriftRepaired",
+  disableOnDelete: "IdentityDisabled",
+} as const;
+
+/** What one result means to a person (Event) and to the dashboards (metric). Pure. */
+export function report(r: ActionResult<BindingAction>, logicAppId: string): Report {
+  const a = r.action;
+  if (r.outcome === "deferred") return {};
+  switch (a.type) {
+    case "setIdentity":
+      return {
+        event: {
+          type: "Normal",
+          reason: IDENTITY_REASON[a.why],
+          note: `identity of ${logicAppId} set to ${a.desired.type}${r.detail ? ` (principal ${r.detail})` : ""}`,
+        },
+        ...(a.why === "driftRepair" ? { metric: { name: "driftRepaired", facet: "identity" } } : {}),
+      };
+    case "createRoleAssignment":
+      if (r.outcome === "adopted") {
+        return {
+          event: {
+            type: "Normal",
+            reason: "Adopted",
+            note: `existing role assignment at ${a.scope} adopted (not ours to revoke)`,
+          },
+        };
+      }
+      return {
+        event: {
+          type: "Normal",
+          reason: a.driftRepair ? "DriftRepaired" : "Granted",
+          note: `role ${a.roleDefinitionId.split("/").pop()} granted to ${a.principalId} at ${a.scope}`,
+        },
+        ...(a.driftRepair ? { metric: { name: "driftRepaired", facet: "rbac" } } : {}),
+      };
+    case "createAppRoleAssignment":
+      if (r.outcome === "adopted") return {};
+      return {
+        event: {
+          type: "Normal",
+          reason: a.driftRepair ? "DriftRepaired" : "Granted",
+          note: `app role ${a.appRoleId} on ${a.resourceId} granted to ${a.principalId}`,
+        },
+        ...(a.driftRepair ? { metric: { name: "driftRepaired", facet: "graph" } } : {}),
+      };
+    case "deleteRoleAssignment":
+    case "deleteAppRoleAssignment": {
+      const what = a.type === "deleteRoleAssignment" ? "role assignment" : "app role assignment";
+      const id = a.type === "deleteRoleAssignment" ? a.id.split("/").pop() : a.id;
+      return {
+        event: {
+          type: "Normal",
+          reason: a.why === "orphaned" ? "OrphanSwept" : "Revoked",
+          note: `${what} ${id} of ${a.principalId} deleted (${a.why})`,
+        },
+        ...(a.why === "orphaned"
+          ? { metric: { name: "healed", facet: a.type === "deleteRoleAssignment" ? "rbac" : "graph" } }
+          : {}),
+      };
+    }
+  }
 }

@@ -3,14 +3,20 @@
  * assignments by (principal, appRoleId). For each: Granted (observed), Pending (being created, or waiting for the
  * identity or for replication), or Failed (a person must fix the spec or the API). Pure.
  */
+import type { AppRole, ServicePrincipal } from "../../azure/ports.ts";
 import type {
   AppRoleAssignmentStatus,
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
-import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import { eqi, sameRoleDefinition, type Facet } from "./decide-support.ts";
-import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+import {
+  appRoleKey,
+  roleKey,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 
 export interface GrantsOutcome<S> {
   statuses: S[];
@@ -29,11 +35,12 @@ export function decideRoleGrants(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   principal: string | undefined,
+  naming: BindingNaming,
 ): GrantsOutcome<RoleAssignmentStatus> {
   const spec = binding.spec;
   const prev = binding.status ?? {};
   const meta = binding.metadata;
-  const marker = ownershipMarker(meta.namespace ?? "", meta.name, meta.uid ?? "");
+  const marker = naming.ownershipMarker(meta.namespace ?? "", meta.name, meta.uid ?? "");
   const actions: BindingAction[] = [];
   let waitingForReplication = false;
   const roleStatuses: RoleAssignmentStatus[] = [];
@@ -70,7 +77,7 @@ export function decideRoleGrants(
       });
       continue;
     }
-    const name = roleAssignmentName(ra.scope, def.id, principal);
+    const name = naming.roleAssignmentName(ra.scope, def.id, principal);
     const found = observed.roleAssignments.find(
       (a) =>
         eqi(a.principalId, principal) &&
@@ -90,37 +97,25 @@ export function decideRoleGrants(
       continue;
     }
     rolesPending++;
-    const failure = observed.applyFailures[key];
-    if (failure) {
-      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
-      roleStatuses.push({
+    const redo = prevEntry?.state === "Granted";
+    const next = notYetGranted(
+      observed,
+      { scope: ra.scope, role: ra.role, roleDefinitionId: def.id, principalId: principal },
+      redo,
+      {
+        type: "createRoleAssignment",
+        key,
         scope: ra.scope,
-        role: ra.role,
+        name,
         roleDefinitionId: def.id,
         principalId: principal,
-        state: "Pending",
-        message: failure.message,
-      });
-      continue;
-    }
-    actions.push({
-      type: "createRoleAssignment",
-      key,
-      scope: ra.scope,
-      name,
-      roleDefinitionId: def.id,
-      principalId: principal,
-      description: marker,
-      driftRepair: prevEntry?.state === "Granted",
-    });
-    roleStatuses.push({
-      scope: ra.scope,
-      role: ra.role,
-      roleDefinitionId: def.id,
-      principalId: principal,
-      state: "Pending",
-      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
-    });
+        description: marker,
+        driftRepair: redo,
+      },
+    );
+    roleStatuses.push(next.status);
+    if (next.action) actions.push(next.action);
+    waitingForReplication ||= next.replicating;
   }
 
   return {
@@ -150,35 +145,20 @@ export function decideAppRoleGrants(
   for (const ar of spec.appRoleAssignments ?? []) {
     const key = appRoleKey(ar.api, ar.appRole);
     specAppKeys.add(key);
-    const o = observed.apis.find((a) => a.api === ar.api);
-    if (o?.problem) {
-      appProblems.push({ ok: false, reason: o.problem.reason, message: o.problem.message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message: o.problem.message });
+    const t = appRoleTarget(ar.api, ar.appRole, observed);
+    audienceWarning = t.audienceWarning ?? audienceWarning;
+    if ("problem" in t) {
+      appProblems.push(t.problem);
+      appStatuses.push({
+        api: ar.api,
+        appRole: ar.appRole,
+        ...(t.resourceId ? { resourceId: t.resourceId } : {}),
+        state: "Failed",
+        message: t.problem.message,
+      });
       continue;
     }
-    const sp = o?.servicePrincipal;
-    if (!sp) {
-      const message = `no service principal found for API '${ar.api}' (by appId or identifier URI)`;
-      appProblems.push({ ok: false, reason: "ApiNotFound", message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, state: "Failed", message });
-      continue;
-    }
-    if (o.nearMissIdentifierUri) {
-      audienceWarning =
-        `spec names API '${ar.api}' but its app registration's identifier URI is '${o.nearMissIdentifierUri}'; ` +
-        `tokens requested for '${ar.api}' carry that audience and validate-jwt on '${o.nearMissIdentifierUri}' ` +
-        "rejects them. Use the identifier URI exactly as registered.";
-    }
-    const role = sp.appRoles.find((r) => r.value === ar.appRole && r.isEnabled);
-    if (!role) {
-      const values = sp.appRoles.filter((r) => r.isEnabled).map((r) => r.value);
-      const message =
-        `app role '${ar.appRole}' not found on API '${ar.api}' (${sp.displayName}); ` +
-        `its app roles are: ${values.length ? values.join(", ") : "(none)"}`;
-      appProblems.push({ ok: false, reason: "AppRoleNotFound", message });
-      appStatuses.push({ api: ar.api, appRole: ar.appRole, resourceId: sp.id, state: "Failed", message });
-      continue;
-    }
+    const { sp, role } = t;
     if (!principal) {
       appPending++;
       appStatuses.push({
@@ -216,40 +196,31 @@ export function decideAppRoleGrants(
       continue;
     }
     appPending++;
-    const failure = observed.applyFailures[key];
-    if (failure) {
-      if (failure.reason === "WaitingForPrincipalReplication") waitingForReplication = true;
-      appStatuses.push({
+    const redo = prevEntry?.state === "Granted";
+    const next = notYetGranted(
+      observed,
+      // Intent, recorded before the create is sent (the engine's write-ahead): ownership Created.
+      {
         api: ar.api,
         appRole: ar.appRole,
         resourceId: sp.id,
         appRoleId: role.id,
         principalId: principal,
-        state: "Pending",
-        ownership: "Created",
-        message: failure.message,
-      });
-      continue;
-    }
-    actions.push({
-      type: "createAppRoleAssignment",
-      key,
-      resourceId: sp.id,
-      principalId: principal,
-      appRoleId: role.id,
-      driftRepair: prevEntry?.state === "Granted",
-    });
-    appStatuses.push({
-      api: ar.api,
-      appRole: ar.appRole,
-      resourceId: sp.id,
-      appRoleId: role.id,
-      principalId: principal,
-      state: "Pending",
-      // Intent, recorded before the create is sent (see converge's beforeWrites).
-      ownership: "Created",
-      message: prevEntry?.state === "Granted" ? "deleted outside the operator; granting again" : "granting",
-    });
+        ownership: "Created" as const,
+      },
+      redo,
+      {
+        type: "createAppRoleAssignment",
+        key,
+        resourceId: sp.id,
+        principalId: principal,
+        appRoleId: role.id,
+        driftRepair: redo,
+      },
+    );
+    appStatuses.push(next.status);
+    if (next.action) actions.push(next.action);
+    waitingForReplication ||= next.replicating;
   }
 
   return {
@@ -261,4 +232,70 @@ export function decideAppRoleGrants(
     waitingForReplication,
     ...(audienceWarning ? { audienceWarning } : {}),
   };
+}
+
+/**
+ * A spec grant not yet observed for the current principal: a write deferred earlier in this pass is waited out
+ * (its reason says why), otherwise it is asked for.
+ */
+function notYetGranted<S extends object>(
+  observed: BindingObservation,
+  entry: S,
+  redo: boolean,
+  create: BindingAction & { key: string },
+): { status: S & { state: "Pending"; message: string }; action?: BindingAction; replicating: boolean } {
+  const failure = observed.applyFailures[create.key];
+  if (failure) {
+    return {
+      status: { ...entry, state: "Pending", message: failure.message },
+      replicating: failure.reason === "WaitingForPrincipalReplication",
+    };
+  }
+  return {
+    status: {
+      ...entry,
+      state: "Pending",
+      message: redo ? "deleted outside the operator; granting again" : "granting",
+    },
+    action: create,
+    replicating: false,
+  };
+}
+
+/**
+ * The API's service principal and the enabled app role the spec names, or the problem a person must fix (access,
+ * unknown API, unknown role). A near-miss identifier URI resolves, with a warning: tokens would not match.
+ */
+export function appRoleTarget(
+  api: string,
+  appRole: string,
+  observed: BindingObservation,
+):
+  | { sp: ServicePrincipal; role: AppRole; audienceWarning?: string }
+  | { problem: Facet & { ok: false }; resourceId?: string; audienceWarning?: string } {
+  const o = observed.apis.find((a) => a.api === api);
+  if (o?.problem) return { problem: { ok: false, reason: o.problem.reason, message: o.problem.message } };
+  const sp = o?.servicePrincipal;
+  if (!sp) {
+    const message = `no service principal found for API '${api}' (by appId or identifier URI)`;
+    return { problem: { ok: false, reason: "ApiNotFound", message } };
+  }
+  const uri = o.nearMissIdentifierUri;
+  const warning = uri
+    ? {
+        audienceWarning:
+          `spec names API '${api}' but its app registration's identifier URI is '${uri}'; ` +
+          `tokens requested for '${api}' carry that audience and validate-jwt on '${uri}' ` +
+          "rejects them. Use the identifier URI exactly as registered.",
+      }
+    : {};
+  const role = sp.appRoles.find((r) => r.value === appRole && r.isEnabled);
+  if (!role) {
+    const values = sp.appRoles.filter((r) => r.isEnabled).map((r) => r.value);
+    const message =
+      `app role '${appRole}' not found on API '${api}' (${sp.displayName}); ` +
+      `its app roles are: ${values.length ? values.join(", ") : "(none)"}`;
+    return { problem: { ok: false, reason: "AppRoleNotFound", message }, resourceId: sp.id, ...warning };
+  }
+  return { sp, role, ...warning };
 }

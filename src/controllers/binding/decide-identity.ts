@@ -5,7 +5,11 @@
  * Pure.
  */
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
-import type { DesiredIdentity } from "../../azure/ports.ts";
+import type {
+  DesiredIdentity,
+  LogicAppObservation,
+  UserAssignedIdentityObservation,
+} from "../../azure/ports.ts";
 import { eqi, hasSystem, type Facet } from "./decide-support.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
 
@@ -24,7 +28,6 @@ export function decideIdentity(
   observed: BindingObservation,
 ): IdentityOutcome {
   const spec = binding.spec;
-  const prev = binding.status ?? {};
   const la = observed.logicApp;
   if (!la.exists) {
     return {
@@ -35,65 +38,81 @@ export function decideIdentity(
       },
     };
   }
+  return spec.identity.type === "SystemAssigned"
+    ? systemAssigned(binding, la)
+    : userAssigned(binding, la, observed.userAssignedIdentity);
+}
+
+/** The system-assigned identity: on already, ours to turn on, or someone else's user-assigned one in the way. */
+function systemAssigned(binding: LogicAppIdentityBinding, la: LogicAppObservation): IdentityOutcome {
+  const spec = binding.spec;
+  const prev = binding.status ?? {};
   const obs = la.identity;
   const uaIds = obs.userAssigned.map((u) => u.id);
   const consumption = la.kind === "Consumption";
-
-  if (spec.identity.type === "SystemAssigned") {
-    if (hasSystem(obs.type) && obs.principalId) {
-      return {
-        facet: { ok: true, reason: "IdentityReady", message: `system-assigned identity ${obs.principalId}` },
-        principalId: obs.principalId,
-        tenantId: obs.tenantId,
-        identityType: "SystemAssigned",
-        enabledByOperator: prev.identityEnabledByOperator ?? false,
-      };
-    }
-    // The user-assigned identity this binding used before the spec moved to SystemAssigned is ours to detach
-    // (detaching deletes nothing); any other is someone else's.
-    const ourPreviousIdentity =
-      prev.identityType === "UserAssigned" &&
-      obs.userAssigned.some((u) => eqi(u.principalId, prev.principalId));
-    if (consumption && obs.type === "UserAssigned" && !ourPreviousIdentity) {
-      return {
-        facet: {
-          ok: false,
-          reason: "IdentityConflict",
-          message:
-            `Logic App ${spec.logicAppId} uses user-assigned identity ${uaIds.join(", ")}; a Consumption Logic App holds ` +
-            "one identity at a time, and enabling the system-assigned one would detach it. Set spec.identity to " +
-            "UserAssigned with that ID, or detach it first.",
-        },
-      };
-    }
-    const desired: DesiredIdentity =
-      consumption || uaIds.length === 0
-        ? { type: "SystemAssigned", userAssignedIdentityIds: [] }
-        : { type: "SystemAssigned, UserAssigned", userAssignedIdentityIds: uaIds };
-    // The identity was there before (status has a principal): someone turned it off. Otherwise this binding is
-    // the one turning it on, and deletion should turn it off again.
-    const drift = prev.principalId !== undefined && prev.identityType !== "UserAssigned";
+  if (hasSystem(obs.type) && obs.principalId) {
+    return {
+      facet: { ok: true, reason: "IdentityReady", message: `system-assigned identity ${obs.principalId}` },
+      principalId: obs.principalId,
+      tenantId: obs.tenantId,
+      identityType: "SystemAssigned",
+      enabledByOperator: prev.identityEnabledByOperator ?? false,
+    };
+  }
+  // The user-assigned identity this binding used before the spec moved to SystemAssigned is ours to detach
+  // (detaching deletes nothing); any other is someone else's.
+  const ourPreviousIdentity =
+    prev.identityType === "UserAssigned" &&
+    obs.userAssigned.some((u) => eqi(u.principalId, prev.principalId));
+  if (consumption && obs.type === "UserAssigned" && !ourPreviousIdentity) {
     return {
       facet: {
         ok: false,
-        reason: "EnablingIdentity",
-        message: drift
-          ? `system-assigned identity was turned off (was ${prev.principalId}); turning it back on`
-          : "turning on the system-assigned identity",
+        reason: "IdentityConflict",
+        message:
+          `Logic App ${spec.logicAppId} uses user-assigned identity ${uaIds.join(", ")}; a Consumption Logic App holds ` +
+          "one identity at a time, and enabling the system-assigned one would detach it. Set spec.identity to " +
+          "UserAssigned with that ID, or detach it first.",
       },
-      action: {
-        type: "setIdentity",
-        desired,
-        expectedVersion: la.version,
-        why: drift ? "driftRepair" : "enable",
-      },
-      enabledByOperator: drift ? (prev.identityEnabledByOperator ?? false) : true,
     };
   }
+  const desired: DesiredIdentity =
+    consumption || uaIds.length === 0
+      ? { type: "SystemAssigned", userAssignedIdentityIds: [] }
+      : { type: "SystemAssigned, UserAssigned", userAssignedIdentityIds: uaIds };
+  // The identity was there before (status has a principal): someone turned it off. Otherwise this binding is
+  // the one turning it on, and deletion should turn it off again.
+  const drift = prev.principalId !== undefined && prev.identityType !== "UserAssigned";
+  return {
+    facet: {
+      ok: false,
+      reason: "EnablingIdentity",
+      message: drift
+        ? `system-assigned identity was turned off (was ${prev.principalId}); turning it back on`
+        : "turning on the system-assigned identity",
+    },
+    action: {
+      type: "setIdentity",
+      desired,
+      expectedVersion: la.version,
+      why: drift ? "driftRepair" : "enable",
+    },
+    enabledByOperator: drift ? (prev.identityEnabledByOperator ?? false) : true,
+  };
+}
 
-  // UserAssigned
+/** The spec's user-assigned identity: attached already, ours to attach, or a system one in the way. */
+function userAssigned(
+  binding: LogicAppIdentityBinding,
+  la: LogicAppObservation,
+  uami: UserAssignedIdentityObservation | undefined,
+): IdentityOutcome {
+  const spec = binding.spec;
+  const prev = binding.status ?? {};
+  const obs = la.identity;
+  const uaIds = obs.userAssigned.map((u) => u.id);
+  const consumption = la.kind === "Consumption";
   const wantedId = spec.identity.userAssignedIdentityId ?? "";
-  const uami = observed.userAssignedIdentity;
   if (!uami?.exists) {
     return {
       facet: {

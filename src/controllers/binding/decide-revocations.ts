@@ -8,10 +8,14 @@ import type {
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
-import { roleAssignmentName } from "../../azure/naming.ts";
-import type { RoleAssignment } from "../../azure/ports.ts";
 import { eqi, lastSegment } from "./decide-support.ts";
-import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+import {
+  appRoleKey,
+  roleKey,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 
 export interface RevocationContext {
   principal: string | undefined;
@@ -21,6 +25,15 @@ export interface RevocationContext {
   /** Orphans of old principals are swept only after the new principal holds every grant. */
   sweepOrphans: boolean;
   deleting: boolean;
+  naming: BindingNaming;
+}
+
+type Why = "removedFromSpec" | "orphaned" | "deleted";
+
+interface Revoked {
+  actions: BindingAction[];
+  roleStatuses: RoleAssignmentStatus[];
+  appStatuses: AppRoleAssignmentStatus[];
 }
 
 /** Only grants this binding created: recorded as Created, or carrying the deterministic name for a principal. */
@@ -28,109 +41,131 @@ export function revocations(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
-): {
-  actions: BindingAction[];
-  roleStatuses: RoleAssignmentStatus[];
-  appStatuses: AppRoleAssignmentStatus[];
-} {
-  const prev = binding.status ?? {};
+): Revoked {
+  const recorded = revokeRecordedRoles(binding, observed, ctx);
+  const named =
+    ctx.deleting || ctx.sweepOrphans ? revokeNamedRoles(binding, observed, ctx, recorded.seenIds) : undefined;
+  const apps = revokeRecordedAppRoles(binding, observed, ctx);
+  return {
+    actions: [...recorded.actions, ...(named?.actions ?? []), ...apps.actions],
+    roleStatuses: [...recorded.statuses, ...(named?.statuses ?? [])],
+    appStatuses: apps.statuses,
+  };
+}
+
+const MESSAGE: Record<Why, string> = {
+  removedFromSpec: "removed from spec",
+  orphaned: "orphaned by a recreated identity",
+  deleted: "binding deleted",
+};
+
+/**
+ * What happens to one recorded grant of ours: kept with a reason, forgotten (gone already), or revoked. Shared by
+ * RBAC and Graph so both follow the same rules.
+ */
+export function verdict(
+  ctx: RevocationContext,
+  principalId: string,
+  live: boolean,
+): { keep: string } | { forget: true } | { revoke: Why } {
+  // Gone already: forget it, unless the identity is being recreated right now; then keep the record so the heal
+  // can report everything the old principal held.
+  if (!live)
+    return !ctx.deleting && ctx.principal === undefined
+      ? { keep: "identity being recreated" }
+      : { forget: true };
+  const orphan = !(ctx.principal !== undefined && eqi(principalId, ctx.principal));
+  if (!ctx.deleting && orphan && !ctx.sweepOrphans) {
+    return { keep: "orphaned by a recreated identity; swept once the new principal holds every grant" };
+  }
+  return { revoke: ctx.deleting ? "deleted" : orphan ? "orphaned" : "removedFromSpec" };
+}
+
+const isWanted = (ctx: RevocationContext, principalId: string, key: string, specKeys: Set<string>) =>
+  !ctx.deleting && ctx.principal !== undefined && eqi(principalId, ctx.principal) && specKeys.has(key);
+
+/** RBAC entries recorded in status. */
+function revokeRecordedRoles(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  ctx: RevocationContext,
+): { actions: BindingAction[]; statuses: RoleAssignmentStatus[]; seenIds: Set<string> } {
   const actions: BindingAction[] = [];
-  const roleStatuses: RoleAssignmentStatus[] = [];
-  const appStatuses: AppRoleAssignmentStatus[] = [];
-  const seenRoleIds = new Set<string>();
-
-  const isCurrent = (p: string | undefined) => ctx.principal !== undefined && eqi(p, ctx.principal);
-  const observedRole = (id: string): RoleAssignment | undefined =>
-    observed.roleAssignments.find((a) => eqi(a.id, id));
-
-  // RBAC entries recorded in status.
-  for (const e of prev.roleAssignments ?? []) {
+  const statuses: RoleAssignmentStatus[] = [];
+  const seenIds = new Set<string>();
+  for (const e of binding.status?.roleAssignments ?? []) {
     if (!e.id || !e.principalId || e.ownership !== "Created") continue;
     const key = roleKey(e.scope, e.role);
-    const wanted = !ctx.deleting && isCurrent(e.principalId) && ctx.specRoleKeys.has(key);
-    if (wanted) continue;
-    seenRoleIds.add(e.id.toLowerCase());
-    const live = observedRole(e.id);
-    if (!live) {
-      // Gone already: forget it, unless the identity is being recreated right now; then keep the record so
-      // the heal can report everything the old principal held.
-      if (!ctx.deleting && ctx.principal === undefined)
-        roleStatuses.push({ ...e, state: "Revoking", message: "identity being recreated" });
-      continue;
-    }
+    if (isWanted(ctx, e.principalId, key, ctx.specRoleKeys)) continue;
+    seenIds.add(e.id.toLowerCase());
+    const live = observed.roleAssignments.some((a) => eqi(a.id, e.id));
     // Belt and braces: the name must be the one we would have given it.
-    if (
-      e.roleDefinitionId &&
-      !eqi(lastSegment(e.id), roleAssignmentName(e.scope, e.roleDefinitionId, e.principalId))
-    ) {
+    const ours =
+      !e.roleDefinitionId ||
+      eqi(lastSegment(e.id), ctx.naming.roleAssignmentName(e.scope, e.roleDefinitionId, e.principalId));
+    if (live && !ours) continue;
+    const v = verdict(ctx, e.principalId, live);
+    if ("forget" in v) continue;
+    if ("keep" in v) {
+      statuses.push({ ...e, state: "Revoking", message: v.keep });
       continue;
     }
-    const orphan = !isCurrent(e.principalId);
-    if (!ctx.deleting && orphan && !ctx.sweepOrphans) {
-      roleStatuses.push({
-        ...e,
-        state: "Revoking",
-        message: "orphaned by a recreated identity; swept once the new principal holds every grant",
-      });
-      continue;
-    }
-    const why = ctx.deleting ? "deleted" : orphan ? "orphaned" : "removedFromSpec";
-    actions.push({ type: "deleteRoleAssignment", key, id: e.id, principalId: e.principalId, why });
-    roleStatuses.push({
-      ...e,
-      state: "Revoking",
-      message:
-        why === "removedFromSpec"
-          ? "removed from spec"
-          : why === "orphaned"
-            ? "orphaned by a recreated identity"
-            : "binding deleted",
-    });
+    actions.push({ type: "deleteRoleAssignment", key, id: e.id, principalId: e.principalId, why: v.revoke });
+    statuses.push({ ...e, state: "Revoking", message: MESSAGE[v.revoke] });
   }
+  return { actions, statuses, seenIds };
+}
 
-  // RBAC assignments recognisable by deterministic name (status lost, or a crash between create and status write).
+/** RBAC assignments recognisable by deterministic name (status lost, or a crash between create and status write). */
+function revokeNamedRoles(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  ctx: RevocationContext,
+  seenIds: Set<string>,
+): { actions: BindingAction[]; statuses: RoleAssignmentStatus[] } {
+  const actions: BindingAction[] = [];
+  const statuses: RoleAssignmentStatus[] = [];
   const candidates = ctx.deleting
     ? [...ctx.oldPrincipals, ...(ctx.principal ? [ctx.principal.toLowerCase()] : [])]
     : [...ctx.oldPrincipals];
-  if (ctx.deleting || ctx.sweepOrphans) {
-    for (const ra of binding.spec.roleAssignments ?? []) {
-      const def = observed.roles.find(
-        (r) => roleKey(r.scope, r.role) === roleKey(ra.scope, ra.role),
-      )?.definition;
-      if (!def) continue;
-      for (const p of candidates) {
-        const name = roleAssignmentName(ra.scope, def.id, p);
-        const live = observed.roleAssignments.find((a) => eqi(a.name, name) && eqi(a.principalId, p));
-        if (!live || seenRoleIds.has(live.id.toLowerCase())) continue;
-        seenRoleIds.add(live.id.toLowerCase());
-        const why = ctx.deleting ? "deleted" : "orphaned";
-        actions.push({
-          type: "deleteRoleAssignment",
-          key: roleKey(ra.scope, ra.role),
-          id: live.id,
-          principalId: p,
-          why,
-        });
-        roleStatuses.push({
-          scope: ra.scope,
-          role: ra.role,
-          roleDefinitionId: def.id,
-          id: live.id,
-          principalId: live.principalId,
-          state: "Revoking",
-          ownership: "Created",
-          message: why === "deleted" ? "binding deleted" : "orphaned by a recreated identity",
-        });
-      }
+  const why: Why = ctx.deleting ? "deleted" : "orphaned";
+  for (const ra of binding.spec.roleAssignments ?? []) {
+    const key = roleKey(ra.scope, ra.role);
+    const def = observed.roles.find((r) => roleKey(r.scope, r.role) === key)?.definition;
+    if (!def) continue;
+    for (const p of candidates) {
+      const name = ctx.naming.roleAssignmentName(ra.scope, def.id, p);
+      const live = observed.roleAssignments.find((a) => eqi(a.name, name) && eqi(a.principalId, p));
+      if (!live || seenIds.has(live.id.toLowerCase())) continue;
+      seenIds.add(live.id.toLowerCase());
+      actions.push({ type: "deleteRoleAssignment", key, id: live.id, principalId: p, why });
+      statuses.push({
+        scope: ra.scope,
+        role: ra.role,
+        roleDefinitionId: def.id,
+        id: live.id,
+        principalId: live.principalId,
+        state: "Revoking",
+        ownership: "Created",
+        message: MESSAGE[why],
+      });
     }
   }
+  return { actions, statuses };
+}
 
-  // Graph entries recorded in status.
-  for (const recorded of prev.appRoleAssignments ?? []) {
+/** Graph entries recorded in status (by ID, or by intent when the create's status write was lost). */
+function revokeRecordedAppRoles(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  ctx: RevocationContext,
+): { actions: BindingAction[]; statuses: AppRoleAssignmentStatus[] } {
+  const actions: BindingAction[] = [];
+  const statuses: AppRoleAssignmentStatus[] = [];
+  for (const recorded of binding.status?.appRoleAssignments ?? []) {
     if (!recorded.principalId || !recorded.resourceId || recorded.ownership !== "Created") continue;
     const key = appRoleKey(recorded.api, recorded.appRole);
-    const wanted = !ctx.deleting && isCurrent(recorded.principalId) && ctx.specAppKeys.has(key);
-    if (wanted) continue;
+    if (isWanted(ctx, recorded.principalId, key, ctx.specAppKeys)) continue;
     const assignments = observed.appRoleAssignments[recorded.resourceId.toLowerCase()];
     // A recorded intent without an ID: the create may have landed before its status write failed.
     const intended =
@@ -139,51 +174,33 @@ export function revocations(
             (a) => eqi(a.principalId, recorded.principalId) && eqi(a.appRoleId, recorded.appRoleId),
           )
         : undefined;
-    if (!recorded.id && !intended) continue;
-    const e = {
-      ...recorded,
-      id: recorded.id ?? intended!.id,
-      resourceId: recorded.resourceId,
-      principalId: recorded.principalId,
-    };
-    // Unknown (could not read): keep the entry and try next time; gone: forget it.
+    const id = recorded.id ?? intended?.id;
+    if (!id) continue;
+    const e = { ...recorded, id, resourceId: recorded.resourceId, principalId: recorded.principalId };
+    // Unknown (could not read): keep the entry and try next time.
     if (assignments === undefined) {
-      appStatuses.push({ ...e, state: "Revoking", message: "could not read the API's assignments" });
+      statuses.push({ ...e, state: "Revoking", message: "could not read the API's assignments" });
       continue;
     }
-    if (!assignments.some((a) => a.id === e.id)) {
-      if (!ctx.deleting && ctx.principal === undefined)
-        appStatuses.push({ ...e, state: "Revoking", message: "identity being recreated" });
+    const v = verdict(
+      ctx,
+      e.principalId,
+      assignments.some((a) => a.id === id),
+    );
+    if ("forget" in v) continue;
+    if ("keep" in v) {
+      statuses.push({ ...e, state: "Revoking", message: v.keep });
       continue;
     }
-    const orphan = !isCurrent(e.principalId);
-    if (!ctx.deleting && orphan && !ctx.sweepOrphans) {
-      appStatuses.push({
-        ...e,
-        state: "Revoking",
-        message: "orphaned by a recreated identity; swept once the new principal holds every grant",
-      });
-      continue;
-    }
-    const why = ctx.deleting ? "deleted" : orphan ? "orphaned" : "removedFromSpec";
     actions.push({
       type: "deleteAppRoleAssignment",
       key,
       resourceId: e.resourceId,
-      id: e.id,
+      id,
       principalId: e.principalId,
-      why,
+      why: v.revoke,
     });
-    appStatuses.push({
-      ...e,
-      state: "Revoking",
-      message:
-        why === "removedFromSpec"
-          ? "removed from spec"
-          : why === "orphaned"
-            ? "orphaned by a recreated identity"
-            : "binding deleted",
-    });
+    statuses.push({ ...e, state: "Revoking", message: MESSAGE[v.revoke] });
   }
-  return { actions, roleStatuses, appStatuses };
+  return { actions, statuses };
 }

@@ -7,8 +7,19 @@ import type {
   RoleAssignment,
   ServicePrincipal,
 } from "../../azure/ports.ts";
-import { decide } from "./decide.ts";
+import { statusOf } from "../shared/rounds.ts";
+import { decide as decidePure, type DecideOptions } from "./decide.ts";
 import type { BindingObservation } from "./model.ts";
+
+/** decide as the engine records it: conditions stamped onto the status the binding held, findings as events. */
+function decide(b: LogicAppIdentityBinding, o: BindingObservation, options: Omit<DecideOptions, "naming">) {
+  const d = decidePure(b, o, { ...options, naming: { roleAssignmentName, ownershipMarker } });
+  return {
+    ...d,
+    status: statusOf(b.status?.conditions, d, options.now),
+    events: d.findings.flatMap((f) => (f.event ? [f.event] : [])),
+  };
+}
 
 const SUB = "00000000-0000-0000-0000-0000000000a1";
 const LA = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Logic/workflows/orders`;
@@ -476,7 +487,8 @@ describe("decide: grants", () => {
     expect(cond(d.status, "Stalled")).toMatchObject({ status: "True", reason: "RoleNotFound" });
     expect(cond(d.status, "Stalled")?.message).toContain("Key Vault Secrets User");
     expect(d.actions.map((a) => a.type)).toEqual(["createAppRoleAssignment"]);
-    expect(d.events.map((e) => e.reason)).toContain("Stalled");
+    // The Stalled Event on this transition is the engine's (shared/pass.ts); decide says the object is stalled.
+    expect(d.stalled).toBe(true);
   });
 
   it("unknown app role: Stalled listing the values that exist", () => {
@@ -746,7 +758,8 @@ describe("decide: deletion", () => {
     const d2 = decide(binding({}, grantedStatus(P1), deleting), observed({ logicApp: logicApp(undefined) }), {
       now: NOW,
     });
-    expect(d2.actions).toEqual([{ type: "removeFinalizer" }]);
+    expect(d2.actions).toEqual([]);
+    expect(d2.finalize).toBe(true);
   });
 
   it("Delete policy: an identity that was on before the binding stays on", () => {
@@ -755,7 +768,8 @@ describe("decide: deletion", () => {
       observed(),
       { now: NOW },
     );
-    expect(d.actions).toEqual([{ type: "removeFinalizer" }]);
+    expect(d.actions).toEqual([]);
+    expect(d.finalize).toBe(true);
   });
 
   it("Orphan policy: leaves Azure alone", () => {
@@ -764,7 +778,8 @@ describe("decide: deletion", () => {
       observed({ roleAssignments: [ourRa(P1)] }),
       { now: NOW },
     );
-    expect(d.actions).toEqual([{ type: "removeFinalizer" }]);
+    expect(d.actions).toEqual([]);
+    expect(d.finalize).toBe(true);
   });
 
   it("a Logic App that no longer exists is not an error: grants are still revoked", () => {
@@ -785,6 +800,7 @@ describe("decide: deletion", () => {
       now: NOW,
     });
     expect(d.actions).toEqual([]);
+    expect(d.finalize).toBe(false);
   });
 });
 

@@ -13,40 +13,32 @@
 import {
   ConditionType,
   FINALIZER,
-  findCondition,
-  removeCondition,
-  setCondition,
   type BindingStatus,
   type Condition,
+  type ConditionInput,
+  type HealRecord,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
-import { decideAppRoleGrants, decideRoleGrants } from "./decide-grants.ts";
-import { decideIdentity } from "./decide-identity.ts";
+import type { Decision, Report } from "../shared/rounds.ts";
+import { decideAppRoleGrants, decideRoleGrants, type GrantsOutcome } from "./decide-grants.ts";
+import { decideIdentity, type IdentityOutcome } from "./decide-identity.ts";
 import { revocations } from "./decide-revocations.ts";
 import { eqi, hasSystem, type Facet } from "./decide-support.ts";
-import { appRoleKey, roleKey, type BindingAction, type BindingObservation } from "./model.ts";
+import {
+  appRoleKey,
+  roleKey,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 
-export interface BindingEvent {
-  type: "Normal" | "Warning";
-  reason: string;
-  note: string;
-}
-
-export interface BindingDecision {
-  actions: BindingAction[];
-  status: BindingStatus;
-  /** Events for what this pass found (heals, stalls); apply adds one per successful write. */
-  events: BindingEvent[];
-  /** Shorter than the resync interval while waiting on Azure (replication, identity being created). */
-  requeueAfterMs?: number;
-  /** True when the object's own problems need a person (Stalled). */
-  stalled: boolean;
-}
+export type BindingDecision = Decision<BindingAction, BindingStatus>;
 
 export interface DecideOptions {
   now: string;
   /** Poll interval while waiting for a fresh principal to replicate. */
   replicationPollMs?: number;
+  naming: BindingNaming;
 }
 
 const STALLED_REASONS = new Set([
@@ -70,239 +62,247 @@ export function decide(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Converge
+// Converge: a chain of small named steps, each callable alone.
 
 function decideConverge(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   options: DecideOptions,
 ): BindingDecision {
-  const { now } = options;
-  const spec = binding.spec;
   const prev = binding.status ?? {};
-  const meta = binding.metadata;
-  const actions: BindingAction[] = [];
-  const events: BindingEvent[] = [];
-
   const identity = decideIdentity(binding, observed);
-  if (identity.action) actions.push(identity.action);
   const principal = identity.principalId;
-
-  // A principal that differs from the recorded one means the identity was recreated: heal.
-  const previousPrincipal = prev.principalId;
-  const healing =
-    principal !== undefined && previousPrincipal !== undefined && !eqi(principal, previousPrincipal);
-  const oldPrincipals = new Set<string>();
-  for (const e of [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])]) {
-    if (e.principalId && principal && !eqi(e.principalId, principal))
-      oldPrincipals.add(e.principalId.toLowerCase());
-  }
-  if (healing) oldPrincipals.add(previousPrincipal.toLowerCase());
-  if (prev.lastHeal && principal && !eqi(prev.lastHeal.previousPrincipalId, principal)) {
-    oldPrincipals.add(prev.lastHeal.previousPrincipalId.toLowerCase());
-  }
-
-  const roles = decideRoleGrants(binding, observed, principal);
+  const heal = detectHeal(prev, principal);
+  const roles = decideRoleGrants(binding, observed, principal, options.naming);
   const apps = decideAppRoleGrants(binding, observed, principal);
-  actions.push(...roles.actions, ...apps.actions);
-  const roleStatuses = roles.statuses;
-  const appStatuses = apps.statuses;
-  const rolesPending = roles.pending;
-  const appPending = apps.pending;
-  const specRoleKeys = roles.specKeys;
-  const specAppKeys = apps.specKeys;
-  const audienceWarning = apps.audienceWarning;
-
-  // ---- Revocations: grants removed from the spec, and orphans of old principals (only once the new ones hold).
-  const allGranted = principal !== undefined && rolesPending === 0 && appPending === 0;
   const revoked = revocations(binding, observed, {
     principal,
-    oldPrincipals,
-    specRoleKeys,
-    specAppKeys,
-    sweepOrphans: allGranted,
+    oldPrincipals: heal.oldPrincipals,
+    specRoleKeys: roles.specKeys,
+    specAppKeys: apps.specKeys,
+    // Orphans of old principals go only once the new principal holds every grant.
+    sweepOrphans: principal !== undefined && roles.pending === 0 && apps.pending === 0,
     deleting: false,
+    naming: options.naming,
   });
-  actions.push(...revoked.actions);
-  roleStatuses.push(...revoked.roleStatuses);
-  appStatuses.push(...revoked.appStatuses);
-
-  // ---- Conditions
-  const gen = meta.generation;
-  const rolesFacet: Facet =
-    roles.problems[0] ??
-    (rolesPending > 0
-      ? roles.waitingForReplication
-        ? {
-            ok: false,
-            reason: "WaitingForPrincipalReplication",
-            message: "the new identity is not yet visible to Azure RBAC; retrying",
-          }
-        : {
-            ok: false,
-            reason: principal ? "Granting" : "WaitingForIdentity",
-            message: `${rolesPending} role assignment(s) pending`,
-          }
-      : {
-          ok: true,
-          reason: "AllGranted",
-          message: `${roleStatuses.filter((s) => s.state === "Granted").length} role assignment(s) in effect`,
-        });
-  const appFacet: Facet =
-    apps.problems[0] ??
-    (appPending > 0
-      ? apps.waitingForReplication
-        ? {
-            ok: false,
-            reason: "WaitingForPrincipalReplication",
-            message: "the new identity is not yet visible to Microsoft Graph; retrying",
-          }
-        : {
-            ok: false,
-            reason: principal ? "Granting" : "WaitingForIdentity",
-            message: `${appPending} app role assignment(s) pending`,
-          }
-      : {
-          ok: true,
-          reason: "AllGranted",
-          message: `${appStatuses.filter((s) => s.state === "Granted").length} app role assignment(s) in effect`,
-        });
-
-  let conditions: Condition[] = [...(prev.conditions ?? [])];
-  const put = (type: string, f: Facet) =>
-    (conditions = setCondition(
-      conditions,
-      {
-        type,
-        status: f.ok ? "True" : "False",
-        reason: f.reason,
-        message: f.message,
-        observedGeneration: gen,
-      },
-      now,
-    ));
-  put(ConditionType.IdentityReady, identity.facet);
-  put(ConditionType.RoleAssignmentsReady, rolesFacet);
-  put(ConditionType.AppRoleAssignmentsReady, appFacet);
-
-  const facets = [identity.facet, rolesFacet, appFacet];
-  const firstBad = facets.find((f) => !f.ok);
-  const stalledFacet = facets.find((f) => !f.ok && STALLED_REASONS.has(f.reason));
-  put(
-    ConditionType.Ready,
-    firstBad ?? { ok: true, reason: "Ready", message: "identity and every grant are in effect in Azure" },
-  );
-  const converging = actions.length > 0 || (firstBad !== undefined && !stalledFacet);
-  conditions = setCondition(
-    conditions,
-    stalledFacet
-      ? {
-          type: ConditionType.Stalled,
-          status: "True",
-          reason: stalledFacet.reason,
-          message: stalledFacet.message,
-          observedGeneration: gen,
-        }
-      : {
-          type: ConditionType.Stalled,
-          status: "False",
-          reason: "NotStalled",
-          message: "",
-          observedGeneration: gen,
-        },
-    now,
-  );
-  conditions = setCondition(
-    conditions,
-    converging
-      ? {
-          type: ConditionType.Reconciling,
-          status: "True",
-          reason: firstBad?.reason ?? "Revoking",
-          message: firstBad?.message ?? "revoking grants no longer wanted",
-          observedGeneration: gen,
-        }
-      : {
-          type: ConditionType.Reconciling,
-          status: "False",
-          reason: "Converged",
-          message: "",
-          observedGeneration: gen,
-        },
-    now,
-  );
-  conditions = audienceWarning
-    ? setCondition(
-        conditions,
-        {
-          type: ConditionType.AudienceWarning,
-          status: "True",
-          reason: "IdentifierUriMismatch",
-          message: audienceWarning,
-          observedGeneration: gen,
-        },
-        now,
-      )
-    : removeCondition(conditions, ConditionType.AudienceWarning);
-
-  // ---- Heal record
-  let lastHeal = prev.lastHeal;
-  if (healing) {
-    const moved = [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])].filter(
-      (e) => eqi(e.principalId, previousPrincipal) && e.ownership === "Created",
-    ).length;
-    lastHeal = {
-      previousPrincipalId: previousPrincipal,
-      principalId: principal,
-      time: now,
-      regranted: (spec.roleAssignments?.length ?? 0) + (spec.appRoleAssignments?.length ?? 0),
-      swept: moved,
-    };
-    events.push({
-      type: "Warning",
-      reason: "IdentityRecreated",
-      note: `principal changed from ${previousPrincipal} to ${principal}; granting ${lastHeal.regranted} grant(s) to the new principal and sweeping ${moved} orphaned grant(s)`,
-    });
-  }
-
-  const desiredCount = (spec.roleAssignments?.length ?? 0) + (spec.appRoleAssignments?.length ?? 0);
-  const grantedCount =
-    roleStatuses.filter((s) => s.state === "Granted" && specRoleKeys.has(roleKey(s.scope, s.role))).length +
-    appStatuses.filter((s) => s.state === "Granted" && specAppKeys.has(appRoleKey(s.api, s.appRole))).length;
-
-  const status: BindingStatus = {
-    observedGeneration: gen,
-    ...(identity.identityType ? { identityType: identity.identityType } : {}),
-    ...(principal ? { principalId: principal } : prev.principalId ? { principalId: prev.principalId } : {}),
-    ...(identity.tenantId
-      ? { tenantId: identity.tenantId }
-      : prev.tenantId
-        ? { tenantId: prev.tenantId }
-        : {}),
-    ...(identity.clientId ? { clientId: identity.clientId } : {}),
-    ...(identity.enabledByOperator !== undefined
-      ? { identityEnabledByOperator: identity.enabledByOperator }
-      : prev.identityEnabledByOperator !== undefined
-        ? { identityEnabledByOperator: prev.identityEnabledByOperator }
-        : {}),
-    grants: `${grantedCount}/${desiredCount}`,
-    roleAssignments: roleStatuses,
-    appRoleAssignments: appStatuses,
-    ...(lastHeal ? { lastHeal } : {}),
-    conditions,
+  const actions = [
+    ...(identity.action ? [identity.action] : []),
+    ...roles.actions,
+    ...apps.actions,
+    ...revoked.actions,
+  ];
+  const roleStatuses = [...roles.statuses, ...revoked.roleStatuses];
+  const appStatuses = [...apps.statuses, ...revoked.appStatuses];
+  const facets: Facets = {
+    identity: identity.facet,
+    roles: grantFacet(roles, principal, "role assignment(s)", "Azure RBAC"),
+    apps: grantFacet(apps, principal, "app role assignment(s)", "Microsoft Graph"),
   };
-  if (stalledFacet && findCondition(prev.conditions, ConditionType.Stalled)?.status !== "True") {
-    events.push({ type: "Warning", reason: "Stalled", note: stalledFacet.message });
-  }
+  const summary = summarizeFacets(facets, actions.length > 0);
+  const gen = binding.metadata.generation;
+  const lastHeal = heal.previousPrincipal
+    ? healRecord(binding, heal.previousPrincipal, principal!, options.now)
+    : prev.lastHeal;
+  const counts = {
+    desired: (binding.spec.roleAssignments?.length ?? 0) + (binding.spec.appRoleAssignments?.length ?? 0),
+    granted:
+      roleStatuses.filter((s) => s.state === "Granted" && roles.specKeys.has(roleKey(s.scope, s.role)))
+        .length +
+      appStatuses.filter((s) => s.state === "Granted" && apps.specKeys.has(appRoleKey(s.api, s.appRole)))
+        .length,
+  };
   return {
     actions,
-    status,
-    events,
-    stalled: stalledFacet !== undefined,
+    status: {
+      ...identityStatus(prev, identity),
+      observedGeneration: gen,
+      grants: `${counts.granted}/${counts.desired}`,
+      roleAssignments: roleStatuses,
+      appRoleAssignments: appStatuses,
+      ...(lastHeal ? { lastHeal } : {}),
+    },
+    conditions: [
+      ...facetConditions(facets, summary, gen),
+      ...(apps.audienceWarning
+        ? [
+            {
+              type: ConditionType.AudienceWarning,
+              status: "True" as const,
+              reason: "IdentifierUriMismatch",
+              message: apps.audienceWarning,
+              observedGeneration: gen,
+            },
+          ]
+        : []),
+    ],
+    dropConditions: apps.audienceWarning ? [] : [ConditionType.AudienceWarning],
+    finalize: false,
+    stalled: summary.stalled !== undefined,
+    findings: heal.previousPrincipal && lastHeal ? healFindings(lastHeal) : [],
     ...(roles.waitingForReplication || apps.waitingForReplication || identity.action
       ? { requeueAfterMs: replicationBackoff(prev.conditions, options) }
       : {}),
   };
+}
+
+/**
+ * A principal that differs from the recorded one means the identity was recreated: heal. Old principals are every
+ * principal status still ties to this binding other than the current one; their grants are swept once the new one
+ * holds everything.
+ */
+export function detectHeal(
+  prev: BindingStatus,
+  principal: string | undefined,
+): { previousPrincipal?: string; oldPrincipals: Set<string> } {
+  const oldPrincipals = new Set<string>();
+  if (!principal) return { oldPrincipals };
+  const other = (p: string | undefined): p is string => p !== undefined && !eqi(p, principal);
+  for (const e of [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])]) {
+    if (other(e.principalId)) oldPrincipals.add(e.principalId.toLowerCase());
+  }
+  if (other(prev.lastHeal?.previousPrincipalId))
+    oldPrincipals.add(prev.lastHeal.previousPrincipalId.toLowerCase());
+  if (!other(prev.principalId)) return { oldPrincipals };
+  oldPrincipals.add(prev.principalId.toLowerCase());
+  return { previousPrincipal: prev.principalId, oldPrincipals };
+}
+
+/** One grant facet's verdict: the first problem, else pending (and why), else all granted. */
+export function grantFacet(
+  g: Pick<GrantsOutcome<{ state: string }>, "problems" | "pending" | "waitingForReplication" | "statuses">,
+  principal: string | undefined,
+  noun: string,
+  service: string,
+): Facet {
+  const problem = g.problems[0];
+  if (problem) return problem;
+  if (g.pending > 0 && g.waitingForReplication) {
+    return {
+      ok: false,
+      reason: "WaitingForPrincipalReplication",
+      message: `the new identity is not yet visible to ${service}; retrying`,
+    };
+  }
+  if (g.pending > 0) {
+    return {
+      ok: false,
+      reason: principal ? "Granting" : "WaitingForIdentity",
+      message: `${g.pending} ${noun} pending`,
+    };
+  }
+  const granted = g.statuses.filter((s) => s.state === "Granted").length;
+  return { ok: true, reason: "AllGranted", message: `${granted} ${noun} in effect` };
+}
+
+interface Facets {
+  identity: Facet;
+  roles: Facet;
+  apps: Facet;
+}
+
+interface Summary {
+  ready: Facet;
+  /** The first facet a person must fix. */
+  stalled?: Facet;
+  converging: boolean;
+}
+
+/** Ready is the first facet that is not ok; Stalled the first one a person must fix; the rest is progress. */
+export function summarizeFacets(facets: Facets, writing: boolean): Summary {
+  const list = [facets.identity, facets.roles, facets.apps];
+  const firstBad = list.find((f) => !f.ok);
+  const stalled = list.find((f) => !f.ok && STALLED_REASONS.has(f.reason));
+  return {
+    ready: firstBad ?? {
+      ok: true,
+      reason: "Ready",
+      message: "identity and every grant are in effect in Azure",
+    },
+    ...(stalled ? { stalled } : {}),
+    converging: writing || (firstBad !== undefined && !stalled),
+  };
+}
+
+function facetConditions(facets: Facets, s: Summary, gen: number | undefined): ConditionInput[] {
+  const c = (type: string, status: ConditionInput["status"], reason: string, message: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    observedGeneration: gen,
+  });
+  const of = (type: string, f: Facet) => c(type, f.ok ? "True" : "False", f.reason, f.message);
+  return [
+    of(ConditionType.IdentityReady, facets.identity),
+    of(ConditionType.RoleAssignmentsReady, facets.roles),
+    of(ConditionType.AppRoleAssignmentsReady, facets.apps),
+    of(ConditionType.Ready, s.ready),
+    s.stalled
+      ? c(ConditionType.Stalled, "True", s.stalled.reason, s.stalled.message)
+      : c(ConditionType.Stalled, "False", "NotStalled", ""),
+    s.converging
+      ? c(
+          ConditionType.Reconciling,
+          "True",
+          s.ready.ok ? "Revoking" : s.ready.reason,
+          s.ready.ok ? "revoking grants no longer wanted" : s.ready.message,
+        )
+      : c(ConditionType.Reconciling, "False", "Converged", ""),
+  ];
+}
+
+/** Identity fields of status: what was observed, else what status recorded before. */
+function identityStatus(prev: BindingStatus, identity: IdentityOutcome): BindingStatus {
+  const principalId = identity.principalId ?? prev.principalId;
+  const tenantId = identity.tenantId ?? prev.tenantId;
+  const enabled = identity.enabledByOperator ?? prev.identityEnabledByOperator;
+  return {
+    ...(identity.identityType ? { identityType: identity.identityType } : {}),
+    ...(principalId ? { principalId } : {}),
+    ...(tenantId ? { tenantId } : {}),
+    ...(identity.clientId ? { clientId: identity.clientId } : {}),
+    ...(enabled !== undefined ? { identityEnabledByOperator: enabled } : {}),
+  };
+}
+
+function healRecord(
+  binding: LogicAppIdentityBinding,
+  previousPrincipal: string,
+  principal: string,
+  now: string,
+): HealRecord {
+  const prev = binding.status ?? {};
+  const spec = binding.spec;
+  const swept = [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])].filter(
+    (e) => eqi(e.principalId, previousPrincipal) && e.ownership === "Created",
+  ).length;
+  return {
+    previousPrincipalId: previousPrincipal,
+    principalId: principal,
+    time: now,
+    regranted: (spec.roleAssignments?.length ?? 0) + (spec.appRoleAssignments?.length ?? 0),
+    swept,
+  };
+}
+
+function healFindings(h: HealRecord): Report[] {
+  return [
+    {
+      event: {
+        type: "Warning",
+        reason: "IdentityRecreated",
+        note: `principal changed from ${h.previousPrincipalId} to ${h.principalId}; granting ${h.regranted} grant(s) to the new principal and sweeping ${h.swept} orphaned grant(s)`,
+      },
+      metric: { name: "healed", facet: "identity" },
+    },
+    {
+      event: {
+        type: "Normal",
+        reason: "Healed",
+        note: `grants moved from ${h.previousPrincipalId} to ${h.principalId}`,
+      },
+    },
+  ];
 }
 
 /**
@@ -331,11 +331,9 @@ function decideDeletion(
 ): BindingDecision {
   const prev = binding.status ?? {};
   const meta = binding.metadata;
-  const hasFinalizer = (meta.finalizers ?? []).includes(FINALIZER);
-  const base = { status: prev, events: [] as BindingEvent[], stalled: false };
-  if (!hasFinalizer) return { ...base, actions: [] };
-  if ((binding.spec.deletionPolicy ?? "Delete") === "Orphan")
-    return { ...base, actions: [{ type: "removeFinalizer" }] };
+  const done = { actions: [], status: prev, conditions: [], finalize: true, stalled: false, findings: [] };
+  if (!(meta.finalizers ?? []).includes(FINALIZER)) return { ...done, finalize: false };
+  if ((binding.spec.deletionPolicy ?? "Delete") === "Orphan") return done;
 
   const la = observed.logicApp;
   const principal = la.exists
@@ -356,6 +354,7 @@ function decideDeletion(
     specAppKeys: new Set(),
     sweepOrphans: true,
     deleting: true,
+    naming: options.naming,
   });
   const actions: BindingAction[] = [...revoked.actions];
 
@@ -374,40 +373,20 @@ function decideDeletion(
       why: "disableOnDelete",
     });
   }
-  if (actions.length === 0) actions.push({ type: "removeFinalizer" });
-
-  const now = options.now;
-  const conditions = setCondition(
-    setCondition(
-      prev.conditions ?? [],
-      {
-        type: ConditionType.Ready,
-        status: "False",
-        reason: "Deleting",
-        message: "revoking the grants this binding created",
-        observedGeneration: meta.generation,
-      },
-      now,
-    ),
-    {
-      type: ConditionType.Reconciling,
-      status: "True",
-      reason: "Deleting",
-      message: "revoking the grants this binding created",
-      observedGeneration: meta.generation,
-    },
-    now,
-  );
+  const deleting = (type: string): ConditionInput => ({
+    type,
+    status: type === ConditionType.Ready ? "False" : "True",
+    reason: "Deleting",
+    message: "revoking the grants this binding created",
+    observedGeneration: meta.generation,
+  });
   return {
     actions,
-    status: {
-      ...prev,
-      // While deleting, status lists what is still being revoked.
-      roleAssignments: revoked.roleStatuses,
-      appRoleAssignments: revoked.appStatuses,
-      conditions,
-    },
-    events: [],
+    // While deleting, status lists what is still being revoked.
+    status: { ...prev, roleAssignments: revoked.roleStatuses, appRoleAssignments: revoked.appStatuses },
+    conditions: [deleting(ConditionType.Ready), deleting(ConditionType.Reconciling)],
+    finalize: actions.length === 0,
     stalled: false,
+    findings: [],
   };
 }

@@ -96,8 +96,16 @@ export type BindingAction =
       id: string;
       principalId: string;
       why: "removedFromSpec" | "orphaned" | "deleted";
-    }
-  | { type: "removeFinalizer" };
+    };
+
+/**
+ * The deterministic names decide needs (azure/naming.ts hashes with node:crypto, so the kind passes them in and
+ * decide stays pure all the way down).
+ */
+export interface BindingNaming {
+  roleAssignmentName(scope: string, roleDefinitionId: string, principalId: string): string;
+  ownershipMarker(namespace: string, name: string, uid: string): string;
+}
 
 export function roleKey(scope: string, role: string): string {
   return `rbac|${scope.toLowerCase()}|${role.toLowerCase()}`;

@@ -1,58 +1,50 @@
 /**
  * Performs decide's actions in order through the ApimPort and stops at the first failure. A 412 on the shared
- * document (someone saved it between our read and our write) is reported as `conflict` so the reconciler reads
- * again and decides again; every other failure stops the pass and is returned for the reconciler to classify.
+ * document (someone saved it between our read and our write) is returned as `conflict`, so the engine reads again
+ * and decides again; every other failure stops the round and goes to the engine to classify.
  */
 import { isAzureError } from "../../azure/errors.ts";
-import type { ApimPolicyTarget } from "../../azure/ports.ts";
+import type { ApimPolicyTarget, CallOptions } from "../../azure/ports.ts";
+import type { Applied } from "../shared/rounds.ts";
 import type { Action } from "./decide.ts";
 import type { JwtPolicyPorts } from "./gather.ts";
-
-export interface JwtApplyResult {
-  succeeded: Action[];
-  /** The document changed under us (412): re-gather and retry the pass. */
-  conflict: boolean;
-  stoppedBy?: Error;
-}
 
 export async function apply(
   actions: readonly Action[],
   ports: JwtPolicyPorts,
   target: ApimPolicyTarget,
-): Promise<JwtApplyResult> {
-  const result: JwtApplyResult = { succeeded: [], conflict: false };
+  call: CallOptions = {},
+): Promise<Applied<Action>> {
+  const out: Applied<Action> = { results: [] };
   for (const action of actions) {
     try {
-      switch (action.kind) {
+      switch (action.type) {
         case "putFragment":
-          // "*" until the engine rework passes the etag read with the owner check (issue 11).
           await ports.apim.putFragment(
             target.serviceId,
             action.fragmentId,
             action.xml,
             action.description,
             "*",
+            call,
           );
           break;
         case "putPolicy":
-          await ports.apim.putPolicy(target, action.xml, action.ifMatch);
+          await ports.apim.putPolicy(target, action.xml, action.ifMatch, call);
           break;
         case "deletePolicy":
-          await ports.apim.deletePolicy(target, action.ifMatch);
+          await ports.apim.deletePolicy(target, action.ifMatch, call);
           break;
         case "deleteFragment":
-          await ports.apim.deleteFragment(target.serviceId, action.fragmentId, "*");
+          await ports.apim.deleteFragment(target.serviceId, action.fragmentId, "*", call);
           break;
       }
-      result.succeeded.push(action);
+      out.results.push({ action, outcome: "done" });
     } catch (e) {
-      if (isAzureError(e, "PreconditionFailed")) {
-        result.conflict = true;
-        return result;
-      }
-      result.stoppedBy = e instanceof Error ? e : new Error(String(e));
-      return result;
+      if (isAzureError(e, "PreconditionFailed")) out.conflict = e;
+      else out.stoppedBy = e instanceof Error ? e : new Error(String(e));
+      return out;
     }
   }
-  return result;
+  return out;
 }

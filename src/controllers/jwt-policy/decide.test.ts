@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { JwtPolicySpec } from "../../api/v1alpha1/jwt-policy.ts";
-import { decide, type Action, type Decision, type Desired, type Observed } from "./decide.ts";
-import { fingerprint, renderFragment, renderValidateJwt } from "./render.ts";
+import { decide as decidePure, type Action, type Decision, type Desired, type Observed } from "./decide.ts";
+import { fingerprint } from "./kind.ts";
+import { renderFragment, renderValidateJwt } from "./render.ts";
 import {
   findIncludeFragment,
   findInlineRule,
@@ -27,7 +28,8 @@ const spec: JwtPolicySpec = {
   requiredRoles: ["Orders.Write"],
 };
 const ruleInput = { tenantId: TENANT, audiences: ["api://orders"], requiredRoles: ["Orders.Write"] };
-const FP = fingerprint(ruleInput);
+const FP = fingerprint(renderValidateJwt(ruleInput));
+const decide = (d: Desired, o: Observed) => decidePure(d, o, { hash: fingerprint });
 
 function desired(over: Partial<Desired> = {}, specOver: Partial<JwtPolicySpec> = {}): Desired {
   return {
@@ -47,14 +49,14 @@ function cond(d: Decision, type: string): [string, string] {
   const c = d.conditions.find((x) => x.type === type)!;
   return [c.status, c.reason];
 }
-const kinds = (a: Action[]) => a.map((x) => x.kind);
+const types = (a: Action[]) => a.map((x) => x.type);
 
 /** Applies actions to an in-memory APIM, as the reconciler would, to assert the state of the world. */
 function apply(world: { policy?: string; fragment?: string }, actions: Action[]): void {
   for (const a of actions) {
-    if (a.kind === "putFragment") world.fragment = a.xml;
-    else if (a.kind === "putPolicy") world.policy = a.xml;
-    else if (a.kind === "deletePolicy") delete world.policy;
+    if (a.type === "putFragment") world.fragment = a.xml;
+    else if (a.type === "putPolicy") world.policy = a.xml;
+    else if (a.type === "deletePolicy") delete world.policy;
     else {
       if (world.policy && findIncludeFragment(world.policy, a.fragmentId).length > 0)
         throw new Error("referenced");
@@ -73,10 +75,10 @@ function observe(world: { policy?: string; fragment?: string }, previous?: Decis
 describe("decide: Fragment mode", () => {
   it("new target without a policy: fragment first, then the skeleton with the include (If-Match *)", () => {
     const d = decide(desired(), observed());
-    expect(kinds(d.actions)).toEqual(["putFragment", "putPolicy"]);
+    expect(types(d.actions)).toEqual(["putFragment", "putPolicy"]);
     expect(d.actions[0]).toMatchObject({ fragmentId: FID, xml: renderFragment(ruleInput) });
     expect(d.actions[1]).toEqual({
-      kind: "putPolicy",
+      type: "putPolicy",
       xml: insertIncludeFragment(SKELETON, FID),
       ifMatch: "*",
     });
@@ -94,7 +96,7 @@ describe("decide: Fragment mode", () => {
   it("existing foreign policy: include spliced in with the observed ETag, nothing else changes", () => {
     const d = decide(desired(), observed({ policy: doc(FOREIGN, "E7") }));
     expect(d.actions[1]).toEqual({
-      kind: "putPolicy",
+      type: "putPolicy",
       xml: insertIncludeFragment(FOREIGN, FID),
       ifMatch: "E7",
     });
@@ -135,7 +137,7 @@ describe("decide: Fragment mode", () => {
         previous: { appliedFingerprint: FP },
       }),
     );
-    expect(kinds(d.actions)).toEqual(["putFragment"]);
+    expect(types(d.actions)).toEqual(["putFragment"]);
     expect(cond(d, "Reconciling")).toEqual(["True", "DriftRepaired"]);
   });
 
@@ -149,7 +151,7 @@ describe("decide: Fragment mode", () => {
       }),
     );
     expect(d.actions).toEqual([
-      { kind: "putPolicy", xml: insertIncludeFragment(FOREIGN, FID), ifMatch: "E9" },
+      { type: "putPolicy", xml: insertIncludeFragment(FOREIGN, FID), ifMatch: "E9" },
     ]);
     expect(cond(d, "PolicyApplied")).toEqual(["False", "DriftRepaired"]);
   });
@@ -181,10 +183,13 @@ describe("decide: Fragment mode", () => {
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID)),
         fragment: doc(renderFragment(oldInput)),
-        previous: { appliedFingerprint: fingerprint(oldInput), callerPrincipalId: "old-p" },
+        previous: {
+          appliedFingerprint: fingerprint(renderValidateJwt(oldInput)),
+          callerPrincipalId: "old-p",
+        },
       }),
     );
-    expect(kinds(d.actions)).toEqual(["putFragment"]);
+    expect(types(d.actions)).toEqual(["putFragment"]);
     expect(d.actions[0]).toMatchObject({ xml: renderFragment({ ...ruleInput, callerPrincipalId: "new-p" }) });
     expect(cond(d, "Reconciling")).toEqual(["True", "Updating"]);
     expect(d.conditions[0]!.message).toContain("new-p");
@@ -200,7 +205,7 @@ describe("decide: Fragment mode", () => {
     // and deletion gives the original document back
     const del = desired({ deleting: true });
     d = decide(del, observe(world, d));
-    expect(kinds(d.actions)).toEqual(["putPolicy", "deleteFragment"]);
+    expect(types(d.actions)).toEqual(["putPolicy", "deleteFragment"]);
     apply(world, d.actions);
     d = decide(del, observe(world, d));
     expect(d.actions).toEqual([]);
@@ -288,15 +293,15 @@ describe("decide: deletion", () => {
       }),
     );
     expect(d.actions).toEqual([
-      { kind: "putPolicy", xml: FOREIGN, ifMatch: "E2" },
-      { kind: "deleteFragment", fragmentId: FID },
+      { type: "putPolicy", xml: FOREIGN, ifMatch: "E2" },
+      { type: "deleteFragment", fragmentId: FID },
     ]);
     expect(d.finalize).toBe(false);
   });
 
   it("a skeleton the operator created is deleted, not left behind", () => {
     const d = decide(del(), observed({ policy: doc(insertIncludeFragment(SKELETON, FID), "E3") }));
-    expect(d.actions).toEqual([{ kind: "deletePolicy", ifMatch: "E3" }]);
+    expect(d.actions).toEqual([{ type: "deletePolicy", ifMatch: "E3" }]);
   });
 
   it("global skeleton is rewritten, never deleted", () => {
@@ -304,7 +309,7 @@ describe("decide: deletion", () => {
       desired({ deleting: true }, { target: undefined }),
       observed({ policy: doc(insertIncludeFragment(GLOBAL_SKELETON, FID), "E4") }),
     );
-    expect(d.actions).toEqual([{ kind: "putPolicy", xml: GLOBAL_SKELETON, ifMatch: "E4" }]);
+    expect(d.actions).toEqual([{ type: "putPolicy", xml: GLOBAL_SKELETON, ifMatch: "E4" }]);
   });
 
   it("nothing left → finalize", () => {
@@ -328,7 +333,7 @@ describe("decide: deletion", () => {
       del(),
       observed({ target: { exists: false, missing: "API orders" }, fragment: doc("x") }),
     );
-    expect(d.actions).toEqual([{ kind: "deleteFragment", fragmentId: FID }]);
+    expect(d.actions).toEqual([{ type: "deleteFragment", fragmentId: FID }]);
   });
 
   it("malformed target during deletion → Stalled, no finalize", () => {
@@ -344,7 +349,7 @@ describe("decide: deletion", () => {
       desired({ deleting: true }, { mode: "Inline" }),
       observed({ policy: doc(inline, "E5") }),
     );
-    expect(d.actions).toEqual([{ kind: "putPolicy", xml: FOREIGN, ifMatch: "E5" }]);
+    expect(d.actions).toEqual([{ type: "putPolicy", xml: FOREIGN, ifMatch: "E5" }]);
   });
 });
 
@@ -353,7 +358,7 @@ describe("decide: Inline mode", () => {
 
   it("new: one marked validate-jwt in inbound, no fragment", () => {
     const d = decide(inline(), observed({ policy: doc(FOREIGN) }));
-    expect(kinds(d.actions)).toEqual(["putPolicy"]);
+    expect(types(d.actions)).toEqual(["putPolicy"]);
     const xml = (d.actions[0] as { xml: string }).xml;
     expect(findInlineRule(xml, MARKER)[0]!.element?.name).toBe("validate-jwt");
     expect(d.status.fragmentId).toBeUndefined();
@@ -364,7 +369,7 @@ describe("decide: Inline mode", () => {
     expect(decide(inline(), observed({ policy: doc(xml) })).actions).toEqual([]);
     const edited = xml.replace("Orders.Write", "Orders.Other");
     const d = decide(inline(), observed({ policy: doc(edited), previous: { appliedFingerprint: FP } }));
-    expect(d.actions).toEqual([{ kind: "putPolicy", xml, ifMatch: "E1" }]);
+    expect(d.actions).toEqual([{ type: "putPolicy", xml, ifMatch: "E1" }]);
     expect(cond(d, "Reconciling")).toEqual(["True", "DriftRepaired"]);
   });
 
@@ -376,7 +381,7 @@ describe("decide: Inline mode", () => {
         fragment: doc(renderFragment(ruleInput)),
       }),
     );
-    expect(kinds(d.actions)).toEqual(["putPolicy", "deleteFragment"]);
+    expect(types(d.actions)).toEqual(["putPolicy", "deleteFragment"]);
     const xml = (d.actions[0] as { xml: string }).xml;
     expect(findIncludeFragment(xml, FID)).toHaveLength(0);
     expect(xml).toBe(upsertInlineRule(FOREIGN, MARKER, renderValidateJwt(ruleInput)));
@@ -387,7 +392,7 @@ describe("decide: Inline mode", () => {
       desired(),
       observed({ policy: doc(upsertInlineRule(FOREIGN, MARKER, renderValidateJwt(ruleInput))) }),
     );
-    expect(kinds(d.actions)).toEqual(["putFragment", "putPolicy"]);
+    expect(types(d.actions)).toEqual(["putFragment", "putPolicy"]);
     expect((d.actions[1] as { xml: string }).xml).toBe(insertIncludeFragment(FOREIGN, FID));
   });
 });

@@ -5,11 +5,10 @@
  */
 import type { JwtPolicySpec, JwtPolicyStatus, JwtPolicyTarget } from "../../api/v1alpha1/jwt-policy.ts";
 import type { PolicyDocument } from "../../azure/ports.ts";
+import type { Decision as PassDecision, Report } from "../shared/rounds.ts";
 import {
   canonicalEquals,
   checkWellFormed,
-  findIncludeFragment,
-  findInlineRule,
   formatXmlError,
   insertIncludeFragment,
   PolicyXmlError,
@@ -19,13 +18,7 @@ import {
   upsertInlineRule,
   type PolicyScope,
 } from "./xml.ts";
-import {
-  checkRuleInput,
-  fingerprint,
-  renderFragment,
-  renderValidateJwt,
-  type ValidateJwtInput,
-} from "./render.ts";
+import { checkRuleInput, renderFragment, renderValidateJwt, type ValidateJwtInput } from "./render.ts";
 
 /** What the referenced LogicAppIdentityBinding currently says (resolved by the reconciler). */
 export interface BindingFacts {
@@ -54,7 +47,8 @@ export interface Desired {
 }
 
 export interface Observed {
-  target: { exists: true } | { exists: false; missing: string };
+  /** Undefined when gather did not read APIM: the rule cannot be rendered yet (waiting for the binding). */
+  target?: { exists: true } | { exists: false; missing: string };
   /** The target's policy document (rawxml), absent when the target has none. */
   policy?: PolicyDocument;
   /** Our fragment, absent when it does not exist. */
@@ -64,10 +58,10 @@ export interface Observed {
 }
 
 export type Action =
-  | { kind: "putFragment"; fragmentId: string; xml: string; description: string }
-  | { kind: "putPolicy"; xml: string; ifMatch: string }
-  | { kind: "deletePolicy"; ifMatch: string }
-  | { kind: "deleteFragment"; fragmentId: string };
+  | { type: "putFragment"; fragmentId: string; xml: string; description: string }
+  | { type: "putPolicy"; xml: string; ifMatch: string }
+  | { type: "deletePolicy"; ifMatch: string }
+  | { type: "deleteFragment"; fragmentId: string };
 
 export interface ConditionUpdate {
   type: "Ready" | "Reconciling" | "Stalled" | "PolicyApplied";
@@ -77,12 +71,13 @@ export interface ConditionUpdate {
   observedGeneration?: number;
 }
 
-export interface Decision {
-  actions: Action[];
-  conditions: ConditionUpdate[];
-  status: JwtPolicyStatus;
-  /** Deletion only: nothing left to remove, the finalizer may go. */
-  finalize: boolean;
+export type Decision = PassDecision<Action, JwtPolicyStatus> & { conditions: ConditionUpdate[] };
+
+export interface DecideOptions {
+  /** Hex digest of a rendered rule (SHA-256 in production), for status.appliedFingerprint. */
+  hash: (text: string) => string;
+  /** Re-check while waiting for the binding (its watch also wakes us). Default 1 min. */
+  waitRecheckMs?: number;
 }
 
 export function scopeOf(target: JwtPolicyTarget | undefined): PolicyScope {
@@ -188,19 +183,23 @@ function conditions(
   ];
 }
 
+/** Plain decision with no write: the shape every non-writing outcome shares. */
+function outcome(status: JwtPolicyStatus, conds: ConditionUpdate[], extra: Partial<Decision> = {}): Decision {
+  return { actions: [], finalize: false, stalled: false, findings: [], status, conditions: conds, ...extra };
+}
+
 function stalled(desired: Desired, status: JwtPolicyStatus, reason: string, message: string): Decision {
-  return {
-    actions: [],
-    finalize: false,
+  return outcome(
     status,
-    conditions: conditions(
+    conditions(
       desired.generation,
       ["False", reason, message],
       ["False", reason, "needs a person: " + message],
       ["True", reason, message],
       ["Unknown", reason, message],
     ),
-  };
+    { stalled: true },
+  );
 }
 
 /** Observed fragment value, with the `<fragment>` wrapper APIM omits in some responses put back. */
@@ -212,21 +211,18 @@ function fragmentMatches(observed: string | undefined, desiredXml: string): bool
   return canonicalEquals(wrapped, desiredXml);
 }
 
-export function decide(desired: Desired, observed: Observed): Decision {
-  return desired.deleting ? decideDelete(desired, observed) : decideApply(desired, observed);
+export function decide(desired: Desired, observed: Observed, options: DecideOptions): Decision {
+  return desired.deleting ? decideDelete(desired, observed) : decideApply(desired, observed, options);
 }
 
-function decideApply(desired: Desired, observed: Observed): Decision {
-  const { spec, namespace, name, fragmentId, generation: gen } = desired;
-  const mode = spec.mode ?? "Fragment";
-  const scope = scopeOf(spec.target);
+function decideApply(desired: Desired, observed: Observed, options: DecideOptions): Decision {
+  const { spec, fragmentId, generation: gen } = desired;
   const label = targetLabel(spec.target);
-  const markerId = markerIdOf(namespace, name);
   const previous = observed.previous ?? {};
   const status: JwtPolicyStatus = {
     ...(gen !== undefined ? { observedGeneration: gen } : {}),
     target: label,
-    ...(mode === "Fragment" ? { fragmentId } : {}),
+    ...((spec.mode ?? "Fragment") === "Fragment" ? { fragmentId } : {}),
     ...(previous.appliedFingerprint ? { appliedFingerprint: previous.appliedFingerprint } : {}),
     ...(previous.callerPrincipalId ? { callerPrincipalId: previous.callerPrincipalId } : {}),
   };
@@ -234,47 +230,86 @@ function decideApply(desired: Desired, observed: Observed): Decision {
   const resolved = ruleInput(desired);
   if (!resolved.ok) {
     if (!resolved.wait) return stalled(desired, status, resolved.reason, resolved.message);
-    return {
-      actions: [],
-      finalize: false,
+    const m: [string, string] = [resolved.reason, resolved.message];
+    return outcome(
       status,
-      conditions: conditions(
-        gen,
-        ["False", resolved.reason, resolved.message],
-        ["True", resolved.reason, resolved.message],
-        ["False", resolved.reason, resolved.message],
-        ["Unknown", resolved.reason, resolved.message],
-      ),
-    };
+      conditions(gen, ["False", ...m], ["True", ...m], ["False", ...m], ["Unknown", ...m]),
+      {
+        requeueAfterMs: options.waitRecheckMs ?? 60_000,
+      },
+    );
   }
   const input = resolved.input;
+  if (!observed.target)
+    throw new Error("decide: the target was not observed although the rule can be rendered");
   if (!observed.target.exists) {
     return stalled(desired, status, "TargetNotFound", `${observed.target.missing} does not exist`);
   }
-  const base = observed.policy?.xml ?? skeletonFor(scope);
   if (observed.policy) {
     const err = checkWellFormed(observed.policy.xml);
     if (err) {
-      return stalled(
-        desired,
-        status,
-        "TargetPolicyMalformed",
-        `the ${label} policy is not well-formed (${formatXmlError(err)}); it is left untouched`,
-      );
+      const why = `the ${label} policy is not well-formed (${formatXmlError(err)}); it is left untouched`;
+      return stalled(desired, status, "TargetPolicyMalformed", why);
     }
   }
+  const writes = desiredWrites(desired, observed, input);
+  if ("unsupported" in writes) {
+    return stalled(desired, status, "TargetPolicyUnsupported", `the ${label} policy: ${writes.unsupported}`);
+  }
+  const fp = options.hash(renderValidateJwt(input));
+  if (writes.actions.length === 0) {
+    const msg = `validate-jwt is in place at ${label}`;
+    return outcome(
+      {
+        ...status,
+        appliedFingerprint: fp,
+        ...(input.callerPrincipalId ? { callerPrincipalId: input.callerPrincipalId } : {}),
+      },
+      conditions(
+        gen,
+        ["True", "Applied", msg],
+        ["False", "Applied", msg],
+        ["False", "Applied", msg],
+        ["True", "Applied", msg],
+      ),
+    );
+  }
+  const why = writeReason(label, previous, input, fp);
+  return {
+    ...outcome(
+      status,
+      conditions(
+        gen,
+        ["False", why.reason, why.message],
+        ["True", why.reason, why.message],
+        ["False", why.reason, why.message],
+        ["False", why.reason, why.message],
+      ),
+    ),
+    actions: writes.actions,
+    onWrite: why.onWrite,
+  };
+}
 
-  const fp = fingerprint(input);
+/** The writes that make the target carry our rule (fragment + include, or inline), or why the document cannot. */
+function desiredWrites(
+  desired: Desired,
+  observed: Observed,
+  input: ValidateJwtInput,
+): { actions: Action[] } | { unsupported: string } {
+  const { spec, namespace, name, fragmentId } = desired;
+  const markerId = markerIdOf(namespace, name);
+  const base = observed.policy?.xml ?? skeletonFor(scopeOf(spec.target));
   const actions: Action[] = [];
   let doc: string;
   try {
-    if (mode === "Fragment") {
-      const fragmentXml = renderFragment(input);
-      if (!fragmentMatches(observed.fragment?.xml, fragmentXml)) {
+    if ((spec.mode ?? "Fragment") === "Fragment") {
+      const xml = renderFragment(input);
+      if (!fragmentMatches(observed.fragment?.xml, xml)) {
         actions.push({
-          kind: "putFragment",
+          type: "putFragment",
           fragmentId,
-          xml: fragmentXml,
+          xml,
           description: fragmentDescription(namespace, name),
         });
       }
@@ -283,63 +318,59 @@ function decideApply(desired: Desired, observed: Observed): Decision {
       doc = upsertInlineRule(removeIncludeFragment(base, fragmentId), markerId, renderValidateJwt(input));
     }
   } catch (e) {
-    if (e instanceof PolicyXmlError) {
-      return stalled(desired, status, "TargetPolicyUnsupported", `the ${label} policy: ${e.message}`);
-    }
+    if (e instanceof PolicyXmlError) return { unsupported: e.message };
     throw e;
   }
   if (!observed.policy || doc !== observed.policy.xml) {
-    actions.push({ kind: "putPolicy", xml: doc, ifMatch: observed.policy?.etag ?? "*" });
+    actions.push({ type: "putPolicy", xml: doc, ifMatch: observed.policy?.etag ?? "*" });
   }
-  if (mode === "Inline" && observed.fragment) actions.push({ kind: "deleteFragment", fragmentId });
+  if (spec.mode === "Inline" && observed.fragment) actions.push({ type: "deleteFragment", fragmentId });
+  return { actions };
+}
 
-  if (actions.length === 0) {
-    const msg = `validate-jwt is in place at ${label}`;
+/** Why the rule is being written: first install, a drift repair (same rule, changed outside), or an update. */
+function writeReason(
+  label: string,
+  previous: JwtPolicyStatus,
+  input: ValidateJwtInput,
+  fp: string,
+): { reason: string; message: string; onWrite: Report } {
+  const pinned = input.callerPrincipalId ? ` (caller pinned to ${input.callerPrincipalId})` : "";
+  if (!previous.appliedFingerprint) {
     return {
-      actions,
-      finalize: false,
-      status: {
-        ...status,
-        appliedFingerprint: fp,
-        ...(input.callerPrincipalId ? { callerPrincipalId: input.callerPrincipalId } : {}),
+      reason: "Applying",
+      message: `installing validate-jwt at ${label}`,
+      onWrite: {
+        event: { type: "Normal", reason: "Applied", note: `validate-jwt installed at ${label}${pinned}` },
       },
-      conditions: conditions(
-        gen,
-        ["True", "Applied", msg],
-        ["False", "Applied", msg],
-        ["False", "Applied", msg],
-        ["True", "Applied", msg],
-      ),
     };
   }
-  let reason: string;
-  let message: string;
-  if (!previous.appliedFingerprint) {
-    reason = "Applying";
-    message = `installing validate-jwt at ${label}`;
-  } else if (previous.appliedFingerprint === fp) {
-    reason = "DriftRepaired";
-    message = `the rule at ${label} was changed or removed outside the operator; restoring it`;
-  } else {
-    reason = "Updating";
-    message =
-      input.callerPrincipalId &&
-      previous.callerPrincipalId &&
-      previous.callerPrincipalId !== input.callerPrincipalId
-        ? `the binding's principal changed to ${input.callerPrincipalId}; updating the rule at ${label}`
-        : `the desired rule changed; updating ${label}`;
+  if (previous.appliedFingerprint === fp) {
+    return {
+      reason: "DriftRepaired",
+      message: `the rule at ${label} was changed or removed outside the operator; restoring it`,
+      onWrite: {
+        event: {
+          type: "Normal",
+          reason: "DriftRepaired",
+          note: `the rule at ${label} was changed or removed outside the operator and has been restored`,
+        },
+        metric: { name: "driftRepaired", facet: "apim" },
+      },
+    };
   }
+  const principalMoved =
+    input.callerPrincipalId &&
+    previous.callerPrincipalId &&
+    previous.callerPrincipalId !== input.callerPrincipalId;
   return {
-    actions,
-    finalize: false,
-    status,
-    conditions: conditions(
-      gen,
-      ["False", reason, message],
-      ["True", reason, message],
-      ["False", reason, message],
-      ["False", reason, message],
-    ),
+    reason: "Updating",
+    message: principalMoved
+      ? `the binding's principal changed to ${input.callerPrincipalId}; updating the rule at ${label}`
+      : `the desired rule changed; updating ${label}`,
+    onWrite: {
+      event: { type: "Normal", reason: "Applied", note: `validate-jwt updated at ${label}${pinned}` },
+    },
   };
 }
 
@@ -356,15 +387,14 @@ function decideDelete(desired: Desired, observed: Observed): Decision {
       ["Unknown", reason, message],
     );
   if ((spec.deletionPolicy ?? "Delete") === "Orphan") {
-    return {
-      actions: [],
+    const message = `deletionPolicy Orphan: the rule stays at ${label}`;
+    return outcome(status, deletingConditions("Orphaned", message), {
       finalize: true,
-      status,
-      conditions: deletingConditions("Orphaned", `deletionPolicy Orphan: the rule stays at ${label}`),
-    };
+      findings: [{ event: { type: "Normal", reason: "Orphaned", note: message } }],
+    });
   }
   const actions: Action[] = [];
-  if (observed.target.exists && observed.policy) {
+  if (observed.target?.exists && observed.policy) {
     const err = checkWellFormed(observed.policy.xml);
     if (err) {
       return stalled(
@@ -382,25 +412,23 @@ function decideDelete(desired: Desired, observed: Observed): Decision {
       // A non-global document that is exactly the skeleton says nothing a missing one would not: it is the one the
       // operator created, so give the target back its original state (no policy).
       if (scope !== "global" && doc === skeletonFor(scope)) {
-        actions.push({ kind: "deletePolicy", ifMatch: observed.policy.etag });
-      } else actions.push({ kind: "putPolicy", xml: doc, ifMatch: observed.policy.etag });
+        actions.push({ type: "deletePolicy", ifMatch: observed.policy.etag });
+      } else actions.push({ type: "putPolicy", xml: doc, ifMatch: observed.policy.etag });
     }
   }
   // After the include is gone: APIM refuses to delete a fragment that is still referenced.
-  if (observed.fragment) actions.push({ kind: "deleteFragment", fragmentId });
+  if (observed.fragment) actions.push({ type: "deleteFragment", fragmentId });
   const done = actions.length === 0;
   return {
-    actions,
-    finalize: done,
-    status,
-    conditions: deletingConditions(
-      done ? "Deleted" : "Deleting",
-      done ? `the rule is gone from ${label}` : `removing the rule from ${label}`,
+    ...outcome(
+      status,
+      deletingConditions(
+        done ? "Deleted" : "Deleting",
+        done ? `the rule is gone from ${label}` : `removing the rule from ${label}`,
+      ),
+      { finalize: done },
     ),
+    actions,
+    onWrite: { event: { type: "Normal", reason: "Removed", note: `the rule was removed from ${label}` } },
   };
-}
-
-/** For callers that only need to know whether a document still carries our part (e.g. metrics, tests). */
-export function hasOurPart(xml: string, fragmentId: string, markerId: string): boolean {
-  return findIncludeFragment(xml, fragmentId).length > 0 || findInlineRule(xml, markerId).length > 0;
 }

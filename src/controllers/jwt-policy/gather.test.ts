@@ -187,16 +187,16 @@ describe("apply", () => {
     apim.policies.set("|orders|", { xml: "<policies />", etag: "e-now" });
     const r = await apply(
       [
-        { kind: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
-        { kind: "putPolicy", xml: "<policies>x</policies>", ifMatch: "e-stale" },
-        { kind: "deleteFragment", fragmentId: "other" },
+        { type: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
+        { type: "putPolicy", xml: "<policies>x</policies>", ifMatch: "e-stale" },
+        { type: "deleteFragment", fragmentId: "other" },
       ],
       { apim },
       t,
     );
-    expect(r.conflict).toBe(true);
+    expect(r.conflict?.kind).toBe("PreconditionFailed");
     expect(r.stoppedBy).toBeUndefined();
-    expect(r.succeeded.map((a) => a.kind)).toEqual(["putFragment"]);
+    expect(r.results.map((x) => x.action.type)).toEqual(["putFragment"]);
     expect(apim.policies.get("|orders|")?.xml).toBe("<policies />");
     expect(apim.fragments.has("fid")).toBe(true);
     expect(apim.calls).toEqual(["putFragment", "putPolicy"]);
@@ -213,14 +213,14 @@ describe("apply", () => {
     apim.fail.putFragment = denied;
     const r = await apply(
       [
-        { kind: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
-        { kind: "putPolicy", xml: "<policies />", ifMatch: "*" },
+        { type: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
+        { type: "putPolicy", xml: "<policies />", ifMatch: "*" },
       ],
       { apim },
       t,
     );
     expect(r.stoppedBy).toBe(denied);
-    expect(r.conflict).toBe(false);
+    expect(r.conflict).toBeUndefined();
     expect(apim.policies.size).toBe(0);
   });
 });

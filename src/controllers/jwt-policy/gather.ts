@@ -7,7 +7,7 @@
 import type { ApimJwtPolicy, JwtPolicyTarget, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { findCondition } from "../../api/v1alpha1/conditions.ts";
 import { isAzureError } from "../../azure/errors.ts";
-import type { ApimPolicyTarget, ApimPort, PolicyDocument } from "../../azure/ports.ts";
+import type { ApimPolicyTarget, ApimPort, CallOptions, PolicyDocument } from "../../azure/ports.ts";
 import type { BindingFacts, Observed } from "./decide.ts";
 
 export interface JwtPolicyPorts {
@@ -65,9 +65,9 @@ export function bindingFacts(
   };
 }
 
-async function fragmentOf(apim: ApimPort, serviceId: string, fragmentId: string) {
+async function fragmentOf(apim: ApimPort, serviceId: string, fragmentId: string, call: CallOptions) {
   try {
-    return await apim.getFragment(serviceId, fragmentId);
+    return await apim.getFragment(serviceId, fragmentId, call);
   } catch (e) {
     if (isAzureError(e, "NotFound")) return undefined;
     throw e;
@@ -80,19 +80,20 @@ export async function gather(
   ports: JwtPolicyPorts,
   fragmentId: string,
   options: { target?: JwtPolicyTarget; skipFragment?: boolean } = {},
+  call: CallOptions = {},
 ): Promise<Observed> {
   const spec = policy.spec;
   const target = apimTarget(spec.apimServiceId, options.target ?? spec.target);
   let doc: PolicyDocument | undefined;
   try {
-    doc = await ports.apim.getPolicy(target);
+    doc = await ports.apim.getPolicy(target, call);
   } catch (e) {
     if (!isAzureError(e, "NotFound")) throw e;
   }
-  const exists = doc ? ({ exists: true } as const) : await ports.apim.checkTarget(target);
+  const exists = doc ? ({ exists: true } as const) : await ports.apim.checkTarget(target, call);
   const fragment = options.skipFragment
     ? undefined
-    : await fragmentOf(ports.apim, spec.apimServiceId, fragmentId);
+    : await fragmentOf(ports.apim, spec.apimServiceId, fragmentId, call);
   return {
     target: exists,
     ...(doc ? { policy: doc } : {}),

@@ -10,7 +10,6 @@
  * leading `@` exists, so such values are refused (checkRuleInput) rather than escaped in a way APIM might not honour.
  */
 import { escapeXml } from "./xml.ts";
-import { sha256Hex } from "./sha256.ts";
 
 export interface ValidateJwtInput {
   tenantId: string;
@@ -146,9 +145,4 @@ export function renderValidateJwt(input: ValidateJwtInput, options: RenderOption
 /** The policy fragment document (Fragment mode): the rule wrapped in `<fragment>`. */
 export function renderFragment(input: ValidateJwtInput): string {
   return `<fragment>\n    ${renderValidateJwt(input, { baseIndent: "    " })}\n</fragment>`;
-}
-
-/** SHA-256 (hex) of the rule as rendered without base indentation: status.appliedFingerprint. */
-export function fingerprint(input: ValidateJwtInput): string {
-  return sha256Hex(renderValidateJwt(input));
 }

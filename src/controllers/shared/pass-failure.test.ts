@@ -56,6 +56,24 @@ describe("describeFailure", () => {
       { reason: "AccessDenied", eventReason: "DeletionBlocked", needsPerson: true },
     ],
     [
+      "412 after the re-read budget",
+      az("PreconditionFailed"),
+      false,
+      { reason: "ConcurrentEdit", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
+      "409 that is not an existing grant",
+      az("Conflict"),
+      false,
+      { reason: "AzureConflict", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
+      "404 of something deleted mid-pass",
+      az("NotFound"),
+      false,
+      { reason: "AzureResourceNotFound", eventReason: "AzureError", needsPerson: false },
+    ],
+    [
       "a bug",
       new Error("undefined is not a function"),
       false,
@@ -65,5 +83,19 @@ describe("describeFailure", () => {
     const f = describeFailure(error, deleting);
     expect(f).toMatchObject(expected);
     if (error instanceof AzureError) expect(f.message).toBe("arm-authorization roleAssignments.create: boom");
+  });
+});
+
+describe("describeFailure message", () => {
+  it("names the call once when the adapter already did, and says what to do", () => {
+    const e = new AzureError({
+      kind: "PreconditionFailed",
+      message: "arm-apim apiPolicy.createOrUpdate: 412 PreconditionFailed",
+      service: "arm-apim",
+      operation: "apiPolicy.createOrUpdate",
+    });
+    const f = describeFailure(e, false);
+    expect(f.message).toBe("arm-apim apiPolicy.createOrUpdate: 412 PreconditionFailed");
+    expect(f.hint).toContain("reading again");
   });
 });

@@ -1,13 +1,16 @@
 /**
- * How both reconcilers report a pass that an error stopped: one vocabulary for the Ready/Stalled/Reconciling
- * reason, the Event and the retry, so `kubectl describe` reads the same for every kind. Pure.
+ * How the engine reports a pass that an error stopped: one vocabulary for the Ready/Stalled/Reconciling reason,
+ * the Event and the retry, so `kubectl describe` reads the same for every kind. The reasons come from the error
+ * table in azure/errors.ts. Pure.
  */
-import { AzureError } from "../../azure/errors.ts";
+import { AzureError, ERROR_CLASSES } from "../../azure/errors.ts";
 
 export interface PassFailure {
-  /** CamelCase condition reason: AccessDenied, Throttled, InvalidRequest, AzureUnavailable, Conflict, Error. */
+  /** CamelCase condition reason: AccessDenied, Throttled, InvalidRequest, ConcurrentEdit, AzureConflict... */
   reason: string;
   message: string;
+  /** What a person can do about it (or that nobody needs to). */
+  hint?: string;
   /** A person must act (grant access, fix the request): Stalled and a slow re-check instead of retries. */
   needsPerson: boolean;
   /** Reason of the Warning Event. */
@@ -18,37 +21,33 @@ export interface PassFailure {
   retryAfterMs?: number;
 }
 
-export function describeFailure(
-  error: Error,
-  deleting: boolean,
-  options: { conflictReason?: boolean } = {},
-): PassFailure {
-  const az = error instanceof AzureError ? error : undefined;
-  const needsPerson = az?.needsPerson ?? false;
-  const reason = !az
-    ? options.conflictReason && error.name === "RetryableError"
-      ? "Conflict"
-      : "Error"
-    : az.kind === "Forbidden"
-      ? "AccessDenied"
-      : az.kind === "Throttled"
-        ? "Throttled"
-        : az.kind === "Invalid"
-          ? "InvalidRequest"
-          : "AzureUnavailable";
+export function describeFailure(error: Error, deleting: boolean): PassFailure {
+  if (!(error instanceof AzureError)) {
+    return {
+      reason: "Error",
+      message: error.message,
+      needsPerson: false,
+      eventReason: deleting ? "DeletionBlocked" : "AzureError",
+    };
+  }
+  const c = ERROR_CLASSES[error.kind];
+  const needsPerson = c.retry === "person";
+  // Adapters already name the call in their messages; say it once.
+  const where = `${error.service} ${error.operation}: `;
   return {
-    reason,
-    message: az ? `${az.service} ${az.operation}: ${az.message}` : error.message,
+    reason: c.reason,
+    message: error.message.startsWith(where) ? error.message : where + error.message,
+    hint: c.hint,
     needsPerson,
     // A blocked deletion is what a person looks for first; then throttling; then a request Azure refused.
     eventReason: deleting
       ? "DeletionBlocked"
-      : az?.kind === "Throttled"
+      : error.kind === "Throttled"
         ? "Throttled"
         : needsPerson
           ? "Rejected"
           : "AzureError",
-    ...(az?.kind === "Throttled" ? { throttledService: az.service } : {}),
-    ...(az?.retryAfterMs !== undefined ? { retryAfterMs: az.retryAfterMs } : {}),
+    ...(error.kind === "Throttled" ? { throttledService: error.service } : {}),
+    ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
   };
 }

@@ -1,0 +1,118 @@
+/**
+ * ApimJwtPolicy passes through the engine's rounds against the in-process emulator, without Kubernetes: the 412
+ * re-read budget now lives in the engine (shared/rounds.ts), so it is asserted here on what APIM holds afterwards.
+ */
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { FINALIZER, type ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
+import { createAzurePorts } from "../../src/azure/clients.ts";
+import { isAzureError } from "../../src/azure/errors.ts";
+import type { AzurePorts } from "../../src/azure/ports.ts";
+import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
+import { describeFailure } from "../../src/controllers/shared/pass-failure.ts";
+import { runRounds } from "../../src/controllers/shared/rounds.ts";
+
+const credential = {
+  getToken: async () => ({ token: "converge-jwt-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
+};
+const FOREIGN =
+  '<policies>\n  <inbound>\n    <base />\n    <rate-limit calls="5" renewal-period="60" />\n  </inbound>\n</policies>';
+
+let emu: RunningEmulator;
+let ids: ScenarioIds;
+let ports: AzurePorts;
+
+beforeAll(async () => {
+  emu = await startEmulator();
+});
+afterAll(async () => {
+  await emu?.stop();
+});
+beforeEach(async () => {
+  await emu.control.reset();
+  ids = await emu.control.seedScenario();
+  ports = createAzurePorts({
+    credential,
+    armEndpoint: emu.url,
+    graphEndpoint: emu.url,
+    tlsCa: emu.caPem,
+    lroPollIntervalMs: 10,
+  });
+  await emu.control.putPolicyRaw(target(), FOREIGN);
+});
+
+const target = () => ({ serviceId: ids.apim.serviceId, apiId: ids.apim.apiId });
+
+function policy(): ApimJwtPolicy {
+  return {
+    apiVersion: "laio.example.com/v1alpha1",
+    kind: "ApimJwtPolicy",
+    metadata: { name: "orders", namespace: "team-a", uid: "uid-2", generation: 1, finalizers: [FINALIZER] },
+    spec: {
+      apimServiceId: ids.apim.serviceId,
+      target: { apiId: ids.apim.apiId },
+      tenantId: ids.tenantId,
+      audiences: [ids.ordersApi.identifierUri],
+    },
+  };
+}
+
+function pass(maxConflicts?: number) {
+  const p = policy();
+  const hooks = jwtPolicyPass(p, { ports: { apim: ports.apim } }, {}, () => undefined);
+  return runRounds(hooks, p, { now: () => "2026-12-01T10:00:00Z", maxRounds: 4, maxConflicts });
+}
+
+const fail412 = (count?: number) =>
+  emu.control.injectFault({
+    match: { operation: "ApiPolicy_CreateOrUpdate" },
+    action: { kind: "status", status: 412, code: "PreconditionFailed", message: "ETag mismatch" },
+    ...(count !== undefined ? { count } : {}),
+  });
+
+describe("ApimJwtPolicy rounds against the emulator", () => {
+  it("first pass installs fragment and include next to what is there, and ends observed", async () => {
+    const r = await pass();
+    expect(r.stoppedBy).toBeUndefined();
+    expect(r.decision?.actions).toEqual([]);
+    const doc = (await emu.control.getPolicyRaw(target()))!.xml;
+    expect(doc).toContain('<rate-limit calls="5" renewal-period="60" />');
+    expect(doc).toContain('<include-fragment fragment-id="laio-team-a-orders" />');
+    expect((await emu.control.listPolicyFragments(ids.apim.serviceId)).map((f) => f.fragmentId)).toEqual([
+      "laio-team-a-orders",
+    ]);
+    expect(r.status?.appliedFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.reports.map((x) => x.event?.reason)).toEqual(["Applied"]);
+  });
+
+  it("a 412 on the document is a re-read: the pass decides again and the include lands", async () => {
+    await fail412(1);
+    const r = await pass();
+    expect(r.stoppedBy).toBeUndefined();
+    expect((await emu.control.getPolicyRaw(target()))!.xml).toContain("laio-team-a-orders");
+    expect(
+      (await emu.control.requestLog({ operation: "ApiPolicy_CreateOrUpdate" })).map((e) => e.status),
+    ).toEqual([412, 200]);
+  });
+
+  it("a document that keeps changing stops after the re-read budget as ConcurrentEdit, untouched", async () => {
+    await fail412();
+    const r = await pass(2);
+    expect(isAzureError(r.stoppedBy, "PreconditionFailed")).toBe(true);
+    expect(describeFailure(r.stoppedBy!, false)).toMatchObject({
+      reason: "ConcurrentEdit",
+      needsPerson: false,
+    });
+    expect((await emu.control.requestLog({ operation: "ApiPolicy_CreateOrUpdate" })).length).toBe(3);
+    expect((await emu.control.getPolicyRaw(target()))!.xml).toBe(FOREIGN);
+  });
+
+  it("the fingerprint is the SHA-256 of the rule as rendered", async () => {
+    const r = await pass();
+    const fragment = (await emu.control.listPolicyFragments(ids.apim.serviceId))[0]!.xml;
+    const rule = fragment.slice(fragment.indexOf("<validate-jwt"), fragment.indexOf("</validate-jwt>") + 15);
+    const unindented = rule.replace(/\n {4}/g, "\n");
+    expect(r.status?.appliedFingerprint).toBe(createHash("sha256").update(unindented).digest("hex"));
+  });
+});
