@@ -543,6 +543,39 @@ const REFERENCE_ONLY: Record<string, string> = {
     "the response half of the .request.json replay",
 };
 
+/**
+ * Examples ../shared gained for work not built yet: each names the issue that models it in the emulator first. The
+ * classification test still fails for any file in none of the three lists, so a new example is never missed.
+ */
+const NOT_YET_MODELLED: Record<string, string> = {
+  "apimanagement/ApiManagementCreateApiOperationPolicy.json":
+    "issue 14 (the APIM policy chain per operation)",
+  "apimanagement/ApiManagementGetApiContract.json": "issue 14 (the API's products and gateway)",
+  "apimanagement/ApiManagementGetApiOperationPolicy.json": "issue 14 (the APIM policy chain per operation)",
+  "apimanagement/ApiManagementListApiOperations.json": "issue 14 (the APIM policy chain per operation)",
+  "apimanagement/ApiManagementListApiProducts.json": "issue 14 (product policies in the chain)",
+  "apimanagement/ApiManagementListProductApis.json": "issue 14 (product policies in the chain)",
+  "apimanagement/ApiManagementServiceGetService.json": "issue 14 (the gateway host of the service)",
+  "graph/application-get-by-appid-select.response-200.json": "issue 13 (ApiRegistration)",
+  "graph/application-get.response-200.json": "issue 13 (ApiRegistration)",
+  "graph/application-list.response-200.json": "issue 13 (ApiRegistration)",
+  "graph/application-post-applications.request.json": "issue 13 (ApiRegistration)",
+  "graph/application-post-applications.response-201.json": "issue 13 (ApiRegistration)",
+  "graph/application-post-owners.request.json": "issue 13 (ApiRegistration)",
+  "graph/application-update-approles.request.json": "issue 13 (ApiRegistration)",
+  "graph/application-update.request.json": "issue 13 (ApiRegistration)",
+  "graph/serviceprincipal-post-serviceprincipals.request.json":
+    "issue 13 (ApiRegistration's service principal)",
+  "graph/serviceprincipal-post-serviceprincipals.response-201.json":
+    "issue 13 (ApiRegistration's service principal)",
+  "web-connections/connectionsCreateOrUpdate.json": "issue 14 (connections after an identity is recreated)",
+  "web-connections/connectionsGet.json": "issue 14 (connections after an identity is recreated)",
+  "web-connections/connectionsList.json": "issue 14 (connections after an identity is recreated)",
+  "web/GetWorkflow.json": "issue 14 (Standard workflow definitions)",
+  "web/ListWorkflows.json": "issue 14 (Standard workflow definitions)",
+  "web/WorkflowVersions_Get.json": "issue 14 (Standard workflow definitions)",
+};
+
 function readJson(rel: string): Json {
   return JSON.parse(readFileSync(join(EXAMPLES, rel), "utf8")) as Json;
 }
@@ -567,9 +600,14 @@ beforeEach(async () => {
   env = { emu, c: clients(emu) };
 });
 
-it("classifies every example file (replayed or reference-only)", () => {
+it("classifies every example file (replayed, reference-only or not yet modelled)", () => {
   expect(files.length).toBeGreaterThan(25);
-  const unclassified = files.filter((f) => !(f in REPLAYERS) && !(f in REFERENCE_ONLY));
+  const unclassified = files.filter(
+    (f) => !(f in REPLAYERS) && !(f in REFERENCE_ONLY) && !(f in NOT_YET_MODELLED),
+  );
+  // A listed file that is gone from the folder, or that has meanwhile got a replayer, is a stale entry.
+  const stale = Object.keys(NOT_YET_MODELLED).filter((f) => !files.includes(f) || f in REPLAYERS);
+  expect(stale).toEqual([]);
   expect(unclassified, "add a replayer to conformance.test.ts for these new examples").toEqual([]);
 });
 
