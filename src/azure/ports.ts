@@ -77,6 +77,18 @@ export interface RoleDefinition {
   /** The GUID. */
   name: string;
   roleName: string;
+  /**
+   * What the role lets its holder do, as ARM returns it. The tenancy matcher decides from these whether a custom role
+   * is privileged or broad; a definition without them (hand-built doubles) is refused as RoleNotResolved.
+   */
+  permissions?: RolePermissions[];
+}
+
+export interface RolePermissions {
+  actions: string[];
+  notActions: string[];
+  dataActions: string[];
+  notDataActions: string[];
 }
 
 export interface RoleDefinitionPort {
@@ -124,8 +136,14 @@ export interface ServicePrincipal {
   id: string;
   appId: string;
   displayName: string;
+  /** The identifier URIs (and the appId) the service principal answers to. */
   servicePrincipalNames: string[];
   appRoles: AppRole[];
+  /**
+   * The tenant that owns the application; Microsoft's tenants mark a first-party API, which tenancy allows only by
+   * exact appId. null when Graph reports none (managed identities); undefined when not read.
+   */
+  appOwnerOrganizationId?: string | null;
 }
 
 export interface AppRoleAssignment {

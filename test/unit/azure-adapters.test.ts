@@ -291,6 +291,18 @@ describe("RoleDefinitionPort (arm-authorization)", () => {
       id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${SECRETS_USER}`,
       name: SECRETS_USER,
       roleName: "Key Vault Secrets User",
+      // Data actions only: the tenancy matcher reads these to tell a harmless role from a privileged one.
+      permissions: [
+        {
+          actions: [],
+          notActions: [],
+          dataActions: [
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+          ],
+          notDataActions: [],
+        },
+      ],
     });
     const byGuid = await ports.roleDefinitions.resolve(ids.keyVaultScope, SECRETS_USER);
     expect(byGuid?.roleName).toBe("Key Vault Secrets User");
@@ -512,6 +524,9 @@ describe("GraphPort (Microsoft Graph v1.0 over core-rest-pipeline)", () => {
   it("finds the service principal by appId and by identifier URI; unknown is undefined", async () => {
     const byUri = await ports.graph.findServicePrincipal("api://orders");
     expect(byUri).toMatchObject({ id: ids.ordersApi.servicePrincipalId, appId: ids.ordersApi.appId });
+    // The owner tenant is what tells tenancy a Microsoft first-party API from the customer's own.
+    expect(byUri!.appOwnerOrganizationId).toBe(ids.tenantId);
+    expect(byUri!.servicePrincipalNames).toContain("api://orders");
     expect(byUri!.appRoles.map((r) => r.value).sort()).toEqual(["AddRole", "ReadRole"]);
     expect(byUri!.appRoles.find((r) => r.value === "AddRole")!.id).toBe(ids.ordersApi.appRoles.AddRole);
     const byAppId = await ports.graph.findServicePrincipal(ids.ordersApi.appId);

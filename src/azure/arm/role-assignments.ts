@@ -46,7 +46,18 @@ export function isAtOrAbove(outer: string, inner: string): boolean {
 
 function toDefinition(d: SdkRoleDefinition): RoleDefinition | undefined {
   if (!d.id || !d.name) return undefined;
-  return { id: d.id, name: d.name, roleName: d.roleName ?? d.name };
+  const strings = (xs: string[] | undefined) => (xs ?? []).map(String);
+  return {
+    id: d.id,
+    name: d.name,
+    roleName: d.roleName ?? d.name,
+    permissions: (d.permissions ?? []).map((p) => ({
+      actions: strings(p.actions),
+      notActions: strings(p.notActions),
+      dataActions: strings(p.dataActions),
+      notDataActions: strings(p.notDataActions),
+    })),
+  };
 }
 
 interface CacheEntry {

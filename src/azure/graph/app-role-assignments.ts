@@ -51,6 +51,7 @@ function toServicePrincipal(sp: Record<string, unknown>): ServicePrincipal {
       ? sp.servicePrincipalNames.map(asString)
       : [],
     appRoles: Array.isArray(sp.appRoles) ? (sp.appRoles as Record<string, unknown>[]).map(toAppRole) : [],
+    appOwnerOrganizationId: typeof sp.appOwnerOrganizationId === "string" ? sp.appOwnerOrganizationId : null,
   };
 }
 
