@@ -11,10 +11,14 @@ import {
   JwtPolicyReconciler,
   policiesReferencing,
 } from "../controllers/jwt-policy/reconciler.ts";
+import { ACCESS_POLICY_RESOURCE, NAMESPACE_RESOURCE } from "../controllers/resources.ts";
+import { TenancyFence } from "../controllers/tenancy/fence.ts";
+import { objectsInNamespace, objectsSelectedBy } from "../controllers/tenancy/watches.ts";
+import type { AzureAccessPolicy } from "../api/v1alpha1/access-policy.ts";
 import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
-import { Manager, type ManagerOptions } from "../runtime/manager.ts";
+import { Manager, type ManagerOptions, type WatchRegistration } from "../runtime/manager.ts";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
 
 export interface OperatorOptions {
@@ -48,14 +52,28 @@ export function createOperator(options: OperatorOptions): Manager {
           durationMs: c.durationMs,
         }),
     });
+  // Tenancy: policies and namespace labels from caches; a change to either reconciles the objects it concerns.
+  const policies = manager.informerFor<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE);
+  const namespaces = manager.informerFor(NAMESPACE_RESOURCE);
+  const tenancy = new TenancyFence({ mode: options.config.tenancy, policies, namespaces });
+  const tenancyWatches: WatchRegistration[] = [
+    {
+      resource: ACCESS_POLICY_RESOURCE,
+      map: (p, primary) => objectsSelectedBy(p as Readonly<AzureAccessPolicy>, primary, namespaces),
+    },
+    { resource: NAMESPACE_RESOURCE, map: objectsInNamespace },
+  ];
   manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
     predicate: specOrMetadataChanged,
+    watches: tenancyWatches,
     reconciler: (s) =>
       new BindingReconciler({
         ports,
+        tenancy,
+        guard: tenancy.bindingGuard,
         client: s.client,
         status: s.status,
         events: s.events,
@@ -77,10 +95,13 @@ export function createOperator(options: OperatorOptions): Manager {
             policies as unknown as { list(ns?: string): readonly Readonly<ApimJwtPolicy>[] },
           ),
       },
+      ...tenancyWatches,
     ],
     reconciler: (s) =>
       new JwtPolicyReconciler({
         ports: { apim: ports.apim },
+        tenancy,
+        guard: tenancy.jwtPolicyGuard,
         client: s.client,
         status: s.status,
         events: s.events,

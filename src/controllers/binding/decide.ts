@@ -23,6 +23,7 @@ import type { Decision, Report } from "../shared/rounds.ts";
 import { decideAppRoleGrants, decideRoleGrants, type GrantsOutcome } from "./decide-grants.ts";
 import { decideIdentity, type IdentityOutcome } from "./decide-identity.ts";
 import { revocations } from "./decide-revocations.ts";
+import { allowedSpec, refusedGrants, refuseIdentity, TENANCY_REASONS } from "./decide-tenancy.ts";
 import { eqi, hasSystem, type Facet } from "./decide-support.ts";
 import {
   appRoleKey,
@@ -50,6 +51,7 @@ const STALLED_REASONS = new Set([
   "AccessDenied",
   "ApiNotFound",
   "AppRoleNotFound",
+  ...TENANCY_REASONS,
 ]);
 
 export function decide(
@@ -70,12 +72,17 @@ function decideConverge(
   options: DecideOptions,
 ): BindingDecision {
   const prev = binding.status ?? {};
-  const identity = decideIdentity(binding, observed);
+  // What the access policies refuse is not wanted: out of the effective spec, so our grants for it are revoked.
+  const verdicts = observed.tenancy;
+  const allowed = verdicts ? allowedSpec(binding, verdicts) : binding;
+  const identity = verdicts
+    ? refuseIdentity(decideIdentity(binding, observed), verdicts)
+    : decideIdentity(binding, observed);
   const principal = identity.principalId;
   const heal = detectHeal(prev, principal);
-  const roles = decideRoleGrants(binding, observed, principal, options.naming);
-  const apps = decideAppRoleGrants(binding, observed, principal);
-  const revoked = revocations(binding, observed, {
+  const roles = decideRoleGrants(allowed, observed, principal, options.naming);
+  const apps = decideAppRoleGrants(allowed, observed, principal);
+  const revoked = revocations(allowed, observed, {
     principal,
     oldPrincipals: heal.oldPrincipals,
     specRoleKeys: roles.specKeys,
@@ -91,12 +98,18 @@ function decideConverge(
     ...apps.actions,
     ...revoked.actions,
   ];
-  const roleStatuses = [...roles.statuses, ...revoked.roleStatuses];
-  const appStatuses = [...apps.statuses, ...revoked.appStatuses];
+  const refused = verdicts
+    ? refusedGrants(binding, verdicts, {
+        roleKeys: new Set(revoked.roleStatuses.map((e) => roleKey(e.scope, e.role))),
+        appKeys: new Set(revoked.appStatuses.map((e) => appRoleKey(e.api, e.appRole))),
+      })
+    : undefined;
+  const roleStatuses = [...roles.statuses, ...(refused?.roleStatuses ?? []), ...revoked.roleStatuses];
+  const appStatuses = [...apps.statuses, ...(refused?.appStatuses ?? []), ...revoked.appStatuses];
   const facets: Facets = {
     identity: identity.facet,
-    roles: grantFacet(roles, principal, "role assignment(s)", "Azure RBAC"),
-    apps: grantFacet(apps, principal, "app role assignment(s)", "Microsoft Graph"),
+    roles: refused?.roleFacet ?? grantFacet(roles, principal, "role assignment(s)", "Azure RBAC"),
+    apps: refused?.appFacet ?? grantFacet(apps, principal, "app role assignment(s)", "Microsoft Graph"),
   };
   const summary = summarizeFacets(facets, actions.length > 0);
   const gen = binding.metadata.generation;
@@ -138,7 +151,10 @@ function decideConverge(
     dropConditions: apps.audienceWarning ? [] : [ConditionType.AudienceWarning],
     finalize: false,
     stalled: summary.stalled !== undefined,
-    findings: heal.previousPrincipal && lastHeal ? healFindings(lastHeal) : [],
+    findings: [
+      ...(heal.previousPrincipal && lastHeal ? healFindings(lastHeal) : []),
+      ...(refused?.findings ?? []),
+    ],
     ...(roles.waitingForReplication || apps.waitingForReplication || identity.action
       ? { requeueAfterMs: replicationBackoff(prev.conditions, options) }
       : {}),

@@ -7,6 +7,7 @@ import { BINDING_KIND, type BindingStatus, type LogicAppIdentityBinding } from "
 import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
 import { BINDING_RESOURCE } from "../resources.ts";
+import type { TenancyFence } from "../tenancy/fence.ts";
 import type { Kind } from "../shared/pass.ts";
 import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from "../shared/rounds.ts";
 import { apply, report } from "./apply.ts";
@@ -18,6 +19,8 @@ export const NAMING: BindingNaming = { roleAssignmentName, ownershipMarker };
 
 export interface BindingKindOptions {
   ports: BindingPorts;
+  /** The AzureAccessPolicy fence; its verdicts go into the observation (the guard is wired in PassDeps). */
+  tenancy?: TenancyFence;
   /** Poll while waiting for replication or a fresh identity. Default 5 s. */
   replicationPollMs?: number;
 }
@@ -44,7 +47,13 @@ export function bindingPass(
   let applyFailures: Record<string, ApplyFailure> = {};
   const created: string[] = [];
   return {
-    gather: (b) => gather(b, ports, { applyFailures, createdAppRoleAssignmentIds: created }, call),
+    gather: async (b) => {
+      const observed = await gather(b, ports, { applyFailures, createdAppRoleAssignmentIds: created }, call);
+      const tenancy = options.tenancy;
+      return tenancy && b.metadata.deletionTimestamp === undefined
+        ? { ...observed, tenancy: tenancy.bindingVerdicts(b, observed) }
+        : observed;
+    },
     decide: (b, observed, now) =>
       decide(b, observed, {
         now,

@@ -11,6 +11,7 @@ import type {
   ServicePrincipal,
   UserAssignedIdentityObservation,
 } from "../../azure/ports.ts";
+import type { DenyReason } from "../tenancy/authorize.ts";
 
 export interface RoleGrantObservation {
   scope: string;
@@ -55,6 +56,26 @@ export interface BindingObservation {
   createdAppRoleAssignmentIds: string[];
   /** Failures of writes made earlier in this reconcile, so conditions can explain them. */
   applyFailures: Record<string, ApplyFailure>;
+  /** The tenancy matcher's refusals of the spec (AzureAccessPolicy); absent when tenancy is not wired (converge). */
+  tenancy?: BindingVerdicts;
+}
+
+/** A request the tenancy matcher refused, as decide reports it (Stalled with this reason and message). */
+export interface Refusal {
+  reason: DenyReason;
+  /** The policy field or built-in rule that refused, e.g. `spec.roles`. */
+  rule: string;
+  message: string;
+}
+
+/** The matcher's verdicts on one binding's spec; an entry missing from a map is allowed (or not resolved yet). */
+export interface BindingVerdicts {
+  /** Binding the Logic App and turning on / attaching its identity: refused means no identity write, no grant. */
+  identity?: Refusal;
+  /** By roleKey. */
+  roles: Record<string, Refusal>;
+  /** By appRoleKey. */
+  apps: Record<string, Refusal>;
 }
 
 export type BindingAction =

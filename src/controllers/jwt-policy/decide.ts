@@ -6,6 +6,7 @@
 import type { JwtPolicySpec, JwtPolicyStatus, JwtPolicyTarget } from "../../api/v1alpha1/jwt-policy.ts";
 import type { PolicyDocument } from "../../azure/ports.ts";
 import type { Decision as PassDecision, Report } from "../shared/rounds.ts";
+import type { Refusal } from "../tenancy/requests.ts";
 import {
   canonicalEquals,
   checkWellFormed,
@@ -55,6 +56,8 @@ export interface Observed {
   fragment?: PolicyDocument;
   /** Status as last written, to tell drift from a first apply or a spec change. */
   previous?: JwtPolicyStatus;
+  /** The AzureAccessPolicy matcher refused the service or target: no APIM read, no write, Stalled. */
+  tenancy?: Refusal;
 }
 
 export type Action =
@@ -227,6 +230,7 @@ function decideApply(desired: Desired, observed: Observed, options: DecideOption
     ...(previous.callerPrincipalId ? { callerPrincipalId: previous.callerPrincipalId } : {}),
   };
 
+  if (observed.tenancy) return stalled(desired, status, observed.tenancy.reason, observed.tenancy.message);
   const resolved = ruleInput(desired);
   if (!resolved.ok) {
     if (!resolved.wait) return stalled(desired, status, resolved.reason, resolved.message);

@@ -16,6 +16,7 @@ import { legacyFragmentId as fragmentIdOf } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
 import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
 import type { Kind } from "../shared/pass.ts";
+import type { TenancyFence } from "../tenancy/fence.ts";
 import { runRounds, type PassHooks, type Report } from "../shared/rounds.ts";
 import { apply } from "./apply.ts";
 import { decide, ruleInput, targetLabel, type Action, type Desired, type Observed } from "./decide.ts";
@@ -28,6 +29,8 @@ export function fingerprint(rule: string): string {
 
 export interface JwtPolicyKindOptions {
   ports: JwtPolicyPorts;
+  /** The AzureAccessPolicy fence: a refused service or target is not read nor written (guard in PassDeps). */
+  tenancy?: TenancyFence;
   /** Re-check while waiting for the binding (its watch also wakes us). Default 1 min. */
   waitRecheckMs?: number;
   /** 412 re-reads when cleaning a previous target. Default 3. */
@@ -87,6 +90,8 @@ export function jwtPolicyPass(
       ? { prelude: () => cleanPreviousTarget(policy, desired, previousLabel, options, call) }
       : {}),
     gather: async (obj) => {
+      const refusal = desired.deleting ? undefined : options.tenancy?.jwtPolicyVerdict(obj);
+      if (refusal) return { ...(obj.status ? { previous: obj.status } : {}), tenancy: refusal };
       // Waiting for the binding is decided from the cache alone: no APIM read until there is a rule to compare.
       if (waits()) return obj.status ? { previous: obj.status } : {};
       const observed = await gather(obj, ports, desired.fragmentId, {}, call);
