@@ -68,6 +68,11 @@ console.log(
   `metrics on http://127.0.0.1:${manager.metricsPort}/metrics, health on http://127.0.0.1:${manager.healthPort}/readyz`,
 );
 
+// Tenancy is enforced (the default): without a policy selecting team-orders, both objects would stall with
+// NoAccessPolicy. The policy is what a cluster administrator writes once per team.
+const accessPolicy = new URL("../examples/access-policy-team-orders.yaml", import.meta.url).pathname;
+say("kubectl apply -f examples/access-policy-team-orders.yaml (a cluster administrator allows team-orders)");
+console.log(kubectl("apply", "-f", accessPolicy).trim());
 const example = new URL("../examples/seed-scenario.yaml", import.meta.url).pathname;
 say("kubectl apply -f examples/seed-scenario.yaml");
 kubectl("create", "namespace", NS);

@@ -19,6 +19,7 @@ import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 const KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -45,6 +46,8 @@ beforeEach(async () => {
   await emu.control.reset();
   ids = await emu.control.seedScenario();
   ns = await freshNamespace(kubeConfig(kubeconfigPath), "bind");
+  // Tenancy is enforced: the namespace's policy allows what the scenario does (the normal path).
+  await applyAccessPolicy(client, scenarioPolicy(ns, ids));
   await startOperator();
 });
 

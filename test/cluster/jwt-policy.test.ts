@@ -21,6 +21,7 @@ import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
+import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 /** What a platform team already has on the API: rate limit, a header with a C# expression holding `<`, a comment. */
@@ -67,6 +68,8 @@ beforeEach(async () => {
   await emu.control.reset();
   ids = await emu.control.seedScenario();
   ns = await freshNamespace(kubeConfig(kubeconfigPath), "jwt");
+  // Tenancy is enforced: the namespace's policy allows what the scenario does (the normal path).
+  await applyAccessPolicy(client, scenarioPolicy(ns, ids));
 });
 
 afterEach(async () => {

@@ -7,7 +7,10 @@ import type { Manager } from "../../src/runtime/manager.ts";
 
 export interface TestOperatorOptions {
   kubeconfigPath: string;
-  namespace: string;
+  /** One namespace, or several. */
+  namespace: string | string[];
+  /** Default: enforce (the suites create an AzureAccessPolicy for their namespaces, see ./access-policy.ts). */
+  tenancy?: "enforce" | "permissive";
   emulator: RunningEmulator;
   /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
   resync?: string;
@@ -19,7 +22,8 @@ export interface TestOperatorOptions {
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
   const { config } = parseConfig([
     `--kubeconfig=${o.kubeconfigPath}`,
-    `--namespaces=${o.namespace}`,
+    `--namespaces=${[o.namespace].flat().join(",")}`,
+    `--tenancy=${o.tenancy ?? "enforce"}`,
     "--leader-elect=false",
     `--metrics-addr=${o.metrics ? "127.0.0.1:0" : ""}`,
     "--health-addr=",
