@@ -72,6 +72,21 @@ export const BUILT_IN_ROLES: readonly RoleDefinitionRecord[] = [
     "2015-02-02T21:55:09.8806423Z",
     "2021-11-11T20:13:50.1416282Z",
   ),
+  // Learn "Azure built-in roles" (Privileged): Role Based Access Control Administrator, f58310d9-…; its actions
+  // as listed there (the ABAC condition that Azure attaches to assignments of it is not modelled).
+  builtIn(
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    "Role Based Access Control Administrator",
+    "Manage access to Azure resources by assigning roles using Azure RBAC. This role does not allow you to manage access using other ways, such as Azure Policy.",
+    perm([
+      "Microsoft.Authorization/roleAssignments/write",
+      "Microsoft.Authorization/roleAssignments/delete",
+      "*/read",
+      "Microsoft.Support/*",
+    ]),
+    "2022-09-07T02:29:29.6592395Z",
+    "2024-04-23T15:00:00.0000000Z",
+  ),
   builtIn(
     "4633458b-17de-408a-b874-0445c86b69e6",
     "Key Vault Secrets User",

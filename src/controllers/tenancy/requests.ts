@@ -6,15 +6,24 @@
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { RoleDefinition, ServicePrincipal } from "../../azure/ports.ts";
 import { appRoleKey, roleKey, type BindingVerdicts, type Refusal } from "../binding/model.ts";
+import { KNOWN_ROLES } from "./builtins.ts";
 import {
   authorize,
+  roleEntryGuid,
   type AccessRequest,
   type ApimTarget,
-  type DenyReason,
   type TenancyInput,
 } from "./authorize.ts";
 
 export type { BindingVerdicts, Refusal };
+
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The GUID of a built-in role named by name, GUID or role definition ID; undefined for anything else. */
+function knownRoleGuid(role: string): string | undefined {
+  const guid = roleEntryGuid(role);
+  return guid && KNOWN_ROLES.some((k) => k.guid === guid) ? guid : undefined;
+}
 
 function verdictOf(input: TenancyInput, request: AccessRequest): Refusal | undefined {
   const v = authorize(input, request);
@@ -74,13 +83,31 @@ export function bindingVerdicts(
   const roles: Record<string, Refusal> = {};
   for (const ra of spec.roleAssignments ?? []) {
     const def = resolved.roles.find((o) => o.scope === ra.scope && o.role === ra.role)?.definition;
-    const refusal = def ? verdictOf(input, roleRequest(ra.scope, def)) : undefined;
+    // A built-in role is known by name or GUID even where it could not be read (a scope outside reach): the
+    // policy's answer comes before "not found", so a person learns first that it would not be allowed anyway.
+    const known = def ? undefined : knownRoleGuid(ra.role);
+    const refusal = def
+      ? verdictOf(input, roleRequest(ra.scope, def))
+      : known
+        ? verdictOf(input, { kind: "grantRole", scope: ra.scope, roleDefinitionGuid: known })
+        : undefined;
     if (refusal) roles[roleKey(ra.scope, ra.role)] = refusal;
   }
   const apps: Record<string, Refusal> = {};
   for (const ar of spec.appRoleAssignments ?? []) {
     const sp = resolved.apis.find((o) => o.api === ar.api)?.servicePrincipal;
-    const refusal = sp ? verdictOf(input, appRoleRequest(ar.api, sp, ar.appRole)) : undefined;
+    // An API named by appId is judged by it even when its service principal was not found (first-party rules).
+    const refusal = sp
+      ? verdictOf(input, appRoleRequest(ar.api, sp, ar.appRole))
+      : GUID_RE.test(ar.api)
+        ? verdictOf(input, {
+            kind: "grantAppRole",
+            api: ar.api,
+            appId: ar.api.toLowerCase(),
+            servicePrincipalId: "",
+            value: ar.appRole,
+          })
+        : undefined;
     if (refusal) apps[appRoleKey(ar.api, ar.appRole)] = refusal;
   }
   return { ...(identity ? { identity } : {}), roles, apps };
