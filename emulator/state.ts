@@ -203,7 +203,11 @@ export interface State {
   etagCounter: number;
 }
 
-export const DEFAULT_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+/**
+ * The customer's tenant. Not 72f988bf-… (Microsoft's own tenant, which the official examples show): apps registered
+ * here are the customer's, and an SP owned by a Microsoft tenant is a first-party API to the tenancy rules.
+ */
+export const DEFAULT_TENANT_ID = "5f0c2b8e-6d1a-4c3b-9e7f-a1b2c3d4e5f6";
 
 export function emptyState(tenantId: string = DEFAULT_TENANT_ID): State {
   return {
