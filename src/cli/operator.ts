@@ -12,6 +12,7 @@ import {
   policiesReferencing,
 } from "../controllers/jwt-policy/reconciler.ts";
 import { ACCESS_POLICY_RESOURCE, NAMESPACE_RESOURCE } from "../controllers/resources.ts";
+import { AccessPolicyReconciler } from "../controllers/access-policy/kind.ts";
 import { TenancyFence } from "../controllers/tenancy/fence.ts";
 import { objectsInNamespace, objectsSelectedBy } from "../controllers/tenancy/watches.ts";
 import type { AzureAccessPolicy } from "../api/v1alpha1/access-policy.ts";
@@ -102,6 +103,25 @@ export function createOperator(options: OperatorOptions): Manager {
         ports: { apim: ports.apim },
         tenancy,
         guard: tenancy.jwtPolicyGuard,
+        client: s.client,
+        status: s.status,
+        events: s.events,
+        metrics: s.metrics,
+      }),
+  });
+  // The policies' own status (selected namespaces, a Warning when none): re-evaluated when a namespace changes.
+  manager.addController<AzureAccessPolicy>({
+    name: "AzureAccessPolicy",
+    resource: ACCESS_POLICY_RESOURCE,
+    predicate: specOrMetadataChanged,
+    watches: [
+      {
+        resource: NAMESPACE_RESOURCE,
+        map: (_ns, policies) => policies.list().map((p) => ({ name: p.metadata.name })),
+      },
+    ],
+    reconciler: (s) =>
+      new AccessPolicyReconciler({
         client: s.client,
         status: s.status,
         events: s.events,

@@ -23,6 +23,7 @@ import {
 } from "../../src/api/v1alpha1/index.ts";
 import { legacyFragmentId, roleAssignmentName } from "../../src/azure/naming.ts";
 import {
+  ACCESS_POLICY_RESOURCE,
   BINDING_RESOURCE,
   JWT_POLICY_RESOURCE,
   NAMESPACE_RESOURCE,
@@ -405,6 +406,61 @@ describe("policy life cycle", () => {
       20_000,
     );
   }, 60_000);
+});
+
+describe("the policies' own status (the AzureAccessPolicy controller)", () => {
+  it("shows the namespaces selected by name and by label, and warns when a policy selects none", async () => {
+    const teamB = tenancyPolicies(ns).find((p) => p.metadata.name.startsWith("team-b"))!;
+    await waitUntil(
+      "team-b status",
+      async () => {
+        const p = await client.get<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE, { name: teamB.metadata.name });
+        return (
+          p.status?.namespaces?.includes(ns.b) === true &&
+          findCondition(p.status.conditions, "Ready")?.status === "True"
+        );
+      },
+      10_000,
+    );
+    const typo: AzureAccessPolicy = {
+      ...teamB,
+      metadata: { name: `typo-${ns.none}` },
+      spec: { namespaces: { names: [`${ns.none}-typo`] } },
+    };
+    policyNames.push(await applyAccessPolicy(client, typo));
+    await waitUntil(
+      "NoNamespaceSelected",
+      async () => {
+        const p = await client.get<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE, { name: typo.metadata.name });
+        return (
+          p.status?.selectedNamespaces === 0 &&
+          findCondition(p.status.conditions, "Warning")?.reason === "NoNamespaceSelected"
+        );
+      },
+      10_000,
+    );
+    // Fixed by labelling a namespace the way a selector expects: the warning goes without touching the policy.
+    await applyAccessPolicy(client, {
+      ...typo,
+      spec: { namespaces: { selector: { matchLabels: { typo: "fixed" } } } },
+    });
+    await client.patch(NAMESPACE_RESOURCE, { name: ns.none }, { metadata: { labels: { typo: "fixed" } } });
+    await waitUntil(
+      "warning gone",
+      async () => {
+        const p = await client.get<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE, { name: typo.metadata.name });
+        return (
+          p.status?.namespaces?.join() === ns.none &&
+          findCondition(p.status.conditions, "Warning") === undefined
+        );
+      },
+      10_000,
+    );
+    // No finalizer on a policy: an administrator's delete never waits for the operator.
+    const p = await client.get<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE, { name: typo.metadata.name });
+    expect(p.metadata.finalizers ?? []).toEqual([]);
+    await deleteAccessPolicy(client, typo.metadata.name);
+  }, 40_000);
 });
 
 describe("permissive mode", () => {

@@ -5,11 +5,14 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { armIdPatterns } from "./arm-id.ts";
+import { ConditionsSchema } from "./conditions.ts";
 import type { KubeObject } from "./metadata.ts";
 import { patterns } from "./patterns.ts";
 import { cel, StringEnum } from "./schema-helpers.ts";
 
 export const ACCESS_POLICY_KIND = "AzureAccessPolicy";
+/** status.namespaces lists at most this many names (the count is always complete). */
+export const MAX_LISTED_NAMESPACES = 20;
 export const ACCESS_POLICY_PLURAL = "azureaccesspolicies";
 const MAX_ENTRIES = 256;
 
@@ -214,6 +217,13 @@ export const AccessPolicyStatusSchema = Type.Object(
     selectedNamespaces: Type.Optional(
       Type.Integer({ description: "How many namespaces this policy selects now.", minimum: 0 }),
     ),
+    namespaces: Type.Optional(
+      Type.Array(Type.String({ maxLength: 63 }), {
+        maxItems: MAX_LISTED_NAMESPACES,
+        description: `The namespaces selected now, sorted; the first ${MAX_LISTED_NAMESPACES} only (see selectedNamespaces).`,
+      }),
+    ),
+    conditions: Type.Optional(ConditionsSchema),
   },
   { description: "What the operator last saw of this policy." },
 );

@@ -52,6 +52,8 @@ export interface Kind<T extends KubeObject<unknown, S>, O, A extends PassAction,
   /** Metric label and log name, e.g. LogicAppIdentityBinding. */
   name: string;
   resource: ResourceType;
+  /** false for a kind that writes nothing outside its own status (no cleanup to guard). Default true. */
+  finalizer?: boolean;
   open(obj: Readonly<T>, env: PassEnv<T>): PassHooks<T, O, A, S>;
 }
 
@@ -112,9 +114,10 @@ export class PassReconciler<
     if (!cached) return {}; // gone: its finalizer already ran
     const before = structuredClone(cached) as T;
     const deleting = before.metadata.deletionTimestamp !== undefined;
-    if (deleting && !(before.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    const guarded = this.kind.finalizer !== false;
+    if (deleting && (!guarded || !(before.metadata.finalizers ?? []).includes(FINALIZER))) return {};
     let obj = before;
-    if (!deleting) {
+    if (!deleting && guarded) {
       // Before the first Azure write, so a crash can never leak something without a way to remove it.
       const written = await ensureFinalizer<T>(this.deps.client, this.kind.resource, obj, FINALIZER);
       if (!written) return {};
