@@ -408,6 +408,35 @@ describe("policy life cycle", () => {
   }, 60_000);
 });
 
+describe("namespace labels", () => {
+  it("a label removed: the objects of the namespace a selector chose lose their policy at once", async () => {
+    const teamB = placed.filter((p) => p.c.team === "b");
+    await client.patch(
+      NAMESPACE_RESOURCE,
+      { name: ns.b },
+      { metadata: { labels: { "example.com/team": null } } },
+    );
+    await waitUntil(
+      "team b Stalled NoAccessPolicy",
+      async () => {
+        for (const p of teamB) if (cond(await get(p), "Stalled")?.reason !== "NoAccessPolicy") return false;
+        return true;
+      },
+      10_000,
+    );
+    await client.patch(NAMESPACE_RESOURCE, { name: ns.b }, { metadata: { labels: TEAM_B_LABELS } });
+    const allowed = teamB.filter((p) => p.c.verdict === true);
+    await waitUntil(
+      "team b allowed cases Ready again",
+      async () => {
+        for (const p of allowed) if (cond(await get(p), "Ready")?.status !== "True") return false;
+        return true;
+      },
+      15_000,
+    );
+  }, 40_000);
+});
+
 describe("the policies' own status (the AzureAccessPolicy controller)", () => {
   it("shows the namespaces selected by name and by label, and warns when a policy selects none", async () => {
     const teamB = tenancyPolicies(ns).find((p) => p.metadata.name.startsWith("team-b"))!;
