@@ -215,6 +215,16 @@ describe("the authorize guard (second fence)", () => {
     expect(r.denied.map((d) => d.reason)).toEqual(["NotAllowed"]);
   });
 
+  it("a policy naming a custom role by name allows the role the pass resolved under that name, and only it", () => {
+    const CUSTOM = "77777777-7777-7777-7777-777777777777";
+    const f = fence([policy(["Orders Reader"])]);
+    const b = binding([{ scope: RG, role: "Orders Reader" }]);
+    const o = observed(b, f, P1, [def(CUSTOM, "Orders Reader", ["Microsoft.Web/sites/read"])]);
+    expect(o.tenancy?.roles).toEqual({});
+    expect(f.bindingGuard(b, [create(CUSTOM)]).denied).toEqual([]);
+    expect(f.bindingGuard(b, [create(ROLE.reader)]).denied[0]?.reason).toBe("NotAllowed");
+  });
+
   it("refuses a custom role whose permissions were never resolved, and identity writes of a refused Logic App", () => {
     const f = fence([policy(["99999999-9999-9999-9999-999999999999"])]);
     const b = binding([]);

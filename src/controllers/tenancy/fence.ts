@@ -27,6 +27,8 @@ import {
   type Refusal,
 } from "./requests.ts";
 
+const lower = (s: string) => s.toLowerCase();
+
 export interface TenancyFenceOptions {
   mode: TenancyMode;
   policies: CacheReader<AzureAccessPolicy>;
@@ -95,7 +97,7 @@ export class TenancyFence {
   ): { allowed: X[]; denied: Denial<X>[] } {
     if (this.mode === "permissive" || obj.metadata.deletionTimestamp !== undefined)
       return { allowed: [...actions], denied: [] };
-    const input = this.input(obj.metadata.namespace ?? "", this.knownRoleNames());
+    const ns = obj.metadata.namespace ?? "";
     const allowed: X[] = [];
     const denied: Denial<X>[] = [];
     for (const action of actions) {
@@ -103,7 +105,12 @@ export class TenancyFence {
       for (const r of refusalsOf(action)) {
         if ("reason" in r) refusal = r;
         else {
-          const v = authorize(input, r);
+          // A policy may name a custom role; it means the role this request resolved, as in gather.
+          const names =
+            r.kind === "grantRole" && r.roleName
+              ? new Map([[lower(r.roleName), lower(r.roleDefinitionGuid)]])
+              : undefined;
+          const v = authorize(this.input(ns, names), r);
           if (!v.allowed) refusal = { reason: v.reason, rule: v.rule, message: v.message };
         }
         if (refusal) break;
@@ -112,10 +119,6 @@ export class TenancyFence {
       else allowed.push(action);
     }
     return { allowed, denied };
-  }
-
-  private knownRoleNames(): Map<string, string> {
-    return roleNameGuids([...this.roleFacts.values()]);
   }
 
   /** What one binding write asks of Azure; deletes and the identity turned off on deletion ask nothing. */
