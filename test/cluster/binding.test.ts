@@ -19,7 +19,7 @@ import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
-import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
+import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 const KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -54,6 +54,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await manager?.stop();
   manager = undefined;
+  await deleteAccessPolicy(client, `scenario-${ns}`);
 });
 
 async function startOperator(): Promise<void> {

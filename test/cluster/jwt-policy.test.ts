@@ -21,7 +21,7 @@ import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
-import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
+import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 /** What a platform team already has on the API: rate limit, a header with a C# expression holding `<`, a comment. */
@@ -75,6 +75,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await manager?.stop();
   manager = undefined;
+  await deleteAccessPolicy(client, `scenario-${ns}`);
 });
 
 async function startOperator(resync = "2s"): Promise<Manager> {
