@@ -188,7 +188,8 @@ export function decideAppRoleGrants(
       // Graph assignments carry no name, so ownership is what the record holds (the ID, or the write-ahead
       // intent a crash left behind), or an ID this pass created; never what status says.
       const createdByUs =
-        observed.createdAppRoleAssignmentIds.includes(found.id) || ownsAppRoleAssignment(observed.record, found);
+        observed.createdAppRoleAssignmentIds.includes(found.id) ||
+        ownsAppRoleAssignment(observed.record, found);
       appStatuses.push({
         api: ar.api,
         appRole: ar.appRole,

@@ -100,11 +100,17 @@ function roleNames(
   live: RoleAssignment,
 ): { scope: string; role: string } {
   for (const r of observed.roles) {
-    if (r.definition && eqi(r.scope, live.scope) && sameRoleDefinition(r.definition.id, live.roleDefinitionId))
+    if (
+      r.definition &&
+      eqi(r.scope, live.scope) &&
+      sameRoleDefinition(r.definition.id, live.roleDefinitionId)
+    )
       return { scope: r.scope, role: r.role };
   }
   const e = (binding.status?.roleAssignments ?? []).find((x) => eqi(x.id, live.id));
-  return e ? { scope: e.scope, role: e.role } : { scope: live.scope, role: lastSegment(live.roleDefinitionId) };
+  return e
+    ? { scope: e.scope, role: e.role }
+    : { scope: live.scope, role: lastSegment(live.roleDefinitionId) };
 }
 
 /** The spec's (api, app role) a live Graph assignment stands for; else status's; else its own IDs. */
@@ -152,7 +158,13 @@ function revokeOwnedRoles(
     const v = verdict(ctx, live.principalId, true);
     if ("keep" in v) statuses.push({ ...entry, message: v.keep });
     else if ("revoke" in v) {
-      actions.push({ type: "deleteRoleAssignment", key, id: live.id, principalId: live.principalId, why: v.revoke });
+      actions.push({
+        type: "deleteRoleAssignment",
+        key,
+        id: live.id,
+        principalId: live.principalId,
+        why: v.revoke,
+      });
       statuses.push({ ...entry, message: MESSAGE[v.revoke] });
     }
   }

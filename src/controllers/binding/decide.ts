@@ -21,11 +21,7 @@ import {
   type HealRecord,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
-import {
-  identityTurnedOnByUs,
-  LOGIC_APP_CLAIMED,
-  logicAppClaimedMessage,
-} from "../shared/ownership.ts";
+import { identityTurnedOnByUs, LOGIC_APP_CLAIMED, logicAppClaimedMessage } from "../shared/ownership.ts";
 import type { Decision, Report } from "../shared/rounds.ts";
 import { decideAppRoleGrants, decideRoleGrants, type GrantsOutcome } from "./decide-grants.ts";
 import { decideIdentity, type IdentityOutcome } from "./decide-identity.ts";
@@ -80,7 +76,8 @@ export function decideClaimed(
 ): BindingDecision {
   const prev = binding.status ?? {};
   const gen = binding.metadata.generation;
-  if (deleting) return { actions: [], status: prev, conditions: [], finalize: true, stalled: false, findings: [] };
+  if (deleting)
+    return { actions: [], status: prev, conditions: [], finalize: true, stalled: false, findings: [] };
   const message = logicAppClaimedMessage(binding.spec.logicAppId, holder);
   const c = (type: string, status: ConditionInput["status"], msg = message): ConditionInput => ({
     type,
@@ -92,7 +89,12 @@ export function decideClaimed(
   return {
     actions: [],
     // Nothing of the holder's is this binding's to report: no principal, no grants.
-    status: { observedGeneration: gen, grants: `0/${grantCount(binding)}`, roleAssignments: [], appRoleAssignments: [] },
+    status: {
+      observedGeneration: gen,
+      grants: `0/${grantCount(binding)}`,
+      roleAssignments: [],
+      appRoleAssignments: [],
+    },
     conditions: [
       c(ConditionType.Ready, "False"),
       c(ConditionType.Stalled, "True"),

@@ -4,11 +4,7 @@
  * per API per pass, the ownership record and claim: ./ownership.ts). `converge` runs the same rounds without
  * Kubernetes (benchmark, standalone, plan), with its records in memory.
  */
-import {
-  BINDING_KIND,
-  type BindingStatus,
-  type LogicAppIdentityBinding,
-} from "../../api/v1alpha1/index.ts";
+import { BINDING_KIND, type BindingStatus, type LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
 import { BINDING_RESOURCE } from "../resources.ts";
@@ -39,10 +35,8 @@ export function bindingKind(
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
     open: (obj, env) => {
-      const session = options.records.open(
-        obj,
-        env.call.signal ?? env.ctx.signal,
-        () => env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
+      const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
+        env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
       );
       return bindingPass(obj, options, session, env.call);
     },

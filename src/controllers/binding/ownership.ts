@@ -27,12 +27,7 @@ import {
   type ClaimCandidate,
   type ObjectIdentity,
 } from "../shared/ownership.ts";
-import {
-  claimLogicApp,
-  recordKeyOf,
-  releaseClaim,
-  type OwnershipStores,
-} from "../shared/ownership-store.ts";
+import { claimLogicApp, recordKeyOf, releaseClaim, type OwnershipStores } from "../shared/ownership-store.ts";
 import type { OwnershipRecords } from "../shared/pass.ts";
 import type { ActionResult, PassAction } from "../shared/rounds.ts";
 import { selfOf } from "./decide-revocations.ts";
@@ -193,7 +188,12 @@ export class OwnershipSession {
     for (const a of o.roleAssignments) {
       const m = parseOwnershipMarker(a.description);
       if (m && m.namespace === self.namespace && m.name === self.name && m.uid === self.uid)
-        r = withRbac(r, { id: a.id, scope: a.scope, roleDefinitionId: a.roleDefinitionId, principalId: a.principalId });
+        r = withRbac(r, {
+          id: a.id,
+          scope: a.scope,
+          roleDefinitionId: a.roleDefinitionId,
+          principalId: a.principalId,
+        });
     }
     const target = canonicalLogicAppId(b.spec.logicAppId);
     const principal = currentPrincipal(b, o);
