@@ -362,12 +362,12 @@ describe("restore from backup", () => {
     expect(restored.metadata.uid).not.toBe(first.metadata.uid);
     expect(await principalOf(ids.logicAppId)).toBe(principal);
     expect(await grantsOf(principal)).toEqual(granted);
-    const record = (await recordOf(ns, "orders"))!.data;
-    expect(record.uid).toBe(restored.metadata.uid);
-    expect(record.identity.enabledByOperator).toBe(true);
     expect(restored.status?.identityEnabledByOperator).toBe(true);
     expect(restored.status?.roleAssignments?.[0]?.ownership).toBe("Created");
     expect(restored.status?.appRoleAssignments?.[0]?.ownership).toBe("Created");
+    const record = (await recordOf(ns, "orders"))?.data;
+    expect(record?.uid).toBe(restored.metadata.uid);
+    expect(record?.identity.enabledByOperator).toBe(true);
 
     // Deleting it now removes what its predecessor created, and turns off the identity that one turned on.
     await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });

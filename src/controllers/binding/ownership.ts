@@ -25,6 +25,7 @@ import {
   withRbac,
   type BindingRecord,
   type ClaimCandidate,
+  type GraphTriple,
   type ObjectIdentity,
 } from "../shared/ownership.ts";
 import { claimLogicApp, recordKeyOf, releaseClaim, type OwnershipStores } from "../shared/ownership-store.ts";
@@ -104,6 +105,12 @@ const asCandidate = (b: Readonly<LogicAppIdentityBinding>): ClaimCandidate => ({
   ...(b.metadata.deletionTimestamp !== undefined ? { deleting: true } : {}),
 });
 
+const tripleOf = (a: GraphTriple): GraphTriple => ({
+  resourceId: a.resourceId,
+  principalId: a.principalId,
+  appRoleId: a.appRoleId,
+});
+
 /** The principal the spec's identity has now, as decide will see it. */
 function currentPrincipal(b: LogicAppIdentityBinding, o: BindingObservation): string | undefined {
   const la = o.logicApp;
@@ -122,6 +129,8 @@ export class OwnershipSession {
   private readonly key: string;
   private stored: StoredRecord<BindingRecord> | undefined;
   private opened = false;
+  /** Called once the object is finalized (the registry forgets the session). */
+  onFinalized: (() => void) | undefined;
   /** The holder, when another binding manages this Logic App. */
   claimedBy: string | undefined;
   othersOnLogicApp = 0;
@@ -213,7 +222,7 @@ export class OwnershipSession {
   async writeIntent(writes: readonly BindingAction[]): Promise<void> {
     let r = this.stored?.data ?? emptyBindingRecord(selfOf(this.binding), this.binding.spec.logicAppId);
     for (const w of writes) {
-      if (w.type === "createAppRoleAssignment") r = withGraphIntent(r, w);
+      if (w.type === "createAppRoleAssignment") r = withGraphIntent(r, tripleOf(w));
       if (w.type === "setIdentity" && w.why === "enable") r = withIdentityEnabled(r, undefined);
     }
     if (!this.stored || JSON.stringify(r) !== JSON.stringify(this.stored.data)) await this.write(r);
@@ -248,7 +257,7 @@ export class OwnershipSession {
             });
           break;
         case "createAppRoleAssignment":
-          if (outcome === "done" && detail) r = withGraphCreated(r, a, detail);
+          if (outcome === "done" && detail) r = withGraphCreated(r, tripleOf(a), detail);
           // Graph's duplicate (someone else's equal grant) or no create at all: the intent must not later match
           // an assignment this binding did not make.
           else
@@ -287,6 +296,7 @@ export class OwnershipSession {
     if (this.stored) await this.deps.records.delete(this.key, this.stored.resourceVersion, this.signal);
     this.stored = undefined;
     for (const la of logicApps) await this.deps.claims?.release(self, la, this.signal);
+    this.onFinalized?.();
   }
 
   private async write(r: BindingRecord): Promise<void> {
@@ -309,13 +319,13 @@ export class BindingRecords implements OwnershipRecords {
     bindings: () => readonly Readonly<LogicAppIdentityBinding>[],
   ): OwnershipSession {
     const session = new OwnershipSession(this.deps, binding, signal, bindings);
+    const key = recordKeyOf(selfOf(binding));
     // One worker per key: the previous pass of this object is over.
-    this.sessions.set(recordKeyOf(selfOf(binding)), session);
+    this.sessions.set(key, session);
+    session.onFinalized = () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
     return session;
-  }
-
-  close(binding: Readonly<LogicAppIdentityBinding>): void {
-    this.sessions.delete(recordKeyOf(selfOf(binding)));
   }
 
   async recordIntent(
