@@ -240,6 +240,61 @@ describe("one owner per Logic App", () => {
   });
 });
 
+describe("a binding whose Logic App changed under its name", () => {
+  // logicAppId is immutable, so the record names another Logic App only when an object is re-created under the
+  // same name (a restore, or delete-and-recreate while the operator was down) pointing elsewhere.
+  it("lets the old Logic App go once its grants there are revoked, so another binding may claim it", async () => {
+    const second = await emu.control.seedLogicApp({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: `second-${randomBytes(3).toString("hex")}`,
+    });
+    await takeSnapshot();
+    await createBinding(ns, "orders", seedSpec());
+    await waitFor(ns, "orders", ready, "Ready");
+    const oldPrincipal = (await principalOf(ids.logicAppId))!;
+    const oldGrants = await grantsOf(oldPrincipal);
+    await createBinding(intruder, "next", seedSpec());
+    await waitFor(
+      intruder,
+      "next",
+      stalledWith("LogicAppClaimed"),
+      "Stalled while orders holds the Logic App",
+    );
+
+    await manager!.stop();
+    manager = undefined;
+    await client.patch(
+      BINDING_RESOURCE,
+      { namespace: ns, name: "orders" },
+      { metadata: { finalizers: null } },
+    );
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "orders" });
+    await gone(ns, "orders");
+    await createBinding(ns, "orders", seedSpec({ logicAppId: second.id }));
+    await startOperator();
+
+    const moved = await waitFor(
+      ns,
+      "orders",
+      (b) => ready(b) && b.status?.principalId !== undefined && b.status.principalId !== oldPrincipal,
+      "Ready on the new Logic App",
+    );
+    const newPrincipal = (await principalOf(second.id))!;
+    expect(moved.status?.principalId).toBe(newPrincipal);
+    expect((await grantsOf(newPrincipal)).rbac).toHaveLength(1);
+    // The waiting binding gets the old Logic App once it is let go, and grants its principal again.
+    await waitFor(intruder, "next", ready, "Ready once the old Logic App is free");
+    const regranted = await grantsOf(oldPrincipal);
+    expect(regranted.rbac).toHaveLength(1);
+    expect(regranted.graph).toHaveLength(1);
+    // Re-granted by "next" (the predecessor's were swept), not kept from the predecessor.
+    expect(regranted.graph).not.toEqual(oldGrants.graph);
+    expect((await recordOf(ns, "orders"))?.data.logicAppId).toBe(second.id.toLowerCase());
+    expect((await recordOf(intruder, "next"))?.data.rbac).toHaveLength(1);
+  });
+});
+
 describe("status is a report", () => {
   it("a forged status (foreign Owner assignment, foreign Graph assignment, identity enabled by hand) deletes and disables nothing, on update and on deletion", async () => {
     // A Logic App whose identity someone turned on by hand, and grants of another principal.

@@ -90,8 +90,7 @@ export function bindingPass(
     report: (r) => report(r, logicAppId),
     // The next round decides from what this round established (e.g. that this binding turned the identity on).
     carryStatus: true,
-    // Graph assignments carry no name: the intent in status is how a pass whose final write fails knows its own.
-    needsWriteAhead: (writes) => writes.some((a) => a.type === "createAppRoleAssignment"),
+    // No status write-ahead: status is a report; the Graph intent goes into the ownership record (the seam).
   };
 }
 
