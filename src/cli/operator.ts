@@ -5,7 +5,9 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
 import type { AzurePorts } from "../azure/ports.ts";
+import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import {
   JWT_POLICY_RESOURCE,
   JwtPolicyReconciler,
@@ -53,15 +55,18 @@ export function createOperator(options: OperatorOptions): Manager {
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
     predicate: specOrMetadataChanged,
-    reconciler: (s) =>
-      new BindingReconciler({
+    reconciler: (s) => {
+      const stores = createOwnershipStores(s.client, options.config.recordsNamespace);
+      return new BindingReconciler({
         ports,
+        ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
         client: s.client,
         status: s.status,
         events: s.events,
         metrics: s.metrics,
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
-      }),
+      });
+    },
   });
   manager.addController<ApimJwtPolicy>({
     name: "ApimJwtPolicy",

@@ -8,6 +8,13 @@ import type { Manager } from "../../src/runtime/manager.ts";
 export interface TestOperatorOptions {
   kubeconfigPath: string;
   namespace: string;
+  /** More namespaces to watch (e.g. a second tenant's). */
+  alsoWatch?: string[];
+  /**
+   * The operator's ownership records and Logic App claims (ConfigMaps). Each suite passes its own fresh
+   * namespace, so suites running at once never see each other's claims; default: the watched namespace.
+   */
+  recordsNamespace?: string;
   emulator: RunningEmulator;
   /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
   resync?: string;
@@ -19,7 +26,8 @@ export interface TestOperatorOptions {
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
   const { config } = parseConfig([
     `--kubeconfig=${o.kubeconfigPath}`,
-    `--namespaces=${o.namespace}`,
+    `--namespaces=${[o.namespace, ...(o.alsoWatch ?? [])].join(",")}`,
+    `--records-namespace=${o.recordsNamespace ?? o.namespace}`,
     "--leader-elect=false",
     `--metrics-addr=${o.metrics ? "127.0.0.1:0" : ""}`,
     "--health-addr=",
