@@ -124,6 +124,29 @@ function fragmentId(namespace: string, name: string): string {
   return fragmentIdOf(namespace, name, uid);
 }
 
+/**
+ * Waits until no APIM request (of `operation`, or any) arrived for `ms`: the passes that follow a first apply (the
+ * finalizer's own watch event, a status write retried after a stale cache) are over, so what a test measures next
+ * is the steady cadence rather than the startup.
+ */
+async function quiet(operation?: string, ms = 700): Promise<void> {
+  const count = async () => (await emu.control.requestLog(operation ? { operation } : {})).length;
+  let last = await count();
+  let since = Date.now();
+  await waitUntil(
+    "APIM quiet",
+    async () => {
+      const now = await count();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+      return Date.now() - since >= ms;
+    },
+    15_000,
+  );
+}
+
 const getPolicyObj = (name: string) =>
   client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name });
 const getBinding = (name: string) =>
@@ -550,6 +573,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     await startOperator("0");
     await createPolicy(policyBody("busy-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }));
     await waitForCondition("busy-jwt", "Ready", "True", undefined, 30_000);
+    await quiet();
     await emu.control.injectFault({
       match: { operation: "PolicyFragment_Get" },
       action: { kind: "status", status: 429, retryAfterSeconds: 2 },
@@ -697,6 +721,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     expect(findCondition(obj.status?.conditions, "Stalled")!.message).toContain("no write access");
     expect(findCondition(obj.status?.conditions, "Ready")?.status).toBe("False");
     // Once Stalled, at most one attempt per resync pass (2 s here), not a hot retry loop.
+    await quiet("PolicyFragment_CreateOrUpdate", 1_000);
     const atStall = (await emu.control.requestLog({ operation: "PolicyFragment_CreateOrUpdate" })).length;
     await new Promise((r) => setTimeout(r, 4_000));
     const attempts = await emu.control.requestLog({ operation: "PolicyFragment_CreateOrUpdate" });

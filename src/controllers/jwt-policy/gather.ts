@@ -143,7 +143,12 @@ export async function gather(
   policy: Readonly<ApimJwtPolicy>,
   ports: JwtPolicyPorts,
   desired: Desired,
-  options: { target?: JwtPolicyTarget; skipFragment?: boolean } = {},
+  options: {
+    target?: JwtPolicyTarget;
+    skipFragment?: boolean;
+    /** The record as just read by the same pass (the prelude), so it is not read twice; null: there is none. */
+    record?: ObservedRecord | null;
+  } = {},
   call: CallOptions = {},
 ): Promise<Observed> {
   const spec = policy.spec;
@@ -162,7 +167,8 @@ export async function gather(
       ...(policy.status ? { previous: policy.status } : {}),
     };
   }
-  const record = await readRecord(ports, desired, call);
+  const record =
+    options.record !== undefined ? (options.record ?? undefined) : await readRecord(ports, desired, call);
   const [fragment, predecessors] = await Promise.all([
     fragmentOf(ports.apim, spec.apimServiceId, desired.fragmentId, call),
     predecessorsOf(ports, desired, record, call),

@@ -28,6 +28,7 @@ import {
   type Action,
   type Desired,
   type Observed,
+  type ObservedRecord,
 } from "./decide.ts";
 import {
   apimTarget,
@@ -106,12 +107,20 @@ export function jwtPolicyPass(
     const r = ruleInput(desired);
     return !desired.deleting && !r.ok && r.wait;
   };
+  // The record as the prelude read it, for the first gather, when the prelude wrote nothing (one read per pass).
+  let known: { record: ObservedRecord | null } | undefined;
   return {
-    prelude: () => cleanPreviousTargets(policy, desired, options, call),
+    prelude: async () => {
+      const r = await cleanPreviousTargets(policy, desired, options, call);
+      known = r.unchanged;
+      return r.reports;
+    },
     gather: async (obj) => {
       // Waiting for the binding is decided from the cache alone: no APIM read until there is a rule to compare.
       if (waits()) return obj.status ? { previous: obj.status } : {};
-      const observed = await gather(obj, ports, desired, {}, call);
+      const reuse = known;
+      known = undefined;
+      const observed = await gather(obj, ports, desired, reuse ?? {}, call);
       if (moved && observed.previous) {
         const { appliedFingerprint: _drop, ...rest } = observed.previous;
         observed.previous = rest;
@@ -140,13 +149,13 @@ async function cleanPreviousTargets(
   desired: Desired,
   options: JwtPolicyKindOptions,
   call: CallOptions,
-): Promise<Report[]> {
+): Promise<{ reports: Report[]; unchanged?: { record: ObservedRecord | null } }> {
   const { ports } = options;
   const record = await readRecord(ports, desired, call);
-  if (!record) return [];
+  if (!record) return { reports: [], unchanged: { record: null } };
   const here = recordTarget(policy.spec.apimServiceId, policy.spec.target);
   const stale = record.data.targets.filter((t) => t !== here);
-  if (stale.length === 0) return [];
+  if (stale.length === 0) return { reports: [], unchanged: { record } };
   const reports: Report[] = [];
   const done: string[] = [];
   const orphan = (policy.spec.deletionPolicy ?? "Delete") === "Orphan";
@@ -176,7 +185,7 @@ async function cleanPreviousTargets(
     const next = { ...record.data, targets: record.data.targets.filter((t) => !done.includes(t)) };
     await ports.records.put(recordKeyOf(desired), next, record.resourceVersion, signalOf(call));
   }
-  return reports;
+  return { reports };
 }
 
 async function cleanPreviousTarget(
