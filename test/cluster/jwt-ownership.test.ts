@@ -365,6 +365,44 @@ describe("ApimJwtPolicy ownership (issue 11)", () => {
     expect(after).toContain("PolicyFragment_CreateOrUpdate:200");
   });
 
+  it("an object restored from backup (new UID, no status) takes over its fragment through the record: nothing lost or duplicated", async () => {
+    snapshot = await snapshotForeign(sources());
+    await startOperator();
+    const before = await create(policyBody(nsA, "orders"));
+    await waitCondition(nsA, "orders", "Ready", "True");
+    const oldId = fidOf(before);
+    // The cluster is lost while the operator is down; Azure and the records namespace survive.
+    await manager!.stop();
+    manager = undefined;
+    const cur = await get(nsA, "orders");
+    await client.replace(
+      JWT_POLICY_RESOURCE,
+      { namespace: nsA, name: "orders" },
+      { ...cur, metadata: { ...cur.metadata, finalizers: [] } },
+    );
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: nsA, name: "orders" });
+    await waitGone(nsA, "orders");
+    // Restored: same namespace, name and spec; a new UID and no status.
+    const after = await create(policyBody(nsA, "orders"));
+    expect(after.metadata.uid).not.toBe(before.metadata.uid);
+    await emu.control.resetLog();
+    await startOperator();
+    await waitCondition(nsA, "orders", "Ready", "True");
+    await waitUntil("old fragment gone", async () => !(await fragments()).has(oldId), 20_000);
+    const doc = (await emu.control.getPolicyRaw(apiTarget()))!.xml;
+    expect(doc).toBe(BASE.replace("<base />\r\n", `<base />\r\n        ${includeOf(fidOf(after))}\r\n`));
+    expect([...(await fragments()).keys()]).toEqual([fidOf(after)]);
+    const rec = await createOwnershipStores(client, recordsNs).jwtPolicies.get(
+      `${nsA}/orders`,
+      AbortSignal.timeout(5_000),
+    );
+    expect(rec?.data).toEqual({
+      uid: after.metadata.uid,
+      fragments: [{ serviceId: ids.apim.serviceId, fragmentId: fidOf(after) }],
+      targets: [`${ids.apim.serviceId.toLowerCase()}|api/${ids.apim.apiId}`],
+    });
+  });
+
   it("a legacy-ID fragment of this object migrates to the new ID with no moment where the API lacks the rule", async () => {
     const legacy = legacyFragmentId(nsA, "orders");
     const oldRule =

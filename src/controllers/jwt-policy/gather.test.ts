@@ -244,6 +244,38 @@ describe("apply", () => {
     expect(apim.fragments.has("fid")).toBe(true);
     expect(apim.calls).toEqual(["putFragment", "putPolicy"]);
   });
+  it("a migration delete APIM refuses (409: still included elsewhere) is deferred; the record write-ahead went first", async () => {
+    const apim = new FakeApim();
+    const records = new MemoryRecords();
+    apim.fragments.set("legacy", { xml: "<fragment />", etag: "f0", description: "old" });
+    apim.fail.deleteFragment = new AzureError({
+      kind: "Conflict",
+      message: "still referenced",
+      statusCode: 409,
+      service: "arm-apim",
+      operation: "policyFragment.delete",
+    });
+    const record = { uid: "u1", fragments: [{ serviceId: SVC, fragmentId: "legacy" }], targets: [] };
+    const r = await apply(
+      [
+        { type: "putRecord", record },
+        { type: "deleteFragment", fragmentId: "legacy", ifMatch: "f0", migration: true },
+        { type: "putPolicy", xml: "<policies />" },
+      ],
+      { apim, records },
+      t,
+      { namespace: "ns", name: "p" },
+    );
+    expect(r.stoppedBy).toBeUndefined();
+    expect(r.results.map((x) => [x.action.type, x.outcome])).toEqual([
+      ["putRecord", "done"],
+      ["deleteFragment", "deferred"],
+      ["putPolicy", "done"],
+    ]);
+    expect(apim.fragments.has("legacy")).toBe(true);
+    expect((await records.get("ns/p"))?.data).toEqual(record);
+  });
+
   it("any other failure stops the pass and is returned", async () => {
     const apim = new FakeApim();
     const denied = new AzureError({
