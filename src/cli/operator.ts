@@ -13,6 +13,7 @@ import {
   JwtPolicyReconciler,
   policiesReferencing,
 } from "../controllers/jwt-policy/reconciler.ts";
+import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -27,6 +28,8 @@ export interface OperatorOptions {
   /** Replaces the ports built from `azure` (tests). */
   ports?: AzurePorts;
   replicationPollMs?: number;
+  /** Where ownership records live (ConfigMaps); default config.recordsNamespace (`--records-namespace`). */
+  recordsNamespace?: string;
   manager?: Partial<Pick<ManagerOptions, "informer" | "backoff" | "onLostLeadership">>;
 }
 
@@ -38,6 +41,7 @@ export function createOperator(options: OperatorOptions): Manager {
     ...options.manager,
   });
   const metrics = manager.services.metrics;
+  const recordsNamespace = options.recordsNamespace ?? options.config.recordsNamespace;
   const ports =
     options.ports ??
     createAzurePorts({
@@ -85,7 +89,7 @@ export function createOperator(options: OperatorOptions): Manager {
     ],
     reconciler: (s) =>
       new JwtPolicyReconciler({
-        ports: { apim: ports.apim },
+        ports: { apim: ports.apim, records: createOwnershipStores(s.client, recordsNamespace).jwtPolicies },
         client: s.client,
         status: s.status,
         events: s.events,

@@ -19,6 +19,8 @@ export interface TestOperatorOptions {
   /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
   resync?: string;
   replicationPollMs?: number;
+  /** Where the operator keeps its ownership records; default the config's (the Lease namespace). */
+  recordsNamespace?: string;
   /** Serve /metrics on a free loopback port (read it from manager.metricsPort). */
   metrics?: boolean;
 }
@@ -45,6 +47,7 @@ export async function startTestOperator(o: TestOperatorOptions): Promise<Manager
       lroPollIntervalMs: 50,
     },
     replicationPollMs: o.replicationPollMs ?? 300,
+    ...(o.recordsNamespace !== undefined ? { recordsNamespace: o.recordsNamespace } : {}),
   });
   await manager.start();
   return manager;
