@@ -13,7 +13,6 @@ import {
   JwtPolicyReconciler,
   policiesReferencing,
 } from "../controllers/jwt-policy/reconciler.ts";
-import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -60,7 +59,7 @@ export function createOperator(options: OperatorOptions): Manager {
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
     predicate: specOrMetadataChanged,
     reconciler: (s) => {
-      const stores = createOwnershipStores(s.client, options.config.recordsNamespace);
+      const stores = createOwnershipStores(s.client, recordsNamespace);
       return new BindingReconciler({
         ports,
         ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },

@@ -19,8 +19,6 @@ export interface TestOperatorOptions {
   /** Changes made behind the operator's back are found by resync; short so tests do not wait minutes. */
   resync?: string;
   replicationPollMs?: number;
-  /** Where the operator keeps its ownership records; default the config's (the Lease namespace). */
-  recordsNamespace?: string;
   /** Serve /metrics on a free loopback port (read it from manager.metricsPort). */
   metrics?: boolean;
 }
