@@ -234,6 +234,18 @@ function policyRoutes(kind: ScopeKind, prefix: string, groupName: string, listNa
         const props = asObject(requireObject(ctx.body, "arm").properties);
         if (typeof props.value !== "string") validation("Policy content ('properties.value') is required.");
         checkSize(props.value as string, MAX_POLICY_CHARS, "policy document");
+        // Same rule as fragments (below): the APIM team, Azure/azure-rest-api-specs#573, on APIM entity PUTs: "We
+        // dont have support for conditional Create, if the Entity exists and the customer has not provided the
+        // If-Match header we throw 400 Bad Request error". The swagger's own words for the policy PUTs' If-Match:
+        // "Not required when creating an entity, but required when updating an entity." So without If-Match a
+        // policy PUT only creates.
+        if (policy && ctx.headers["if-match"] === undefined) {
+          throw armError(
+            400,
+            "EntityAlreadyExists",
+            "Entity with the given ID already exists. Specify ETag, or '*' for unconditional update.",
+          );
+        }
         checkIfMatch(ctx, policy, false);
         const { record, created } = putPolicy(
           ctx.rt,

@@ -367,7 +367,10 @@ const REPLAYERS: Record<string, Replayer> = {
     const value = props(ex.parameters.parameters as Json) as never;
     await pol.createOrUpdate(p(ex, "resourceGroupName"), p(ex, "serviceName"), "policy", value);
     const created = env.c.recorder.last("PUT");
-    await pol.createOrUpdate(p(ex, "resourceGroupName"), p(ex, "serviceName"), "policy", value);
+    // An update needs If-Match (create-only without it, emulator/arm/apim.ts); the example shows no headers.
+    await pol.createOrUpdate(p(ex, "resourceGroupName"), p(ex, "serviceName"), "policy", value, {
+      ifMatch: "*",
+    });
     return [
       { status: "201", exchange: created },
       { status: "200", exchange: env.c.recorder.last("PUT") },

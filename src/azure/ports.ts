@@ -193,11 +193,15 @@ export interface ApimPort {
     call?: CallOptions,
   ): Promise<{ exists: true } | { exists: false; missing: string }>;
   getPolicy(target: ApimPolicyTarget, call?: CallOptions): Promise<PolicyDocument | undefined>;
-  /** `ifMatch` "*" for a new document; Throws AzureError kind PreconditionFailed on 412. */
+  /**
+   * `ifMatch` undefined creates only (like putFragment: APIM refuses to overwrite an existing document without
+   * If-Match, surfaced as PreconditionFailed); otherwise the etag of the document the edit was computed from.
+   * Throws AzureError kind PreconditionFailed on 412.
+   */
   putPolicy(
     target: ApimPolicyTarget,
     xml: string,
-    ifMatch: string,
+    ifMatch: string | undefined,
     call?: CallOptions,
   ): Promise<PolicyDocument>;
   deletePolicy(target: ApimPolicyTarget, ifMatch: string, call?: CallOptions): Promise<void>;

@@ -5,7 +5,9 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
 import type { AzurePorts } from "../azure/ports.ts";
+import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import {
   JWT_POLICY_RESOURCE,
   JwtPolicyReconciler,
@@ -30,6 +32,8 @@ export interface OperatorOptions {
   /** Replaces the ports built from `azure` (tests). */
   ports?: AzurePorts;
   replicationPollMs?: number;
+  /** Where ownership records live (ConfigMaps); default config.recordsNamespace (`--records-namespace`). */
+  recordsNamespace?: string;
   manager?: Partial<Pick<ManagerOptions, "informer" | "backoff" | "onLostLeadership">>;
 }
 
@@ -41,6 +45,7 @@ export function createOperator(options: OperatorOptions): Manager {
     ...options.manager,
   });
   const metrics = manager.services.metrics;
+  const recordsNamespace = options.recordsNamespace ?? options.config.recordsNamespace;
   const ports =
     options.ports ??
     createAzurePorts({
@@ -70,9 +75,11 @@ export function createOperator(options: OperatorOptions): Manager {
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
     predicate: specOrMetadataChanged,
     watches: tenancyWatches,
-    reconciler: (s) =>
-      new BindingReconciler({
+    reconciler: (s) => {
+      const stores = createOwnershipStores(s.client, recordsNamespace);
+      return new BindingReconciler({
         ports,
+        ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
         tenancy,
         guard: tenancy.bindingGuard,
         client: s.client,
@@ -80,7 +87,8 @@ export function createOperator(options: OperatorOptions): Manager {
         events: s.events,
         metrics: s.metrics,
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
-      }),
+      });
+    },
   });
   manager.addController<ApimJwtPolicy>({
     name: "ApimJwtPolicy",
@@ -100,7 +108,7 @@ export function createOperator(options: OperatorOptions): Manager {
     ],
     reconciler: (s) =>
       new JwtPolicyReconciler({
-        ports: { apim: ports.apim },
+        ports: { apim: ports.apim, records: createOwnershipStores(s.client, recordsNamespace).jwtPolicies },
         tenancy,
         guard: tenancy.jwtPolicyGuard,
         client: s.client,

@@ -30,6 +30,11 @@ let client: KubeClient;
 let ns: string;
 let ids: ScenarioIds;
 let manager: Manager | undefined;
+/**
+ * The operator's ownership records and claims, fresh for each test: every test seeds the same Logic App, and a
+ * binding an earlier test left behind would otherwise still hold its claim.
+ */
+let recordsNs: string;
 
 beforeAll(async () => {
   kubeconfigPath = inject("kubeconfig");
@@ -46,6 +51,7 @@ beforeEach(async () => {
   await emu.control.reset();
   ids = await emu.control.seedScenario();
   ns = await freshNamespace(kubeConfig(kubeconfigPath), "bind");
+  recordsNs = await freshNamespace(kubeConfig(kubeconfigPath), "records");
   // Tenancy is enforced: the namespace's policy allows what the scenario does (the normal path).
   await applyAccessPolicy(client, scenarioPolicy(ns, ids));
   await startOperator();
@@ -58,7 +64,12 @@ afterEach(async () => {
 });
 
 async function startOperator(): Promise<void> {
-  manager = await startTestOperator({ kubeconfigPath, namespace: ns, emulator: emu });
+  manager = await startTestOperator({
+    kubeconfigPath,
+    namespace: ns,
+    emulator: emu,
+    recordsNamespace: recordsNs,
+  });
 }
 
 function seedSpec(over: Partial<BindingSpec> = {}): BindingSpec {
@@ -171,7 +182,13 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
 
   it("/metrics reports the Azure calls, reconciles and heals with bounded labels", async () => {
     await manager!.stop();
-    manager = await startTestOperator({ kubeconfigPath, namespace: ns, emulator: emu, metrics: true });
+    manager = await startTestOperator({
+      kubeconfigPath,
+      namespace: ns,
+      emulator: emu,
+      recordsNamespace: recordsNs,
+      metrics: true,
+    });
     await createBinding("orders", seedSpec());
     await waitFor("orders", ready, "Ready");
     await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "None" });
@@ -388,15 +405,28 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
       async () => (await emu.control.listRoleAssignments({ principalId: principal })).length === 1,
       20_000,
     );
-    const events = await kubectl(kubeconfigPath, [
-      "get",
-      "events.events.k8s.io",
-      "-n",
-      ns,
-      "-o",
-      "jsonpath={.items[*].reason}",
-    ]);
-    expect(events.stdout).toContain("DriftRepaired");
+    // Events are recorded once the pass ends, which (with the ownership record written after the create) can be
+    // a moment after Azure shows the assignment.
+    let reasons = "";
+    await waitUntil(
+      "DriftRepaired event",
+      async () => {
+        const events = await kubectl(kubeconfigPath, [
+          "get",
+          "events.events.k8s.io",
+          "-n",
+          ns,
+          "-o",
+          "jsonpath={.items[*].reason}",
+        ]);
+        reasons = events.stdout;
+        return reasons.includes("DriftRepaired");
+      },
+      10_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; reasons: ${reasons}`);
+    });
+    expect(reasons).toContain("DriftRepaired");
   });
 
   it("waits for a fresh principal to replicate (Graph 404), then becomes Ready", async () => {

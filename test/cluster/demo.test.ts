@@ -19,8 +19,9 @@ describe("npm start (demo)", () => {
     expect(out.stderr).toBe("");
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/orders-workflow\s+True\s+Ready\s+[0-9a-f-]{36}\s+2\/2/);
-    expect(out.stdout).toContain(
-      '<include-fragment fragment-id="laio-team-orders-orders-api-admits-orders-workflow" />',
+    // The readable prefix, then 16 hex of SHA-256(namespace/name/uid) (ADR 0014).
+    expect(out.stdout).toMatch(
+      /<include-fragment fragment-id="laio-team-orders-orders-api-admits-orders-workflow-[0-9a-f]{16}" \/>/,
     );
     expect(out.stdout).toContain("role assignments still pointing at the old principal: 0");
     expect(out.stdout).toMatch(/Healed\s+grants moved from/);

@@ -15,7 +15,7 @@ import {
   type ApimJwtPolicy,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
-import { legacyFragmentId as fragmentId } from "../../src/azure/naming.ts";
+import { fragmentId as fragmentIdOf } from "../../src/azure/naming.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
@@ -113,6 +113,44 @@ function policyBody(name: string, spec: Partial<ApimJwtPolicy["spec"]>): ApimJwt
   };
 }
 
+/** UIDs of the policies this test created: the fragment ID hashes namespace, name and UID (ADR 0014). */
+const uids = new Map<string, string>();
+
+async function createPolicy(body: ApimJwtPolicy): Promise<ApimJwtPolicy> {
+  const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, body);
+  uids.set(`${ns}/${body.metadata.name}`, created.metadata.uid!);
+  return created;
+}
+
+function fragmentId(namespace: string, name: string): string {
+  const uid = uids.get(`${namespace}/${name}`);
+  if (!uid) throw new Error(`no UID known for ${namespace}/${name}`);
+  return fragmentIdOf(namespace, name, uid);
+}
+
+/**
+ * Waits until no APIM request (of `operation`, or any) arrived for `ms`: the passes that follow a first apply (the
+ * finalizer's own watch event, a status write retried after a stale cache) are over, so what a test measures next
+ * is the steady cadence rather than the startup.
+ */
+async function quiet(operation?: string, ms = 700): Promise<void> {
+  const count = async () => (await emu.control.requestLog(operation ? { operation } : {})).length;
+  let last = await count();
+  let since = Date.now();
+  await waitUntil(
+    "APIM quiet",
+    async () => {
+      const now = await count();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+      return Date.now() - since >= ms;
+    },
+    15_000,
+  );
+}
+
 const getPolicyObj = (name: string) =>
   client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name });
 const getBinding = (name: string) =>
@@ -154,7 +192,7 @@ async function seedScenarioApplied(policyName = "orders-jwt"): Promise<string> {
   await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
   await startOperator();
   await client.create(BINDING_RESOURCE, ns, bindingBody("orders"));
-  await client.create(JWT_POLICY_RESOURCE, ns, policyBody(policyName, { bindingRef: { name: "orders" } }));
+  await createPolicy(policyBody(policyName, { bindingRef: { name: "orders" } }));
   const waited = await kubectl(kubeconfigPath, [
     "wait",
     "-n",
@@ -324,10 +362,15 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     const frag = (await fragmentXml("orders-jwt"))!;
     const weakened = frag.replace(/<claim name="oid"[\s\S]*?<\/claim>/, "");
     expect(weakened).not.toContain('name="oid"');
+    // A portal edit changes the value; the description (our owner marker) stays as it was.
+    const description = (await emu.control.listPolicyFragments(ids.apim.serviceId)).find(
+      (f) => f.fragmentId === fragmentId(ns, "orders-jwt"),
+    )!.description;
     await emu.control.seedPolicyFragment({
       serviceId: ids.apim.serviceId,
       fragmentId: fragmentId(ns, "orders-jwt"),
       xml: weakened,
+      description,
     });
     await waitUntil(
       "fragment restored",
@@ -356,9 +399,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
       count: 1,
     });
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
+    await createPolicy(
       policyBody("static-jwt", {
         tenantId: ids.tenantId,
         audiences: ["api://orders"],
@@ -389,9 +430,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     // A second policy at the operation, which had no policy document before.
     const opTarget = { ...apiTarget(), operationId: ids.apim.operationId };
     expect(await emu.control.getPolicyRaw(opTarget)).toBeNull();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
+    await createPolicy(
       policyBody("op-jwt", {
         target: { apiId: ids.apim.apiId, operationId: ids.apim.operationId },
         tenantId: ids.tenantId,
@@ -424,9 +463,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
 
   it("a missing API stalls the object naming the API, and nothing is written", async () => {
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
+    await createPolicy(
       policyBody("lost-jwt", {
         target: { apiId: "no-such-api" },
         tenantId: ids.tenantId,
@@ -456,11 +493,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     const malformed = FOREIGN.replace("    </backend>", "    </outbound-typo>");
     seedMalformed(apiTarget(), malformed);
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
-      policyBody("bad-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
-    );
+    await createPolicy(policyBody("bad-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }));
     const obj = await waitForCondition("bad-jwt", "Stalled", "True", "TargetPolicyMalformed");
     expect(findCondition(obj.status?.conditions, "Stalled")!.message).toMatch(/line \d+/);
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
@@ -495,7 +528,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
   it("a policy whose binding is missing waits naming it, writes nothing, and applies as soon as the binding is Ready (binding watch)", async () => {
     await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
     await startOperator();
-    await client.create(JWT_POLICY_RESOURCE, ns, policyBody("early-jwt", { bindingRef: { name: "late" } }));
+    await createPolicy(policyBody("early-jwt", { bindingRef: { name: "late" } }));
     const waiting = await waitForCondition("early-jwt", "Ready", "False", "WaitingForBinding");
     expect(findCondition(waiting.status?.conditions, "Ready")!.message).toContain("late");
     expect(findCondition(waiting.status?.conditions, "Reconciling")?.status).toBe("True");
@@ -513,11 +546,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
   it("moving the target takes the include out of the old document byte for byte and installs it at the new one", async () => {
     await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
-      policyBody("moving-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
-    );
+    await createPolicy(policyBody("moving-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }));
     await waitForCondition("moving-jwt", "Ready", "True");
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toContain(includeOf("moving-jwt"));
 
@@ -546,12 +575,9 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     // No resync here, so the only reasons to look again are the spec change and the Retry-After.
     await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
     await startOperator("0");
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
-      policyBody("busy-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
-    );
+    await createPolicy(policyBody("busy-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }));
     await waitForCondition("busy-jwt", "Ready", "True", undefined, 30_000);
+    await quiet();
     await emu.control.injectFault({
       match: { operation: "PolicyFragment_Get" },
       action: { kind: "status", status: 429, retryAfterSeconds: 2 },
@@ -595,9 +621,7 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
   it("Inline mode: one marked validate-jwt in the document, switching to Fragment mode moves it, deletion restores the bytes", async () => {
     await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
+    await createPolicy(
       policyBody("inline-jwt", { mode: "Inline", tenantId: ids.tenantId, audiences: ["api://orders"] }),
     );
     await waitForCondition("inline-jwt", "Ready", "True");
@@ -655,12 +679,8 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     await emu.control.putPolicyRaw(globalTarget, globalDoc);
     await startOperator();
     const common = { tenantId: ids.tenantId, audiences: ["api://orders"], requiredRoles: ["AddRole"] };
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
-      policyBody("product-jwt", { ...common, target: { productId: ids.apim.productId } }),
-    );
-    await client.create(JWT_POLICY_RESOURCE, ns, policyBody("global-jwt", { ...common, target: {} }));
+    await createPolicy(policyBody("product-jwt", { ...common, target: { productId: ids.apim.productId } }));
+    await createPolicy(policyBody("global-jwt", { ...common, target: {} }));
     const product = await waitForCondition("product-jwt", "Ready", "True");
     const global = await waitForCondition("global-jwt", "Ready", "True");
     expect(product.status?.target).toContain(ids.apim.productId);
@@ -700,15 +720,12 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
       action: { kind: "status", status: 403, code: "AuthorizationFailed", message: "no write access" },
     });
     await startOperator();
-    await client.create(
-      JWT_POLICY_RESOURCE,
-      ns,
-      policyBody("denied-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }),
-    );
+    await createPolicy(policyBody("denied-jwt", { tenantId: ids.tenantId, audiences: ["api://orders"] }));
     const obj = await waitForCondition("denied-jwt", "Stalled", "True", "AccessDenied");
     expect(findCondition(obj.status?.conditions, "Stalled")!.message).toContain("no write access");
     expect(findCondition(obj.status?.conditions, "Ready")?.status).toBe("False");
     // Once Stalled, at most one attempt per resync pass (2 s here), not a hot retry loop.
+    await quiet("PolicyFragment_CreateOrUpdate", 1_000);
     const atStall = (await emu.control.requestLog({ operation: "PolicyFragment_CreateOrUpdate" })).length;
     await new Promise((r) => setTimeout(r, 4_000));
     const attempts = await emu.control.requestLog({ operation: "PolicyFragment_CreateOrUpdate" });

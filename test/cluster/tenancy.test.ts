@@ -206,7 +206,8 @@ beforeAll(async () => {
   for (const p of tenancyPolicies(ns)) policyNames.push(await applyAccessPolicy(client, p));
   manager = await startTestOperator({
     kubeconfigPath,
-    namespace: [ns.a, ns.b, ns.none],
+    namespace: ns.a,
+    alsoWatch: [ns.b, ns.none],
     emulator: emu,
     resync: "30s",
   });
@@ -497,7 +498,7 @@ describe("permissive mode", () => {
     await manager?.stop();
     manager = await startTestOperator({
       kubeconfigPath,
-      namespace: [ns.none],
+      namespace: ns.none,
       emulator: emu,
       tenancy: "permissive",
     });

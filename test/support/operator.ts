@@ -7,8 +7,14 @@ import type { Manager } from "../../src/runtime/manager.ts";
 
 export interface TestOperatorOptions {
   kubeconfigPath: string;
-  /** One namespace, or several. */
-  namespace: string | string[];
+  namespace: string;
+  /** More namespaces to watch (e.g. a second tenant's). */
+  alsoWatch?: string[];
+  /**
+   * The operator's ownership records and Logic App claims (ConfigMaps). Each suite passes its own fresh
+   * namespace, so suites running at once never see each other's claims; default: the watched namespace.
+   */
+  recordsNamespace?: string;
   /** Default: enforce (the suites create an AzureAccessPolicy for their namespaces, see ./access-policy.ts). */
   tenancy?: "enforce" | "permissive";
   emulator: RunningEmulator;
@@ -22,7 +28,8 @@ export interface TestOperatorOptions {
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
   const { config } = parseConfig([
     `--kubeconfig=${o.kubeconfigPath}`,
-    `--namespaces=${[o.namespace].flat().join(",")}`,
+    `--namespaces=${[o.namespace, ...(o.alsoWatch ?? [])].join(",")}`,
+    `--records-namespace=${o.recordsNamespace ?? o.namespace}`,
     `--tenancy=${o.tenancy ?? "enforce"}`,
     "--leader-elect=false",
     `--metrics-addr=${o.metrics ? "127.0.0.1:0" : ""}`,
@@ -41,6 +48,7 @@ export async function startTestOperator(o: TestOperatorOptions): Promise<Manager
       lroPollIntervalMs: 50,
     },
     replicationPollMs: o.replicationPollMs ?? 300,
+    ...(o.recordsNamespace !== undefined ? { recordsNamespace: o.recordsNamespace } : {}),
   });
   await manager.start();
   return manager;

@@ -687,6 +687,17 @@ describe("ApimPort (arm-apimanagement, rawxml)", () => {
     await ports.apim.deletePolicy(target, "*"); // already gone
   });
 
+  it("a policy PUT without If-Match only creates: on an existing document it is PreconditionFailed, nothing changes", async () => {
+    const target = { serviceId: ids.apim.serviceId, apiId: ids.apim.apiId };
+    const created = await ports.apim.putPolicy(target, EXPR, undefined);
+    expect((await emu.control.getPolicyRaw(target))?.etag).toBe(created.etag);
+    const edited = EXPR.replace("<!-- keep me -->", "<!-- someone else -->");
+    await emu.control.putPolicyRaw(target, edited);
+    const e = await expectKind(ports.apim.putPolicy(target, EXPR, undefined), "PreconditionFailed");
+    expect(e.statusCode).toBe(400);
+    expect((await emu.control.getPolicyRaw(target))?.xml).toBe(edited);
+  });
+
   it("fragments: put (long-running), get rawxml with etag and description, delete", async () => {
     const xml =
       '<fragment><validate-jwt header-name="Authorization"><audiences><audience>api://orders</audience></audiences><required-claims><claim name="roles" match="any"><value>Add&amp;Role</value></claim></required-claims></validate-jwt><set-variable name="t" value="@(context.Variables.ContainsKey(\'a\') && 1 < 2)" /></fragment>';

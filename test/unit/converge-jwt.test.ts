@@ -9,9 +9,11 @@ import { FINALIZER, type ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
 import { createAzurePorts } from "../../src/azure/clients.ts";
 import { isAzureError } from "../../src/azure/errors.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
+import { fragmentId } from "../../src/azure/naming.ts";
 import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
 import { describeFailure } from "../../src/controllers/shared/pass-failure.ts";
 import { runRounds } from "../../src/controllers/shared/rounds.ts";
+import { MemoryRecords } from "../support/memory-records.ts";
 
 const credential = {
   getToken: async () => ({ token: "converge-jwt-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
@@ -22,6 +24,7 @@ const FOREIGN =
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
+let records: MemoryRecords;
 
 beforeAll(async () => {
   emu = await startEmulator();
@@ -31,6 +34,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await emu.control.reset();
+  records = new MemoryRecords();
   ids = await emu.control.seedScenario();
   ports = createAzurePorts({
     credential,
@@ -42,6 +46,7 @@ beforeEach(async () => {
   await emu.control.putPolicyRaw(target(), FOREIGN);
 });
 
+const FID = fragmentId("team-a", "orders", "uid-2");
 const target = () => ({ serviceId: ids.apim.serviceId, apiId: ids.apim.apiId });
 
 function policy(): ApimJwtPolicy {
@@ -60,7 +65,7 @@ function policy(): ApimJwtPolicy {
 
 function pass(maxConflicts?: number) {
   const p = policy();
-  const hooks = jwtPolicyPass(p, { ports: { apim: ports.apim } }, {}, () => undefined);
+  const hooks = jwtPolicyPass(p, { ports: { apim: ports.apim, records } }, {}, () => undefined);
   return runRounds(hooks, p, { now: () => "2026-12-01T10:00:00Z", maxRounds: 4, maxConflicts });
 }
 
@@ -78,9 +83,17 @@ describe("ApimJwtPolicy rounds against the emulator", () => {
     expect(r.decision?.actions).toEqual([]);
     const doc = (await emu.control.getPolicyRaw(target()))!.xml;
     expect(doc).toContain('<rate-limit calls="5" renewal-period="60" />');
-    expect(doc).toContain('<include-fragment fragment-id="laio-team-a-orders" />');
+    expect(doc).toContain(`<include-fragment fragment-id="${FID}" />`);
     expect((await emu.control.listPolicyFragments(ids.apim.serviceId)).map((f) => f.fragmentId)).toEqual([
-      "laio-team-a-orders",
+      FID,
+    ]);
+    // Write-ahead: the operator's record lists the fragment and the target it wrote to.
+    expect([...records.data.values()].map((r) => r.data)).toEqual([
+      {
+        uid: "uid-2",
+        fragments: [{ serviceId: ids.apim.serviceId, fragmentId: FID }],
+        targets: [`${ids.apim.serviceId.toLowerCase()}|api/${ids.apim.apiId}`],
+      },
     ]);
     expect(r.status?.appliedFingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(r.reports.map((x) => x.event?.reason)).toEqual(["Applied"]);
@@ -90,7 +103,7 @@ describe("ApimJwtPolicy rounds against the emulator", () => {
     await fail412(1);
     const r = await pass();
     expect(r.stoppedBy).toBeUndefined();
-    expect((await emu.control.getPolicyRaw(target()))!.xml).toContain("laio-team-a-orders");
+    expect((await emu.control.getPolicyRaw(target()))!.xml).toContain(FID);
     expect(
       (await emu.control.requestLog({ operation: "ApiPolicy_CreateOrUpdate" })).map((e) => e.status),
     ).toEqual([412, 200]);

@@ -79,6 +79,39 @@ function rawContract(r: FullOperationResponse | undefined): {
   }
 }
 
+/**
+ * Without If-Match APIM only creates and answers 400 "Entity with the given ID already exists. Specify ETag, or '*'
+ * for unconditional update." (Azure/azure-rest-api-specs#573, the APIM team on every entity PUT). For the caller
+ * that is a failed precondition: someone created the entity since it was read as absent; read again, decide again.
+ */
+async function createOnlyRefusal<T>(
+  ifMatch: string | undefined,
+  operation: string,
+  put: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await put();
+  } catch (e) {
+    if (
+      ifMatch === undefined &&
+      isAzureError(e) &&
+      e.statusCode === 400 &&
+      /already exists/i.test(e.message)
+    ) {
+      throw new AzureError({
+        kind: "PreconditionFailed",
+        message: e.message,
+        statusCode: e.statusCode,
+        code: e.code,
+        service: "arm-apim",
+        operation,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+}
+
 export class ApimAdapter implements ApimPort {
   readonly #clients: PerSubscription<ApiManagementClient>;
   readonly #lroPollIntervalMs: number;
@@ -173,7 +206,7 @@ export class ApimAdapter implements ApimPort {
   async putPolicy(
     target: ApimPolicyTarget,
     xml: string,
-    ifMatch: string,
+    ifMatch: string | undefined,
     call: CallOptions = {},
   ): Promise<PolicyDocument> {
     const s = parseServiceId(target.serviceId, "putPolicy");
@@ -182,16 +215,15 @@ export class ApimAdapter implements ApimPort {
     const body: PolicyContract = { value: xml, format: RAWXML };
     let raw: FullOperationResponse | undefined;
     const options = {
-      ifMatch,
+      ...(ifMatch !== undefined ? { ifMatch } : {}),
       abortSignal: call.signal,
       onResponse: (r: FullOperationResponse) => {
         raw = r;
       },
     };
-    const put = await invoke(
-      "arm-apim",
-      `${GROUP[scope]}.createOrUpdate`,
-      (): Promise<PolicyContract & { eTag?: string }> => {
+    const operation = `${GROUP[scope]}.createOrUpdate`;
+    const put = await createOnlyRefusal(ifMatch, operation, () =>
+      invoke("arm-apim", operation, (): Promise<PolicyContract & { eTag?: string }> => {
         switch (scope) {
           case "operation":
             return c.apiOperationPolicy.createOrUpdate(
@@ -224,7 +256,7 @@ export class ApimAdapter implements ApimPort {
           case "service":
             return c.policy.createOrUpdate(s.resourceGroup, s.name, POLICY_ID, body, options);
         }
-      },
+      }),
     );
     const fromBody = rawContract(raw);
     // The PUT answer may echo the document in `xml` format (escaped, re-indented); only a rawxml echo is the
@@ -310,9 +342,9 @@ export class ApimAdapter implements ApimPort {
     const s = parseServiceId(serviceId, "putFragment");
     const c = this.#clients.get(s.subscriptionId);
     const operation = "policyFragment.createOrUpdate";
-    try {
-      // A long-running operation (final state via Location); every poll is a request of its own for the observer.
-      await invoke("arm-apim", operation, () =>
+    // A long-running operation (final state via Location); every poll is a request of its own for the observer.
+    await createOnlyRefusal(ifMatch, operation, () =>
+      invoke("arm-apim", operation, () =>
         c.policyFragment.beginCreateOrUpdateAndWait(
           s.resourceGroup,
           s.name,
@@ -325,29 +357,8 @@ export class ApimAdapter implements ApimPort {
             ...(ifMatch !== undefined ? { ifMatch } : {}),
           },
         ),
-      );
-    } catch (e) {
-      // Without If-Match APIM only creates and answers 400 "Entity with the given ID already exists. Specify ETag,
-      // or '*' for unconditional update." (Azure/azure-rest-api-specs#573). For the caller that is a failed
-      // precondition: someone created the fragment since it was read as absent.
-      if (
-        ifMatch === undefined &&
-        isAzureError(e) &&
-        e.statusCode === 400 &&
-        /already exists/i.test(e.message)
-      ) {
-        throw new AzureError({
-          kind: "PreconditionFailed",
-          message: e.message,
-          statusCode: e.statusCode,
-          code: e.code,
-          service: "arm-apim",
-          operation,
-          cause: e,
-        });
-      }
-      throw e;
-    }
+      ),
+    );
   }
 
   async deleteFragment(

@@ -60,17 +60,19 @@ async function applyOne(
     case "createRoleAssignment":
     case "createAppRoleAssignment":
       try {
-        if (action.type === "createRoleAssignment") await ports.roleAssignments.create(action, call);
-        else {
-          const created = await ports.graph.createAppRoleAssignment(
-            action.resourceId,
-            action.principalId,
-            action.appRoleId,
-            call,
-          );
-          out.createdAppRoleAssignmentIds.push(created.id);
+        // The created ID goes into the ownership record (../binding/ownership.ts).
+        if (action.type === "createRoleAssignment") {
+          const created = await ports.roleAssignments.create(action, call);
+          return { action, outcome: "done", detail: created.id };
         }
-        return { action, outcome: "done" };
+        const created = await ports.graph.createAppRoleAssignment(
+          action.resourceId,
+          action.principalId,
+          action.appRoleId,
+          call,
+        );
+        out.createdAppRoleAssignmentIds.push(created.id);
+        return { action, outcome: "done", detail: created.id };
       } catch (e) {
         // Someone else made the same grant (another name, or Graph's duplicate): the next gather adopts it.
         if (isAzureError(e, "Exists")) return { action, outcome: "adopted" };

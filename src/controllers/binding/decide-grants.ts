@@ -9,6 +9,7 @@ import type {
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
+import { ownsAppRoleAssignment, ownsRoleAssignment } from "../shared/ownership.ts";
 import { eqi, sameRoleDefinition, type Facet } from "./decide-support.ts";
 import {
   appRoleKey,
@@ -92,7 +93,14 @@ export function decideRoleGrants(
         id: found.id,
         principalId: principal,
         state: "Granted",
-        ownership: eqi(found.name, name) ? "Created" : "Adopted",
+        // A report: what the marker and the record say, the same test revocation uses.
+        ownership: ownsRoleAssignment(
+          observed.record,
+          { namespace: meta.namespace ?? "", name: meta.name, uid: meta.uid ?? "" },
+          found,
+        )
+          ? "Created"
+          : "Adopted",
       });
       continue;
     }
@@ -177,12 +185,11 @@ export function decideAppRoleGrants(
       (e) => appRoleKey(e.api, e.appRole) === key && eqi(e.principalId, principal),
     );
     if (found) {
-      // Graph assignments carry no name, so ownership is what we recorded: the ID we created, or the intent
-      // written to status before creating (a pass whose final status write failed still knows it was ours).
+      // Graph assignments carry no name, so ownership is what the record holds (the ID, or the write-ahead
+      // intent a crash left behind), or an ID this pass created; never what status says.
       const createdByUs =
         observed.createdAppRoleAssignmentIds.includes(found.id) ||
-        (prevEntry?.ownership === "Created" &&
-          (prevEntry.id === found.id || (prevEntry.id === undefined && prevEntry.state === "Pending")));
+        ownsAppRoleAssignment(observed.record, found);
       appStatuses.push({
         api: ar.api,
         appRole: ar.appRole,

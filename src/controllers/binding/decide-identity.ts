@@ -10,6 +10,7 @@ import type {
   LogicAppObservation,
   UserAssignedIdentityObservation,
 } from "../../azure/ports.ts";
+import { identityTurnedOnByUs } from "../shared/ownership.ts";
 import { eqi, hasSystem, type Facet } from "./decide-support.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
 
@@ -39,15 +40,20 @@ export function decideIdentity(
     };
   }
   return spec.identity.type === "SystemAssigned"
-    ? systemAssigned(binding, la)
-    : userAssigned(binding, la, observed.userAssignedIdentity);
+    ? systemAssigned(binding, la, observed)
+    : userAssigned(binding, la, observed.userAssignedIdentity, observed);
 }
 
 /** The system-assigned identity: on already, ours to turn on, or someone else's user-assigned one in the way. */
-function systemAssigned(binding: LogicAppIdentityBinding, la: LogicAppObservation): IdentityOutcome {
+function systemAssigned(
+  binding: LogicAppIdentityBinding,
+  la: LogicAppObservation,
+  observed: Pick<BindingObservation, "record">,
+): IdentityOutcome {
   const spec = binding.spec;
   const prev = binding.status ?? {};
   const obs = la.identity;
+  const record = observed.record;
   const uaIds = obs.userAssigned.map((u) => u.id);
   const consumption = la.kind === "Consumption";
   if (hasSystem(obs.type) && obs.principalId) {
@@ -56,7 +62,8 @@ function systemAssigned(binding: LogicAppIdentityBinding, la: LogicAppObservatio
       principalId: obs.principalId,
       tenantId: obs.tenantId,
       identityType: "SystemAssigned",
-      enabledByOperator: prev.identityEnabledByOperator ?? false,
+      // A report of the record, never read back: status may be forged or lost.
+      enabledByOperator: identityTurnedOnByUs(record, obs.principalId),
     };
   }
   // The user-assigned identity this binding used before the spec moved to SystemAssigned is ours to detach
@@ -82,7 +89,9 @@ function systemAssigned(binding: LogicAppIdentityBinding, la: LogicAppObservatio
       : { type: "SystemAssigned, UserAssigned", userAssignedIdentityIds: uaIds };
   // The identity was there before (status has a principal): someone turned it off. Otherwise this binding is
   // the one turning it on, and deletion should turn it off again.
-  const drift = prev.principalId !== undefined && prev.identityType !== "UserAssigned";
+  const drift =
+    (prev.principalId !== undefined && prev.identityType !== "UserAssigned") ||
+    (record?.identity.systemPrincipalIds.length ?? 0) > 0;
   return {
     facet: {
       ok: false,
@@ -97,7 +106,7 @@ function systemAssigned(binding: LogicAppIdentityBinding, la: LogicAppObservatio
       expectedVersion: la.version,
       why: drift ? "driftRepair" : "enable",
     },
-    enabledByOperator: drift ? (prev.identityEnabledByOperator ?? false) : true,
+    enabledByOperator: drift ? (record?.identity.enabledByOperator ?? false) : true,
   };
 }
 
@@ -106,6 +115,7 @@ function userAssigned(
   binding: LogicAppIdentityBinding,
   la: LogicAppObservation,
   uami: UserAssignedIdentityObservation | undefined,
+  observed: Pick<BindingObservation, "record">,
 ): IdentityOutcome {
   const spec = binding.spec;
   const prev = binding.status ?? {};
@@ -136,7 +146,7 @@ function userAssigned(
   }
   // A system-assigned identity this binding turned on is ours to replace when the spec moves to a user-assigned
   // one; any other is someone else's, and replacing it would delete a principal they may rely on.
-  if (consumption && hasSystem(obs.type) && prev.identityEnabledByOperator !== true) {
+  if (consumption && hasSystem(obs.type) && !identityTurnedOnByUs(observed.record, obs.principalId)) {
     return {
       facet: {
         ok: false,

@@ -1,14 +1,19 @@
 /**
  * Which grants to revoke: those removed from the spec, the orphans of an old principal (only once the new one holds
- * every grant), or everything on deletion. Only grants this binding created: recorded as Created, or carrying the
- * deterministic name for a principal; adopted grants are forgotten, never deleted. Pure.
+ * every grant), or everything on deletion. Only grants this binding owns, decided from Azure and the ownership
+ * record (../shared/ownership.ts): a role assignment whose marker names this object (by UID, or by the record for a
+ * restored object), a Graph assignment the record lists. Status only says where to look (gather); a status entry,
+ * forged or stale, never makes anything ours. Pure.
  */
 import type {
   AppRoleAssignmentStatus,
   LogicAppIdentityBinding,
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
-import { eqi, lastSegment } from "./decide-support.ts";
+import type { AppRoleAssignment, RoleAssignment } from "../../azure/ports.ts";
+import { ownsAppRoleAssignment, ownsRoleAssignment, type ObjectIdentity } from "../shared/ownership.ts";
+import { appRoleTarget } from "./decide-grants.ts";
+import { eqi, lastSegment, sameRoleDefinition } from "./decide-support.ts";
 import {
   appRoleKey,
   roleKey,
@@ -36,19 +41,23 @@ interface Revoked {
   appStatuses: AppRoleAssignmentStatus[];
 }
 
-/** Only grants this binding created: recorded as Created, or carrying the deterministic name for a principal. */
+export const selfOf = (binding: LogicAppIdentityBinding): ObjectIdentity => ({
+  namespace: binding.metadata.namespace ?? "",
+  name: binding.metadata.name,
+  uid: binding.metadata.uid ?? "",
+});
+
+/** Only grants this binding owns, among those gather listed. */
 export function revocations(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
 ): Revoked {
-  const recorded = revokeRecordedRoles(binding, observed, ctx);
-  const named =
-    ctx.deleting || ctx.sweepOrphans ? revokeNamedRoles(binding, observed, ctx, recorded.seenIds) : undefined;
-  const apps = revokeRecordedAppRoles(binding, observed, ctx);
+  const roles = revokeOwnedRoles(binding, observed, ctx);
+  const apps = revokeOwnedAppRoles(binding, observed, ctx);
   return {
-    actions: [...recorded.actions, ...(named?.actions ?? []), ...apps.actions],
-    roleStatuses: [...recorded.statuses, ...(named?.statuses ?? [])],
+    actions: [...roles.actions, ...apps.actions],
+    roleStatuses: roles.statuses,
     appStatuses: apps.statuses,
   };
 }
@@ -84,123 +93,139 @@ export function verdict(
 const isWanted = (ctx: RevocationContext, principalId: string, key: string, specKeys: Set<string>) =>
   !ctx.deleting && ctx.principal !== undefined && eqi(principalId, ctx.principal) && specKeys.has(key);
 
-/** RBAC entries recorded in status. */
-function revokeRecordedRoles(
+/** The spec's (scope, role) a live assignment stands for; else status's name for it; else its own IDs. */
+function roleNames(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
-  ctx: RevocationContext,
-): { actions: BindingAction[]; statuses: RoleAssignmentStatus[]; seenIds: Set<string> } {
-  const actions: BindingAction[] = [];
-  const statuses: RoleAssignmentStatus[] = [];
-  const seenIds = new Set<string>();
-  for (const e of binding.status?.roleAssignments ?? []) {
-    if (!e.id || !e.principalId || e.ownership !== "Created") continue;
-    const key = roleKey(e.scope, e.role);
-    if (isWanted(ctx, e.principalId, key, ctx.specRoleKeys)) continue;
-    seenIds.add(e.id.toLowerCase());
-    const live = observed.roleAssignments.some((a) => eqi(a.id, e.id));
-    // Belt and braces: the name must be the one we would have given it.
-    const ours =
-      !e.roleDefinitionId ||
-      eqi(lastSegment(e.id), ctx.naming.roleAssignmentName(e.scope, e.roleDefinitionId, e.principalId));
-    if (live && !ours) continue;
-    const v = verdict(ctx, e.principalId, live);
-    if ("forget" in v) continue;
-    if ("keep" in v) {
-      statuses.push({ ...e, state: "Revoking", message: v.keep });
-      continue;
-    }
-    actions.push({ type: "deleteRoleAssignment", key, id: e.id, principalId: e.principalId, why: v.revoke });
-    statuses.push({ ...e, state: "Revoking", message: MESSAGE[v.revoke] });
+  live: RoleAssignment,
+): { scope: string; role: string } {
+  for (const r of observed.roles) {
+    if (
+      r.definition &&
+      eqi(r.scope, live.scope) &&
+      sameRoleDefinition(r.definition.id, live.roleDefinitionId)
+    )
+      return { scope: r.scope, role: r.role };
   }
-  return { actions, statuses, seenIds };
+  const e = (binding.status?.roleAssignments ?? []).find((x) => eqi(x.id, live.id));
+  return e
+    ? { scope: e.scope, role: e.role }
+    : { scope: live.scope, role: lastSegment(live.roleDefinitionId) };
 }
 
-/** RBAC assignments recognisable by deterministic name (status lost, or a crash between create and status write). */
-function revokeNamedRoles(
+/** The spec's (api, app role) a live Graph assignment stands for; else status's; else its own IDs. */
+function appNames(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  live: AppRoleAssignment,
+): { api: string; appRole: string } {
+  for (const ar of binding.spec.appRoleAssignments ?? []) {
+    const t = appRoleTarget(ar.api, ar.appRole, observed);
+    if ("sp" in t && eqi(t.sp.id, live.resourceId) && eqi(t.role.id, live.appRoleId))
+      return { api: ar.api, appRole: ar.appRole };
+  }
+  const e = (binding.status?.appRoleAssignments ?? []).find((x) => eqi(x.id, live.id));
+  return e ? { api: e.api, appRole: e.appRole } : { api: live.resourceId, appRole: live.appRoleId };
+}
+
+/** Live role assignments this binding owns (marker ∧ (UID ∨ record)) that the spec no longer wants. */
+function revokeOwnedRoles(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
-  seenIds: Set<string>,
 ): { actions: BindingAction[]; statuses: RoleAssignmentStatus[] } {
+  const self = selfOf(binding);
   const actions: BindingAction[] = [];
   const statuses: RoleAssignmentStatus[] = [];
-  const candidates = ctx.deleting
-    ? [...ctx.oldPrincipals, ...(ctx.principal ? [ctx.principal.toLowerCase()] : [])]
-    : [...ctx.oldPrincipals];
-  const why: Why = ctx.deleting ? "deleted" : "orphaned";
-  for (const ra of binding.spec.roleAssignments ?? []) {
-    const key = roleKey(ra.scope, ra.role);
-    const def = observed.roles.find((r) => roleKey(r.scope, r.role) === key)?.definition;
-    if (!def) continue;
-    for (const p of candidates) {
-      const name = ctx.naming.roleAssignmentName(ra.scope, def.id, p);
-      const live = observed.roleAssignments.find((a) => eqi(a.name, name) && eqi(a.principalId, p));
-      if (!live || seenIds.has(live.id.toLowerCase())) continue;
-      seenIds.add(live.id.toLowerCase());
-      actions.push({ type: "deleteRoleAssignment", key, id: live.id, principalId: p, why });
-      statuses.push({
-        scope: ra.scope,
-        role: ra.role,
-        roleDefinitionId: def.id,
+  const seen = new Set<string>();
+  for (const live of observed.roleAssignments) {
+    const id = live.id.toLowerCase();
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (!ownsRoleAssignment(observed.record, self, live)) continue;
+    const { scope, role } = roleNames(binding, observed, live);
+    const key = roleKey(scope, role);
+    if (isWanted(ctx, live.principalId, key, ctx.specRoleKeys)) continue;
+    const entry: RoleAssignmentStatus = {
+      scope,
+      role,
+      roleDefinitionId: live.roleDefinitionId,
+      id: live.id,
+      principalId: live.principalId,
+      state: "Revoking",
+      ownership: "Created",
+    };
+    const v = verdict(ctx, live.principalId, true);
+    if ("keep" in v) statuses.push({ ...entry, message: v.keep });
+    else if ("revoke" in v) {
+      actions.push({
+        type: "deleteRoleAssignment",
+        key,
         id: live.id,
         principalId: live.principalId,
-        state: "Revoking",
-        ownership: "Created",
-        message: MESSAGE[why],
+        why: v.revoke,
       });
+      statuses.push({ ...entry, message: MESSAGE[v.revoke] });
     }
+  }
+  // A reported grant Azure no longer shows, while the identity is being recreated: kept in the report only, so
+  // the heal can say what the old principal held. Nothing is deleted from a status entry.
+  for (const e of binding.status?.roleAssignments ?? []) {
+    if (!e.id || !e.principalId || e.ownership !== "Created" || seen.has(e.id.toLowerCase())) continue;
+    if (isWanted(ctx, e.principalId, roleKey(e.scope, e.role), ctx.specRoleKeys)) continue;
+    const v = verdict(ctx, e.principalId, false);
+    if ("keep" in v) statuses.push({ ...e, state: "Revoking", message: v.keep });
   }
   return { actions, statuses };
 }
 
-/** Graph entries recorded in status (by ID, or by intent when the create's status write was lost). */
-function revokeRecordedAppRoles(
+/** Live Graph assignments the record lists that the spec no longer wants (Graph has no marker: record only). */
+function revokeOwnedAppRoles(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
 ): { actions: BindingAction[]; statuses: AppRoleAssignmentStatus[] } {
   const actions: BindingAction[] = [];
   const statuses: AppRoleAssignmentStatus[] = [];
-  for (const recorded of binding.status?.appRoleAssignments ?? []) {
-    if (!recorded.principalId || !recorded.resourceId || recorded.ownership !== "Created") continue;
-    const key = appRoleKey(recorded.api, recorded.appRole);
-    if (isWanted(ctx, recorded.principalId, key, ctx.specAppKeys)) continue;
-    const assignments = observed.appRoleAssignments[recorded.resourceId.toLowerCase()];
-    // A recorded intent without an ID: the create may have landed before its status write failed.
-    const intended =
-      recorded.id === undefined && recorded.state === "Pending" && recorded.appRoleId
-        ? assignments?.find(
-            (a) => eqi(a.principalId, recorded.principalId) && eqi(a.appRoleId, recorded.appRoleId),
-          )
-        : undefined;
-    const id = recorded.id ?? intended?.id;
-    if (!id) continue;
-    const e = { ...recorded, id, resourceId: recorded.resourceId, principalId: recorded.principalId };
-    // Unknown (could not read): keep the entry and try next time.
-    if (assignments === undefined) {
-      statuses.push({ ...e, state: "Revoking", message: "could not read the API's assignments" });
-      continue;
+  const seen = new Set<string>();
+  for (const list of Object.values(observed.appRoleAssignments)) {
+    for (const live of list) {
+      if (seen.has(live.id)) continue;
+      seen.add(live.id);
+      if (!ownsAppRoleAssignment(observed.record, live)) continue;
+      const { api, appRole } = appNames(binding, observed, live);
+      const key = appRoleKey(api, appRole);
+      if (isWanted(ctx, live.principalId, key, ctx.specAppKeys)) continue;
+      const entry: AppRoleAssignmentStatus = {
+        api,
+        appRole,
+        resourceId: live.resourceId,
+        appRoleId: live.appRoleId,
+        id: live.id,
+        principalId: live.principalId,
+        state: "Revoking",
+        ownership: "Created",
+      };
+      const v = verdict(ctx, live.principalId, true);
+      if ("keep" in v) statuses.push({ ...entry, message: v.keep });
+      else if ("revoke" in v) {
+        actions.push({
+          type: "deleteAppRoleAssignment",
+          key,
+          resourceId: live.resourceId,
+          id: live.id,
+          principalId: live.principalId,
+          why: v.revoke,
+        });
+        statuses.push({ ...entry, message: MESSAGE[v.revoke] });
+      }
     }
-    const v = verdict(
-      ctx,
-      e.principalId,
-      assignments.some((a) => a.id === id),
-    );
-    if ("forget" in v) continue;
-    if ("keep" in v) {
-      statuses.push({ ...e, state: "Revoking", message: v.keep });
-      continue;
-    }
-    actions.push({
-      type: "deleteAppRoleAssignment",
-      key,
-      resourceId: e.resourceId,
-      id,
-      principalId: e.principalId,
-      why: v.revoke,
-    });
-    statuses.push({ ...e, state: "Revoking", message: MESSAGE[v.revoke] });
+  }
+  for (const e of binding.status?.appRoleAssignments ?? []) {
+    if (!e.id || !e.principalId || e.ownership !== "Created" || seen.has(e.id)) continue;
+    if (isWanted(ctx, e.principalId, appRoleKey(e.api, e.appRole), ctx.specAppKeys)) continue;
+    const v = verdict(ctx, e.principalId, false);
+    if ("keep" in v) statuses.push({ ...e, state: "Revoking", message: v.keep });
   }
   return { actions, statuses };
 }

@@ -7,6 +7,7 @@ import type {
   RoleAssignment,
   ServicePrincipal,
 } from "../../azure/ports.ts";
+import type { BindingRecord } from "../shared/ownership.ts";
 import { statusOf } from "../shared/rounds.ts";
 import { decide as decidePure, type DecideOptions } from "./decide.ts";
 import type { BindingObservation } from "./model.ts";
@@ -178,6 +179,39 @@ function grantedStatus(principal: string, extra: Partial<BindingStatus> = {}): B
   };
 }
 
+/**
+ * The ownership record of a binding that turned the identity on for `principal` (when `enabled`) and created the
+ * Graph assignments listed (ADR 0015: the only proof for Graph, and for turning the identity off).
+ */
+function recordOf(
+  principal: string,
+  o: { enabled?: boolean; graph?: AppRoleAssignment[]; intents?: AppRoleAssignment[] } = {},
+): BindingRecord {
+  const triple = (a: AppRoleAssignment) => ({
+    resourceId: a.resourceId,
+    principalId: a.principalId,
+    appRoleId: a.appRoleId,
+  });
+  return {
+    uid: UID,
+    logicAppId: LA.toLowerCase(),
+    identity: {
+      enabledByOperator: o.enabled ?? true,
+      systemPrincipalIds: o.enabled === false ? [] : [principal.toLowerCase()],
+      attachedUserAssignedIds: [],
+    },
+    graph: [
+      ...(o.graph ?? [appRa(principal)]).map((a) => ({
+        ...triple(a),
+        assignmentId: a.id,
+        state: "created" as const,
+      })),
+      ...(o.intents ?? []).map((a) => ({ ...triple(a), state: "intent" as const })),
+    ],
+    rbac: [],
+  };
+}
+
 const cond = (s: BindingStatus, type: string) => s.conditions?.find((c) => c.type === type);
 
 describe("decide: identity", () => {
@@ -305,9 +339,11 @@ describe("decide: identity", () => {
   it("switching the spec to user-assigned replaces a system identity this binding turned on, and no other", () => {
     const spec = { identity: { type: "UserAssigned" as const, userAssignedIdentityId: UAMI } };
     const uami = { exists: true, principalId: P2, clientId: "c", tenantId: TENANT };
-    const ours = decide(binding(spec, grantedStatus(P1)), observed({ userAssignedIdentity: uami }), {
-      now: NOW,
-    });
+    const ours = decide(
+      binding(spec, grantedStatus(P1)),
+      observed({ userAssignedIdentity: uami, record: recordOf(P1) }),
+      { now: NOW },
+    );
     expect(ours.actions).toEqual([
       expect.objectContaining({
         type: "setIdentity",
@@ -315,9 +351,10 @@ describe("decide: identity", () => {
       }),
     ]);
     expect(ours.status.identityEnabledByOperator).toBe(false);
+    // Status claiming otherwise (forged or stale) changes nothing: only the record says whose the identity is.
     const theirs = decide(
-      binding(spec, grantedStatus(P1, { identityEnabledByOperator: false })),
-      observed({ userAssignedIdentity: uami }),
+      binding(spec, grantedStatus(P1, { identityEnabledByOperator: true })),
+      observed({ userAssignedIdentity: uami, record: recordOf(P1, { enabled: false }) }),
       { now: NOW },
     );
     expect(theirs.actions.filter((a) => a.type === "setIdentity")).toEqual([]);
@@ -357,7 +394,10 @@ describe("decide: identity", () => {
   it("records that the operator turned the identity on, and keeps it recorded once the principal exists", () => {
     const first = decide(binding(), observed({ logicApp: logicApp(undefined) }), { now: NOW });
     expect(first.status.identityEnabledByOperator).toBe(true);
-    const second = decide(binding({}, first.status), observed(), { now: NOW });
+    // The write-ahead put it in the record, with the principal apply saw: status reports the record.
+    const second = decide(binding({}, first.status), observed({ record: recordOf(P1, { graph: [] }) }), {
+      now: NOW,
+    });
     expect(second.status.identityEnabledByOperator).toBe(true);
     expect(second.status.principalId).toBe(P1);
   });
@@ -446,17 +486,17 @@ describe("decide: grants", () => {
     });
   });
 
-  it("records the intent to create a Graph assignment, so a lost status write cannot turn it into Adopted", () => {
+  it("an intent in the record makes a Graph assignment ours, so a lost record write cannot turn it into Adopted", () => {
     const first = decide(binding(), observed(), { now: NOW });
-    expect(first.status.appRoleAssignments?.[0]).toMatchObject({
-      state: "Pending",
-      ownership: "Created",
-      principalId: P1,
-    });
-    // The create landed but the pass that made it never wrote its final status: the intent says it is ours.
+    expect(first.actions).toContainEqual(expect.objectContaining({ type: "createAppRoleAssignment" }));
+    // The create landed but the pass that made it never recorded the ID: the write-ahead intent says it is ours.
     const later = decide(
       binding({}, first.status),
-      observed({ roleAssignments: [ourRa(P1)], appRoleAssignments: { [ORDERS_SP]: [appRa(P1)] } }),
+      observed({
+        roleAssignments: [ourRa(P1)],
+        appRoleAssignments: { [ORDERS_SP]: [appRa(P1)] },
+        record: recordOf(P1, { graph: [], intents: [appRa(P1)] }),
+      }),
       { now: NOW },
     );
     expect(later.status.appRoleAssignments?.[0]).toMatchObject({
@@ -467,10 +507,12 @@ describe("decide: grants", () => {
   });
 
   it("deletion revokes an assignment known only by a recorded intent", () => {
-    const intent = decide(binding(), observed(), { now: NOW }).status;
     const d = decide(
-      binding({}, intent, { deletionTimestamp: NOW }),
-      observed({ appRoleAssignments: { [ORDERS_SP]: [appRa(P1), appRa(FOREIGN)] } }),
+      binding({}, undefined, { deletionTimestamp: NOW }),
+      observed({
+        appRoleAssignments: { [ORDERS_SP]: [appRa(P1), appRa(FOREIGN)] },
+        record: recordOf(P1, { graph: [], intents: [appRa(P1)] }),
+      }),
       { now: NOW },
     );
     expect(d.actions).toEqual([
@@ -675,6 +717,7 @@ describe("decide: heal after the identity is recreated", () => {
         logicApp: logicApp(P2),
         roleAssignments: [ourRa(P1), ourRa(P2), foreignRa(FOREIGN), foreignRa(P1)],
         appRoleAssignments: { [ORDERS_SP]: [appRa(P1), appRa(P2), appRa(FOREIGN)] },
+        record: recordOf(P1, { graph: [appRa(P1), appRa(P2)] }),
       }),
       { now: NOW },
     );
@@ -747,7 +790,9 @@ describe("decide: deletion", () => {
   });
 
   it("Delete policy: once grants are gone, turns off the identity it turned on, then releases the finalizer", () => {
-    const d1 = decide(binding({}, grantedStatus(P1), deleting), observed(), { now: NOW });
+    const d1 = decide(binding({}, grantedStatus(P1), deleting), observed({ record: recordOf(P1) }), {
+      now: NOW,
+    });
     expect(d1.actions).toEqual([
       expect.objectContaining({
         type: "setIdentity",
@@ -789,6 +834,7 @@ describe("decide: deletion", () => {
         logicApp: { exists: false, kind: "Consumption", identity: { type: "None", userAssigned: [] } },
         roleAssignments: [ourRa(P1)],
         appRoleAssignments: { [ORDERS_SP]: [appRa(P1)] },
+        record: recordOf(P1),
       }),
       { now: NOW },
     );
@@ -824,5 +870,128 @@ describe("decide: conditions", () => {
     const d = decide(binding({}, undefined, { generation: 7 }), observed(), { now: NOW });
     expect(d.status.observedGeneration).toBe(7);
     expect(d.status.conditions?.every((c) => c.observedGeneration === 7)).toBe(true);
+  });
+});
+
+describe("decide: ownership comes from Azure and the record, never from status", () => {
+  const deleting = { deletionTimestamp: NOW };
+  const ownerRa: RoleAssignment = {
+    id: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleAssignments/bbbbbbbb-0000-0000-0000-000000000000`,
+    name: "bbbbbbbb-0000-0000-0000-000000000000",
+    scope: `/subscriptions/${SUB}`,
+    roleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635`,
+    principalId: FOREIGN,
+  };
+  const forged = (): BindingStatus => ({
+    ...grantedStatus(P1),
+    identityEnabledByOperator: true,
+    roleAssignments: [
+      {
+        scope: ownerRa.scope,
+        role: "Owner",
+        roleDefinitionId: ownerRa.roleDefinitionId,
+        id: ownerRa.id,
+        principalId: FOREIGN,
+        state: "Granted",
+        ownership: "Created",
+      },
+    ],
+    appRoleAssignments: [
+      {
+        api: "api://orders",
+        appRole: "AddRole",
+        resourceId: ORDERS_SP,
+        appRoleId: ADD_ROLE,
+        id: appRa(FOREIGN).id,
+        principalId: FOREIGN,
+        state: "Granted",
+        ownership: "Created",
+      },
+    ],
+  });
+
+  it("a forged status deletes nothing and turns nothing off, on update and on deletion", () => {
+    const world = observed({
+      roleAssignments: [ownerRa, foreignRa(P1)],
+      appRoleAssignments: { [ORDERS_SP]: [appRa(FOREIGN), appRa(P1)] },
+    });
+    const update = decide(binding({ roleAssignments: [], appRoleAssignments: [] }, forged()), world, {
+      now: NOW,
+    });
+    expect(update.actions).toEqual([]);
+    const del = decide(binding({}, forged(), deleting), world, { now: NOW });
+    expect(del.actions).toEqual([]);
+    expect(del.finalize).toBe(true);
+  });
+
+  it("a record cannot make someone else's role assignment ours: the marker must name this object", () => {
+    const otherMarker = { ...ourRa(P1), description: ownershipMarker("intruder", "orders", "uid-x") };
+    const record = { ...recordOf(P1), rbac: [{ ...otherMarker, roleDefinitionId: KV_USER }] };
+    const d = decide(binding({}, undefined, deleting), observed({ roleAssignments: [otherMarker], record }), {
+      now: NOW,
+    });
+    expect(d.actions.filter((a) => a.type === "deleteRoleAssignment")).toEqual([]);
+  });
+
+  it("a restored object (new UID, no status) revokes what its record lists under its old UID's marker", () => {
+    const old = ourRa(P1); // marker names team/orders with UID uid-1
+    const record = {
+      ...recordOf(P1),
+      rbac: [{ id: old.id, scope: KV, roleDefinitionId: KV_USER, principalId: P1 }],
+    };
+    const d = decide(
+      binding({}, undefined, { ...deleting, uid: "uid-restored" }),
+      observed({ roleAssignments: [old], appRoleAssignments: { [ORDERS_SP]: [appRa(P1)] }, record }),
+      { now: NOW },
+    );
+    expect(d.actions.map((a) => [a.type, "id" in a ? a.id : ""])).toEqual([
+      ["deleteRoleAssignment", old.id],
+      ["deleteAppRoleAssignment", appRa(P1).id],
+    ]);
+    // Without the record, the old UID's marker alone is not enough.
+    const without = decide(
+      binding({}, undefined, { ...deleting, uid: "uid-restored" }),
+      observed({ roleAssignments: [old] }),
+      { now: NOW },
+    );
+    expect(without.actions).toEqual([]);
+  });
+
+  it("the identity the record says it turned on stays on while another binding names the Logic App", () => {
+    const d = decide(
+      binding({}, grantedStatus(P1), deleting),
+      observed({ record: recordOf(P1), othersOnLogicApp: 1 }),
+      { now: NOW },
+    );
+    expect(d.actions).toEqual([]);
+    expect(d.finalize).toBe(true);
+  });
+
+  it("an identity re-enabled by someone else (a principal the record never saw) is not turned off", () => {
+    const d = decide(
+      binding({}, grantedStatus(P2), deleting),
+      observed({ logicApp: logicApp(P2), record: recordOf(P1, { graph: [] }) }),
+      { now: NOW },
+    );
+    expect(d.actions).toEqual([]);
+  });
+
+  it("a binding whose Logic App another binding holds is Stalled LogicAppClaimed and writes nothing", () => {
+    const d = decide(binding(), observed({ claimedBy: "team-a/orders" }), { now: NOW });
+    expect(d.actions).toEqual([]);
+    expect(d.stalled).toBe(true);
+    expect(cond(d.status, "Stalled")).toMatchObject({ status: "True", reason: "LogicAppClaimed" });
+    expect(cond(d.status, "Stalled")?.message).toContain("team-a/orders");
+    const del = decide(
+      binding({}, grantedStatus(P1), deleting),
+      observed({
+        claimedBy: "team-a/orders",
+        roleAssignments: [ourRa(P1)],
+        record: recordOf(P1),
+      }),
+      { now: NOW },
+    );
+    expect(del.actions).toEqual([]);
+    expect(del.finalize).toBe(true);
   });
 });

@@ -7,8 +7,10 @@
  *    Stalled condition, never a flip-flop. Standard apps keep every other identity they have.
  * 2. Grants for the current principal: RBAC by deterministic name, Graph app roles by (principal, appRoleId).
  * 3. Heal: the principal differs from status.principalId → grant everything to the new principal, then sweep the
- *    old principal's grants that this binding created (tracked in status, or recognisable by deterministic name).
- * 4. Revoke only what this binding created (ownership Created); adopted grants are forgotten, never deleted.
+ *    old principal's grants that this binding owns.
+ * 4. Revoke only what this binding owns, decided from Azure and its ownership record (docs/ownership.md), never
+ *    from status; adopted grants are forgotten, never deleted.
+ * 0. Before all of them: a binding whose Logic App another binding has claimed writes nothing (LogicAppClaimed).
  */
 import {
   ConditionType,
@@ -19,6 +21,7 @@ import {
   type HealRecord,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
+import { identityTurnedOnByUs, LOGIC_APP_CLAIMED, logicAppClaimedMessage } from "../shared/ownership.ts";
 import type { Decision, Report } from "../shared/rounds.ts";
 import { decideAppRoleGrants, decideRoleGrants, type GrantsOutcome } from "./decide-grants.ts";
 import { decideIdentity, type IdentityOutcome } from "./decide-identity.ts";
@@ -60,8 +63,53 @@ export function decide(
   options: DecideOptions,
 ): BindingDecision {
   const deleting = binding.metadata.deletionTimestamp !== undefined;
+  if (observed.claimedBy !== undefined) return decideClaimed(binding, observed.claimedBy, deleting);
   return deleting ? decideDeletion(binding, observed, options) : decideConverge(binding, observed, options);
 }
+
+/**
+ * Another binding manages this Logic App: touch nothing in Azure, not even on deletion (everything there is the
+ * holder's or someone else's), and say who holds it.
+ */
+export function decideClaimed(
+  binding: LogicAppIdentityBinding,
+  holder: string,
+  deleting: boolean,
+): BindingDecision {
+  const prev = binding.status ?? {};
+  const gen = binding.metadata.generation;
+  if (deleting)
+    return { actions: [], status: prev, conditions: [], finalize: true, stalled: false, findings: [] };
+  const message = logicAppClaimedMessage(binding.spec.logicAppId, holder);
+  const c = (type: string, status: ConditionInput["status"], msg = message): ConditionInput => ({
+    type,
+    status,
+    reason: LOGIC_APP_CLAIMED,
+    message: msg,
+    observedGeneration: gen,
+  });
+  return {
+    actions: [],
+    // Nothing of the holder's is this binding's to report: no principal, no grants.
+    status: {
+      observedGeneration: gen,
+      grants: `0/${grantCount(binding)}`,
+      roleAssignments: [],
+      appRoleAssignments: [],
+    },
+    conditions: [
+      c(ConditionType.Ready, "False"),
+      c(ConditionType.Stalled, "True"),
+      c(ConditionType.Reconciling, "False", ""),
+    ],
+    finalize: false,
+    stalled: true,
+    findings: [],
+  };
+}
+
+const grantCount = (b: LogicAppIdentityBinding): number =>
+  (b.spec.roleAssignments?.length ?? 0) + (b.spec.appRoleAssignments?.length ?? 0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Converge: a chain of small named steps, each callable alone.
@@ -79,7 +127,7 @@ function decideConverge(
     ? refuseIdentity(decideIdentity(binding, observed), verdicts)
     : decideIdentity(binding, observed);
   const principal = identity.principalId;
-  const heal = detectHeal(prev, principal);
+  const heal = detectHeal(prev, principal, observed);
   const roles = decideRoleGrants(allowed, observed, principal, options.naming);
   const apps = decideAppRoleGrants(allowed, observed, principal);
   const revoked = revocations(allowed, observed, {
@@ -169,10 +217,14 @@ function decideConverge(
 export function detectHeal(
   prev: BindingStatus,
   principal: string | undefined,
+  observed?: Pick<BindingObservation, "record">,
 ): { previousPrincipal?: string; oldPrincipals: Set<string> } {
   const oldPrincipals = new Set<string>();
   if (!principal) return { oldPrincipals };
   const other = (p: string | undefined): p is string => p !== undefined && !eqi(p, principal);
+  // A restored object has no status: its record still says which principals held its grants.
+  for (const e of [...(observed?.record?.rbac ?? []), ...(observed?.record?.graph ?? [])])
+    if (other(e.principalId)) oldPrincipals.add(e.principalId.toLowerCase());
   for (const e of [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])]) {
     if (other(e.principalId)) oldPrincipals.add(e.principalId.toLowerCase());
   }
@@ -374,12 +426,14 @@ function decideDeletion(
   });
   const actions: BindingAction[] = [...revoked.actions];
 
-  // Turn off a system-assigned identity this binding turned on, after its grants are gone.
+  // Turn off a system-assigned identity this binding turned on (the record says so, and the live principal is one
+  // it saw), after its grants are gone, and only when no other binding for this Logic App may need it next.
   if (
     actions.length === 0 &&
-    prev.identityEnabledByOperator === true &&
     la.exists &&
-    hasSystem(la.identity.type)
+    hasSystem(la.identity.type) &&
+    identityTurnedOnByUs(observed.record, la.identity.principalId) &&
+    (observed.othersOnLogicApp ?? 0) === 0
   ) {
     const ua = la.identity.userAssigned.map((u) => u.id);
     actions.push({

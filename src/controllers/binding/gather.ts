@@ -5,6 +5,7 @@
  * and 1 appRoleAssignedTo list per API.
  */
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { BindingRecord } from "../shared/ownership.ts";
 import { isAzureError } from "../../azure/errors.ts";
 import type {
   AppRoleAssignment,
@@ -27,6 +28,7 @@ export async function gather(
   ports: BindingPorts,
   carry: { applyFailures: Record<string, ApplyFailure>; createdAppRoleAssignmentIds: string[] },
   call: CallOptions = {},
+  record?: BindingRecord,
 ): Promise<BindingObservation> {
   const spec = binding.spec;
   const logicApp = await ports.logicApps.observe(spec.logicAppId, call);
@@ -35,26 +37,31 @@ export async function gather(
       ? await ports.userAssignedIdentities.observe(spec.identity.userAssignedIdentityId, call)
       : undefined;
   const roles = await observeRoles(binding, ports, call);
-  const principals = principalsOf(binding, logicApp, userAssignedIdentity);
-  const roleAssignments = await listRoleAssignments(binding, principals, roles, ports, call);
+  const principals = principalsOf(binding, logicApp, userAssignedIdentity, record);
+  const listed = await listRoleAssignments(binding, principals, roles, ports, call, record);
   const apis = await observeApis(binding, ports, call);
   return {
     logicApp,
     ...(userAssignedIdentity ? { userAssignedIdentity } : {}),
     roles,
-    roleAssignments,
+    roleAssignments: listed.assignments,
+    listedRoleAssignments: { scopes: listed.scopes, principals: principals.map((p) => p.toLowerCase()) },
     apis,
-    appRoleAssignments: await listAppRoleAssignments(binding, apis, ports, call),
+    appRoleAssignments: await listAppRoleAssignments(binding, apis, ports, call, record),
     applyFailures: carry.applyFailures,
     createdAppRoleAssignmentIds: carry.createdAppRoleAssignmentIds,
   };
 }
 
-/** Principals whose grants matter this pass: the current one, and any recorded in status (heal and revocation). */
+/**
+ * Principals whose grants matter this pass: the current one, and any named in status or in the record (heal and
+ * revocation). Status only widens what is looked at; what may be deleted is decided from Azure and the record.
+ */
 function principalsOf(
   binding: LogicAppIdentityBinding,
   logicApp: LogicAppObservation,
   uami: UserAssignedIdentityObservation | undefined,
+  record: BindingRecord | undefined,
 ): string[] {
   const spec = binding.spec;
   const prev = binding.status ?? {};
@@ -70,6 +77,8 @@ function principalsOf(
   add(prev.principalId);
   add(prev.lastHeal?.previousPrincipalId);
   for (const e of [...(prev.roleAssignments ?? []), ...(prev.appRoleAssignments ?? [])]) add(e.principalId);
+  for (const e of [...(record?.rbac ?? []), ...(record?.graph ?? [])]) add(e.principalId);
+  for (const p of record?.identity.systemPrincipalIds ?? []) add(p);
   return [...principals.values()];
 }
 
@@ -103,14 +112,18 @@ async function listRoleAssignments(
   roles: RoleGrantObservation[],
   ports: BindingPorts,
   call: CallOptions,
-): Promise<RoleAssignment[]> {
+  record: BindingRecord | undefined,
+): Promise<{ assignments: RoleAssignment[]; scopes: string[] }> {
   const scopes = new Map<string, string>();
   for (const ra of binding.spec.roleAssignments ?? []) scopes.set(ra.scope.toLowerCase(), ra.scope);
   for (const e of binding.status?.roleAssignments ?? []) scopes.set(e.scope.toLowerCase(), e.scope);
+  for (const e of record?.rbac ?? []) scopes.set(e.scope.toLowerCase(), e.scope);
+  const listedScopes: string[] = [];
   const badScopes = new Set(roles.filter((r) => r.problem).map((r) => r.scope.toLowerCase()));
   const out: RoleAssignment[] = [];
   for (const [lower, scope] of scopes) {
     if (badScopes.has(lower)) continue;
+    listedScopes.push(lower);
     for (const principal of principals) {
       try {
         out.push(...(await ports.roleAssignments.listForPrincipal(scope, principal, call)));
@@ -120,7 +133,7 @@ async function listRoleAssignments(
       }
     }
   }
-  return out;
+  return { assignments: out, scopes: listedScopes };
 }
 
 /** Each spec API's service principal, found by appId or identifier URI (and by a near miss, to warn about it). */
@@ -159,12 +172,14 @@ async function listAppRoleAssignments(
   apis: ApiObservation[],
   ports: BindingPorts,
   call: CallOptions,
+  record: BindingRecord | undefined,
 ): Promise<Record<string, AppRoleAssignment[]>> {
   const resourceIds = new Map<string, string>();
   for (const a of apis)
     if (a.servicePrincipal) resourceIds.set(a.servicePrincipal.id.toLowerCase(), a.servicePrincipal.id);
   for (const e of binding.status?.appRoleAssignments ?? [])
     if (e.resourceId) resourceIds.set(e.resourceId.toLowerCase(), e.resourceId);
+  for (const g of record?.graph ?? []) resourceIds.set(g.resourceId.toLowerCase(), g.resourceId);
   const out: Record<string, AppRoleAssignment[]> = {};
   for (const [lower, id] of resourceIds) {
     try {

@@ -1,7 +1,8 @@
 /**
  * LogicAppIdentityBinding as a kind of the pass engine: its gather, decide, apply and report, and the per-pass
  * state they share (apply failures and created Graph IDs carried to the next round, one service principal lookup
- * per API per pass). `converge` runs the same rounds without Kubernetes (benchmark, standalone, plan).
+ * per API per pass, the ownership record and claim: ./ownership.ts). `converge` runs the same rounds without
+ * Kubernetes (benchmark, standalone, plan), with its records in memory.
  */
 import { BINDING_KIND, type BindingStatus, type LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
@@ -14,6 +15,7 @@ import { apply, report } from "./apply.ts";
 import { decide } from "./decide.ts";
 import { gather, type BindingPorts } from "./gather.ts";
 import type { ApplyFailure, BindingAction, BindingNaming, BindingObservation } from "./model.ts";
+import { BindingRecords, memoryRecordStore, type OwnershipSession } from "./ownership.ts";
 
 export const NAMING: BindingNaming = { roleAssignmentName, ownershipMarker };
 
@@ -23,6 +25,8 @@ export interface BindingKindOptions {
   tenancy?: TenancyFence;
   /** Poll while waiting for replication or a fresh identity. Default 5 s. */
   replicationPollMs?: number;
+  /** Ownership records and claims (the reconciler passes the same object as the engine's write-ahead seam). */
+  records: BindingRecords;
 }
 
 type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus>;
@@ -33,13 +37,19 @@ export function bindingKind(
   return {
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
-    open: (obj, env) => bindingPass(obj, options, env.call),
+    open: (obj, env) => {
+      const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
+        env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
+      );
+      return bindingPass(obj, options, session, env.call);
+    },
   };
 }
 
 export function bindingPass(
   binding: Readonly<LogicAppIdentityBinding>,
-  options: BindingKindOptions,
+  options: Omit<BindingKindOptions, "records">,
+  ownership: OwnershipSession,
   call: CallOptions = {},
 ): BindingHooks {
   const ports = withServicePrincipalCache(options.ports);
@@ -48,11 +58,26 @@ export function bindingPass(
   const created: string[] = [];
   return {
     gather: async (b) => {
-      const observed = await gather(b, ports, { applyFailures, createdAppRoleAssignmentIds: created }, call);
+      // Record and claim before Azure is read or written: a binding that does not hold the claim writes nothing.
+      await ownership.open();
+      const o = await gather(
+        b,
+        ports,
+        { applyFailures, createdAppRoleAssignmentIds: created },
+        call,
+        ownership.record,
+      );
+      const record = await ownership.settle(b, o);
       const tenancy = options.tenancy;
-      return tenancy && b.metadata.deletionTimestamp === undefined
-        ? { ...observed, tenancy: tenancy.bindingVerdicts(b, observed) }
-        : observed;
+      return {
+        ...o,
+        ...(record ? { record } : {}),
+        ...(ownership.claimedBy !== undefined ? { claimedBy: ownership.claimedBy } : {}),
+        othersOnLogicApp: ownership.othersOnLogicApp,
+        ...(tenancy && b.metadata.deletionTimestamp === undefined
+          ? { tenancy: tenancy.bindingVerdicts(b, o) }
+          : {}),
+      };
     },
     decide: (b, observed, now) =>
       decide(b, observed, {
@@ -64,13 +89,15 @@ export function bindingPass(
       const r = await apply(actions, ports, logicAppId, call);
       applyFailures = { ...applyFailures, ...r.failures };
       created.push(...r.createdAppRoleAssignmentIds);
+      // A failure here leaves intents (Graph) and markers (RBAC) that the next gather resolves.
+      await ownership.recordApplied(r.results);
       return r;
     },
+    finalized: () => ownership.finalize(),
     report: (r) => report(r, logicAppId),
     // The next round decides from what this round established (e.g. that this binding turned the identity on).
     carryStatus: true,
-    // Graph assignments carry no name: the intent in status is how a pass whose final write fails knows its own.
-    needsWriteAhead: (writes) => writes.some((a) => a.type === "createAppRoleAssignment"),
+    // No status write-ahead: status is a report; the Graph intent goes into the ownership record (the seam).
   };
 }
 
@@ -80,18 +107,30 @@ export function converge(
   ports: BindingPorts,
   options: RoundsOptions<LogicAppIdentityBinding, BindingAction, BindingStatus> & {
     replicationPollMs?: number;
+    /** Ownership records to use across passes; default: fresh ones in memory for this pass. */
+    records?: BindingRecords;
   },
 ): Promise<RoundsResult<BindingAction, BindingStatus>> {
-  const { replicationPollMs, ...rounds } = options;
+  const { replicationPollMs, records, ...rounds } = options;
+  const seam = records ?? new BindingRecords({ records: memoryRecordStore() });
+  const session = seam.open(binding, options.signal ?? new AbortController().signal, () => []);
   const hooks = bindingPass(
     binding,
     {
       ports,
       ...(replicationPollMs !== undefined ? { replicationPollMs } : {}),
     },
+    session,
     { ...(options.signal ? { signal: options.signal } : {}) },
   );
-  return runRounds(hooks, binding, rounds);
+  return runRounds(hooks, binding, {
+    ...rounds,
+    // The same write-ahead order as the engine: the caller's intent first, then the ownership record.
+    beforeWrites: async (decision, writes) => {
+      await rounds.beforeWrites?.(decision, writes);
+      await seam.recordIntent(binding, BINDING_KIND, writes, {});
+    },
+  });
 }
 
 /** An API's service principal and app roles do not change within a pass: look each up once, not once a round. */

@@ -11,6 +11,7 @@ import type {
   ServicePrincipal,
   UserAssignedIdentityObservation,
 } from "../../azure/ports.ts";
+import type { BindingRecord } from "../shared/ownership.ts";
 import type { DenyReason } from "../tenancy/authorize.ts";
 
 export interface RoleGrantObservation {
@@ -56,6 +57,17 @@ export interface BindingObservation {
   createdAppRoleAssignmentIds: string[];
   /** Failures of writes made earlier in this reconcile, so conditions can explain them. */
   applyFailures: Record<string, ApplyFailure>;
+  /**
+   * This binding's ownership record (taken over and with intents resolved), the only source besides Azure's own
+   * markers for what it may delete (docs/ownership.md). Undefined: nothing recorded, so nothing listed is ours.
+   */
+  record?: BindingRecord;
+  /** Where role assignments were listed (lower case), so a recorded one missing there is known to be gone. */
+  listedRoleAssignments?: { scopes: string[]; principals: string[] };
+  /** "namespace/name" of the binding holding this Logic App's claim, when it is not this one: write nothing. */
+  claimedBy?: string;
+  /** Other bindings (any namespace) naming the same Logic App: its identity stays on while any of them exists. */
+  othersOnLogicApp?: number;
   /** The tenancy matcher's refusals of the spec (AzureAccessPolicy); absent when tenancy is not wired (converge). */
   tenancy?: BindingVerdicts;
 }

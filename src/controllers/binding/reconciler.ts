@@ -7,10 +7,15 @@ import { BINDING_RESOURCE } from "../resources.ts";
 import { PassReconciler, type PassDeps } from "../shared/pass.ts";
 import { bindingKind, type BindingKindOptions } from "./kind.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
+import { BindingRecords, type BindingOwnershipDeps } from "./ownership.ts";
 
 export { BINDING_RESOURCE };
 
-export type BindingReconcilerDeps = BindingKindOptions & PassDeps<LogicAppIdentityBinding>;
+export type BindingReconcilerDeps = Omit<BindingKindOptions, "records"> &
+  Omit<PassDeps<LogicAppIdentityBinding>, "records"> & {
+    /** Where the binding's ownership records and Logic App claims live (ADR 0015). */
+    ownership: BindingOwnershipDeps;
+  };
 
 export class BindingReconciler extends PassReconciler<
   LogicAppIdentityBinding,
@@ -19,6 +24,9 @@ export class BindingReconciler extends PassReconciler<
   BindingStatus
 > {
   constructor(deps: BindingReconcilerDeps) {
-    super(bindingKind(deps), deps);
+    // One object is both the kind's record reader and the engine's write-ahead seam, so intent lands in the
+    // record this pass read.
+    const records = new BindingRecords(deps.ownership);
+    super(bindingKind({ ...deps, records }), { ...deps, records });
   }
 }

@@ -15,7 +15,16 @@ const spec: JwtPolicySpec = {
   tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
   requiredRoles: ["Orders.Write"],
 };
-const desired: Desired = { namespace: "team-a", name: "orders", generation: 1, fragmentId: FID, spec };
+const desired: Desired = {
+  namespace: "team-a",
+  name: "orders",
+  uid: "u1",
+  generation: 1,
+  fragmentId: FID,
+  ownerMarker: "managed-by=logicapp-identity-operator; owner=team-a/orders; uid=u1",
+  legacyFragmentId: "laio-team-a-orders",
+  spec,
+};
 
 const decide = (d: Desired, o: Observed) =>
   decidePure(d, o, { hash: (t) => createHash("sha256").update(t).digest("hex") });
@@ -49,6 +58,7 @@ describe("decide on large adversarial documents", () => {
     expect(d.actions).toEqual([]);
     const stalled = d.conditions.find((c) => c.type === "Stalled");
     expect(stalled?.status).toBe("True");
+    expect(stalled?.reason).toBe("PolicyTooLarge");
     expect(stalled?.message).toMatch(/more than the 256 KiB API Management allows/);
   });
 });

@@ -38,7 +38,16 @@ describe("ApimJwtPolicy and tenancy", () => {
     expect(refusal?.reason).toBe("NotAllowed");
     expect(f.jwtPolicyVerdict(jwt({ apiId: "orders" }))).toBeUndefined();
     const d = decide(
-      { namespace: "team-a", name: "orders", generation: 2, spec: global.spec, fragmentId: "f" },
+      {
+        namespace: "team-a",
+        name: "orders",
+        uid: "u",
+        generation: 2,
+        spec: global.spec,
+        fragmentId: "f",
+        ownerMarker: "m",
+        legacyFragmentId: "l",
+      },
       { tenancy: refusal! },
       { hash: fingerprint },
     );
@@ -53,7 +62,7 @@ describe("ApimJwtPolicy and tenancy", () => {
 
   it("the guard stops puts to a target the policies refuse now, never deletes; permissive lets all through", () => {
     const put: Action = { type: "putPolicy", xml: "<policies/>", ifMatch: "*" };
-    const del: Action = { type: "deleteFragment", fragmentId: "f" };
+    const del: Action = { type: "deleteFragment", fragmentId: "f", ifMatch: "*" };
     const none = new TenancyFence({ mode: "enforce", policies: cache([]), namespaces: cache([]) });
     const r = none.jwtPolicyGuard(jwt({ apiId: "orders" }), [put, del]);
     expect(r.allowed).toEqual([del]);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { JwtPolicySpec } from "../../api/v1alpha1/jwt-policy.ts";
-import { decide as decidePure, type Action, type Decision, type Desired, type Observed } from "./decide.ts";
+import {
+  decide as decidePure,
+  type Action,
+  type Decision,
+  type Desired,
+  type Observed,
+  type ObservedFragment,
+} from "./decide.ts";
 import { fingerprint } from "./kind.ts";
 import { renderFragment, renderValidateJwt } from "./render.ts";
 import {
@@ -14,7 +21,9 @@ import {
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const SVC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim";
-const FID = "laio-team-a-orders";
+const UID = "0b8f2c1e-1111-4222-8333-944455556666";
+const FID = "laio-team-a-orders-0123456789abcdef";
+const OWNER = `managed-by=logicapp-identity-operator; owner=team-a/orders; uid=${UID}`;
 const MARKER = "team-a/orders";
 const FOREIGN =
   '<policies>\n  <inbound>\n    <base />\n    <rate-limit calls="5" renewal-period="60" />\n  </inbound>\n' +
@@ -29,14 +38,21 @@ const spec: JwtPolicySpec = {
 };
 const ruleInput = { tenantId: TENANT, audiences: ["api://orders"], requiredRoles: ["Orders.Write"] };
 const FP = fingerprint(renderValidateJwt(ruleInput));
-const decide = (d: Desired, o: Observed) => decidePure(d, o, { hash: fingerprint });
+/** The record writes are asserted in their own describe; the rest of these tables are about APIM. */
+const decide = (d: Desired, o: Observed): Decision => {
+  const r = decidePure(d, o, { hash: fingerprint });
+  return { ...r, actions: r.actions.filter((a) => a.type !== "putRecord") };
+};
 
 function desired(over: Partial<Desired> = {}, specOver: Partial<JwtPolicySpec> = {}): Desired {
   return {
     namespace: "team-a",
     name: "orders",
+    uid: UID,
     generation: 3,
     fragmentId: FID,
+    ownerMarker: OWNER,
+    legacyFragmentId: "laio-team-a-orders",
     spec: { ...spec, ...specOver },
     ...over,
   };
@@ -45,6 +61,14 @@ function observed(over: Partial<Observed> = {}): Observed {
   return { target: { exists: true }, ...over };
 }
 const doc = (xml: string, etag = "E1") => ({ xml, etag });
+/** Our fragment as gather reports it: its marker names this object. */
+const frag = (xml: string, etag = "F1"): ObservedFragment => ({
+  xml,
+  etag,
+  fragmentId: FID,
+  description: OWNER,
+  owner: { namespace: "team-a", name: "orders", uid: UID },
+});
 function cond(d: Decision, type: string): [string, string] {
   const c = d.conditions.find((x) => x.type === type)!;
   return [c.status, c.reason];
@@ -57,7 +81,7 @@ function apply(world: { policy?: string; fragment?: string }, actions: Action[])
     if (a.type === "putFragment") world.fragment = a.xml;
     else if (a.type === "putPolicy") world.policy = a.xml;
     else if (a.type === "deletePolicy") delete world.policy;
-    else {
+    else if (a.type === "deleteFragment") {
       if (world.policy && findIncludeFragment(world.policy, a.fragmentId).length > 0)
         throw new Error("referenced");
       delete world.fragment;
@@ -67,20 +91,25 @@ function apply(world: { policy?: string; fragment?: string }, actions: Action[])
 function observe(world: { policy?: string; fragment?: string }, previous?: Decision): Observed {
   return observed({
     policy: world.policy === undefined ? undefined : doc(world.policy),
-    fragment: world.fragment === undefined ? undefined : doc(world.fragment),
+    fragment: world.fragment === undefined ? undefined : frag(world.fragment),
     previous: previous?.status,
   });
 }
 
 describe("decide: Fragment mode", () => {
-  it("new target without a policy: fragment first, then the skeleton with the include (If-Match *)", () => {
+  it("new target without a policy: fragment first, then the skeleton with the include, both create-only", () => {
     const d = decide(desired(), observed());
     expect(types(d.actions)).toEqual(["putFragment", "putPolicy"]);
-    expect(d.actions[0]).toMatchObject({ fragmentId: FID, xml: renderFragment(ruleInput) });
+    // No If-Match: APIM then only creates, so a fragment or document someone made meanwhile is never overwritten.
+    expect(d.actions[0]).toEqual({
+      type: "putFragment",
+      fragmentId: FID,
+      xml: renderFragment(ruleInput),
+      description: OWNER,
+    });
     expect(d.actions[1]).toEqual({
       type: "putPolicy",
       xml: insertIncludeFragment(SKELETON, FID),
-      ifMatch: "*",
     });
     expect(cond(d, "Reconciling")).toEqual(["True", "Applying"]);
     expect(cond(d, "Ready")).toEqual(["False", "Applying"]);
@@ -107,7 +136,7 @@ describe("decide: Fragment mode", () => {
       desired(),
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID)),
-        fragment: doc(renderFragment(ruleInput)),
+        fragment: frag(renderFragment(ruleInput)),
       }),
     );
     expect(d.actions).toEqual([]);
@@ -122,7 +151,7 @@ describe("decide: Fragment mode", () => {
     const reformatted = renderValidateJwt(ruleInput).replace(/\n\s*/g, "\r\n").replace(" />", "/>");
     const d = decide(
       desired(),
-      observed({ policy: doc(insertIncludeFragment(FOREIGN, FID)), fragment: doc(reformatted) }),
+      observed({ policy: doc(insertIncludeFragment(FOREIGN, FID)), fragment: frag(reformatted) }),
     );
     expect(d.actions).toEqual([]);
   });
@@ -133,7 +162,7 @@ describe("decide: Fragment mode", () => {
       desired(),
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID)),
-        fragment: doc(edited),
+        fragment: frag(edited),
         previous: { appliedFingerprint: FP },
       }),
     );
@@ -146,7 +175,7 @@ describe("decide: Fragment mode", () => {
       desired(),
       observed({
         policy: doc(FOREIGN, "E9"),
-        fragment: doc(renderFragment(ruleInput)),
+        fragment: frag(renderFragment(ruleInput)),
         previous: { appliedFingerprint: FP },
       }),
     );
@@ -159,7 +188,7 @@ describe("decide: Fragment mode", () => {
   it("foreign edits are left alone (no write)", () => {
     const edited =
       insertIncludeFragment(FOREIGN, FID).replace('calls="5"', 'calls="50"') + "\n<!-- portal -->";
-    const d = decide(desired(), observed({ policy: doc(edited), fragment: doc(renderFragment(ruleInput)) }));
+    const d = decide(desired(), observed({ policy: doc(edited), fragment: frag(renderFragment(ruleInput)) }));
     expect(d.actions).toEqual([]);
   });
 
@@ -182,7 +211,7 @@ describe("decide: Fragment mode", () => {
       bound,
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID)),
-        fragment: doc(renderFragment(oldInput)),
+        fragment: frag(renderFragment(oldInput)),
         previous: {
           appliedFingerprint: fingerprint(renderValidateJwt(oldInput)),
           callerPrincipalId: "old-p",
@@ -261,7 +290,7 @@ describe("decide: waiting and stalled", () => {
     ["<policies><inbound>", "is not closed"],
     ["<fragment/>", "expected <policies>"],
   ])("malformed target %j → Stalled TargetPolicyMalformed, never overwritten", (xml, where) => {
-    const d = decide(desired(), observed({ policy: doc(xml), fragment: doc(renderFragment(ruleInput)) }));
+    const d = decide(desired(), observed({ policy: doc(xml), fragment: frag(renderFragment(ruleInput)) }));
     expect(d.actions).toEqual([]);
     expect(cond(d, "Stalled")).toEqual(["True", "TargetPolicyMalformed"]);
     expect(d.conditions[0]!.message).toContain(where);
@@ -289,12 +318,12 @@ describe("decide: deletion", () => {
       del(),
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID), "E2"),
-        fragment: doc(renderFragment(ruleInput)),
+        fragment: frag(renderFragment(ruleInput)),
       }),
     );
     expect(d.actions).toEqual([
       { type: "putPolicy", xml: FOREIGN, ifMatch: "E2" },
-      { type: "deleteFragment", fragmentId: FID },
+      { type: "deleteFragment", fragmentId: FID, ifMatch: "F1" },
     ]);
     expect(d.finalize).toBe(false);
   });
@@ -321,7 +350,7 @@ describe("decide: deletion", () => {
   it("Orphan leaves everything and finalizes", () => {
     const d = decide(
       del("Orphan"),
-      observed({ policy: doc(insertIncludeFragment(FOREIGN, FID)), fragment: doc("x") }),
+      observed({ policy: doc(insertIncludeFragment(FOREIGN, FID)), fragment: frag("x") }),
     );
     expect(d.actions).toEqual([]);
     expect(d.finalize).toBe(true);
@@ -331,9 +360,9 @@ describe("decide: deletion", () => {
   it("target gone: only the fragment is deleted", () => {
     const d = decide(
       del(),
-      observed({ target: { exists: false, missing: "API orders" }, fragment: doc("x") }),
+      observed({ target: { exists: false, missing: "API orders" }, fragment: frag("x") }),
     );
-    expect(d.actions).toEqual([{ type: "deleteFragment", fragmentId: FID }]);
+    expect(d.actions).toEqual([{ type: "deleteFragment", fragmentId: FID, ifMatch: "F1" }]);
   });
 
   it("malformed target during deletion → Stalled, no finalize", () => {
@@ -378,7 +407,7 @@ describe("decide: Inline mode", () => {
       inline(),
       observed({
         policy: doc(insertIncludeFragment(FOREIGN, FID)),
-        fragment: doc(renderFragment(ruleInput)),
+        fragment: frag(renderFragment(ruleInput)),
       }),
     );
     expect(types(d.actions)).toEqual(["putPolicy", "deleteFragment"]);

@@ -4,7 +4,8 @@
  * observation; a pass whose observation already matches returns no write action (steady state reads only).
  */
 import type { JwtPolicySpec, JwtPolicyStatus, JwtPolicyTarget } from "../../api/v1alpha1/jwt-policy.ts";
-import type { PolicyDocument } from "../../azure/ports.ts";
+import type { FragmentDocument, PolicyDocument } from "../../azure/ports.ts";
+import type { JwtPolicyRecord } from "../shared/ownership.ts";
 import type { Decision as PassDecision, Report } from "../shared/rounds.ts";
 import type { Refusal } from "../tenancy/requests.ts";
 import {
@@ -12,8 +13,10 @@ import {
   checkWellFormed,
   formatXmlError,
   insertIncludeFragment,
+  MAX_POLICY_CHARS,
   PolicyXmlError,
   removeIncludeFragment,
+  replaceIncludeFragment,
   removeInlineRule,
   skeletonFor,
   upsertInlineRule,
@@ -37,14 +40,44 @@ export interface BindingFacts {
 export interface Desired {
   namespace: string;
   name: string;
+  /** metadata.uid: part of the fragment ID and of its owner marker. */
+  uid: string;
   generation?: number;
   spec: JwtPolicySpec;
-  /** From naming.fragmentId(namespace, name). */
+  /** From naming.fragmentId(namespace, name, uid). */
   fragmentId: string;
+  /** naming.fragmentOwnerMarker(namespace, name, uid): the description our fragment carries (ADR 0014). */
+  ownerMarker: string;
+  /** naming.legacyFragmentId(namespace, name): where versions before issue 11 put this object's fragment. */
+  legacyFragmentId: string;
+  /**
+   * More fragment IDs whose includes are ours to remove (cleaning a previous target: the IDs the record lists). Only
+   * ever from the operator's record, never from status.
+   */
+  ownIncludes?: string[];
   /** Required when spec.bindingRef is set; undefined means not resolved (treated as not ready). */
   binding?: BindingFacts;
   /** metadata.deletionTimestamp is set. */
   deleting?: boolean;
+}
+
+/** The owner a fragment's description names (parsed by the kind: naming.parseFragmentOwner). */
+export interface FragmentOwner {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** A fragment as gather read it, with the owner its description names (undefined: no marker of ours). */
+export interface ObservedFragment extends FragmentDocument {
+  fragmentId: string;
+  owner?: FragmentOwner;
+}
+
+/** The operator's record of this object (fragments it owns, targets it wrote to), with the version read. */
+export interface ObservedRecord {
+  data: JwtPolicyRecord;
+  resourceVersion: string;
 }
 
 export interface Observed {
@@ -52,19 +85,39 @@ export interface Observed {
   target?: { exists: true } | { exists: false; missing: string };
   /** The target's policy document (rawxml), absent when the target has none. */
   policy?: PolicyDocument;
-  /** Our fragment, absent when it does not exist. */
-  fragment?: PolicyDocument;
+  /** The fragment under our ID, absent when it does not exist; whose it is, decide reads from `owner`. */
+  fragment?: ObservedFragment;
+  /**
+   * Fragments this object may have made under other IDs and that exist: the legacy ID (when there is no record yet)
+   * and the IDs the record lists on this service (a restored object's predecessor). Decide adopts only those whose
+   * description proves they are this object's (ADR 0014, migration).
+   */
+  predecessors?: ObservedFragment[];
+  /** The ownership record (undefined: none yet). */
+  record?: ObservedRecord;
   /** Status as last written, to tell drift from a first apply or a spec change. */
   previous?: JwtPolicyStatus;
   /** The AzureAccessPolicy matcher refused the service or target: no APIM read, no write, Stalled. */
   tenancy?: Refusal;
 }
 
+/**
+ * `ifMatch` undefined on a PUT is create-only (APIM refuses to overwrite without If-Match); otherwise the etag read
+ * in the same observation that proved the entity ours. A migration delete may be refused (409, still included by
+ * another document): it is left for a later pass.
+ */
 export type Action =
-  | { type: "putFragment"; fragmentId: string; xml: string; description: string }
-  | { type: "putPolicy"; xml: string; ifMatch: string }
+  | { type: "putRecord"; record: JwtPolicyRecord; resourceVersion?: string }
+  | { type: "putFragment"; fragmentId: string; xml: string; description: string; ifMatch?: string }
+  | { type: "putPolicy"; xml: string; ifMatch?: string }
   | { type: "deletePolicy"; ifMatch: string }
-  | { type: "deleteFragment"; fragmentId: string };
+  | { type: "deleteFragment"; fragmentId: string; ifMatch: string; migration?: true }
+  | { type: "deleteRecord"; resourceVersion: string };
+
+/** Reason of the Stalled condition when a fragment under our ID is not ours (ADR 0014). */
+export const FRAGMENT_OWNED_BY_OTHER = "FragmentOwnedByOther";
+/** Reason of the Stalled condition when the document is (or would become) larger than APIM stores. */
+export const POLICY_TOO_LARGE = "PolicyTooLarge";
 
 export interface ConditionUpdate {
   type: "Ready" | "Reconciling" | "Stalled" | "PolicyApplied";
@@ -106,6 +159,84 @@ export function fragmentDescription(namespace: string, name: string): string {
     `validate-jwt managed by logicapp-identity-operator for ApimJwtPolicy ${namespace}/${name}. ` +
     "Edits are reverted; change the ApimJwtPolicy instead."
   );
+}
+
+/** How the record names a target: the service plus the label, so a move to another service is a move too. */
+export function recordTarget(serviceId: string, target: JwtPolicyTarget | undefined): string {
+  return `${serviceId.toLowerCase()}|${targetLabel(target)}`;
+}
+
+/** Inverse of recordTarget; undefined for anything else. */
+export function parseRecordTarget(entry: string): { serviceId: string; label: string } | undefined {
+  const bar = entry.indexOf("|");
+  if (bar <= 0) return undefined;
+  return { serviceId: entry.slice(0, bar), label: entry.slice(bar + 1) };
+}
+
+const namesThis = (owner: FragmentOwner | undefined, d: Desired): boolean =>
+  owner !== undefined && owner.namespace === d.namespace && owner.name === d.name;
+
+/** The fragment's marker names this object: namespace, name and UID (ADR 0014). */
+export function ownsFragment(desired: Desired, f: ObservedFragment): boolean {
+  return namesThis(f.owner, desired) && f.owner?.uid === desired.uid;
+}
+
+function ownerText(f: ObservedFragment): string {
+  return f.owner ? `${f.owner.namespace}/${f.owner.name} (uid ${f.owner.uid})` : "no owner marker";
+}
+
+/**
+ * The fragments under other IDs that are provably this object's, to migrate away from (ADR 0014): the legacy ID
+ * only with exactly the legacy description for this namespace/name (the legacy ID alone is ambiguous:
+ * `laio-team-a-orders` may be `team/a-orders`'s), and an ID the operator's record lists whose marker names this
+ * namespace/name (a restored object's predecessor, another UID). Anything else is foreign and never touched.
+ */
+export function adoptable(desired: Desired, observed: Observed): ObservedFragment[] {
+  const svc = desired.spec.apimServiceId.toLowerCase();
+  const listed = new Set(
+    (observed.record?.data.fragments ?? [])
+      .filter((f) => f.serviceId.toLowerCase() === svc)
+      .map((f) => f.fragmentId),
+  );
+  const legacyDescription = fragmentDescription(desired.namespace, desired.name);
+  return (observed.predecessors ?? []).filter(
+    (p) =>
+      p.fragmentId !== desired.fragmentId &&
+      ((p.fragmentId === desired.legacyFragmentId && p.description === legacyDescription) ||
+        (listed.has(p.fragmentId) && namesThis(p.owner, desired))),
+  );
+}
+
+const uniq = (xs: readonly string[]): string[] => [...new Set(xs)].sort();
+
+/**
+ * The record after this decision: the fragments on this service that are ours and exist or are about to be created
+ * (write-ahead, so a crash leaves nothing unrecorded), those on other services as they were, and every target we
+ * may have an include in. Entries leave only when an observation shows them gone.
+ */
+function nextRecord(
+  desired: Desired,
+  observed: Observed,
+  fragments: string[],
+  target?: string,
+): JwtPolicyRecord {
+  const svc = desired.spec.apimServiceId.toLowerCase();
+  const prev = observed.record?.data;
+  const elsewhere = (prev?.fragments ?? []).filter((f) => f.serviceId.toLowerCase() !== svc);
+  return {
+    uid: desired.uid,
+    fragments: [
+      ...elsewhere,
+      ...uniq(fragments).map((fragmentId) => ({ serviceId: desired.spec.apimServiceId, fragmentId })),
+    ],
+    targets: uniq([...(prev?.targets ?? []), ...(target !== undefined ? [target] : [])]),
+  };
+}
+
+function recordWrite(observed: Observed, next: JwtPolicyRecord): Action[] {
+  const prev = observed.record;
+  if (prev && JSON.stringify(prev.data) === JSON.stringify(next)) return [];
+  return [{ type: "putRecord", record: next, ...(prev ? { resourceVersion: prev.resourceVersion } : {}) }];
 }
 
 /** Resolves spec + binding into the render input, or says why it cannot be done yet. */
@@ -251,15 +382,43 @@ function decideApply(desired: Desired, observed: Observed, options: DecideOption
   }
   if (observed.policy) {
     const err = checkWellFormed(observed.policy.xml);
+    if (err?.code === "PolicyTooLarge") {
+      return stalled(
+        desired,
+        status,
+        POLICY_TOO_LARGE,
+        `the ${label} policy: ${formatXmlError(err)}; it is left untouched`,
+      );
+    }
     if (err) {
       const why = `the ${label} policy is not well-formed (${formatXmlError(err)}); it is left untouched`;
       return stalled(desired, status, "TargetPolicyMalformed", why);
     }
   }
-  const writes = desiredWrites(desired, observed, input);
+  const fragmentMode = (spec.mode ?? "Fragment") === "Fragment";
+  const current = observed.fragment;
+  const ours = current !== undefined && ownsFragment(desired, current);
+  if (fragmentMode && current && !ours) {
+    // Never PUT over it, never DELETE it, never move its include: someone else's rule may be what protects the API.
+    return stalled(
+      desired,
+      status,
+      FRAGMENT_OWNED_BY_OTHER,
+      `fragment ${fragmentId} already exists and belongs to ${ownerText(current)}; nothing was written`,
+    );
+  }
+  const predecessors = adoptable(desired, observed);
+  const writes = desiredWrites(desired, observed, input, predecessors);
+  if ("tooLarge" in writes)
+    return stalled(desired, status, POLICY_TOO_LARGE, `the ${label} policy: ${writes.tooLarge}`);
   if ("unsupported" in writes) {
     return stalled(desired, status, "TargetPolicyUnsupported", `the ${label} policy: ${writes.unsupported}`);
   }
+  const kept = [...(fragmentMode || ours ? [fragmentId] : []), ...predecessors.map((p) => p.fragmentId)];
+  const record = recordWrite(
+    observed,
+    nextRecord(desired, observed, kept, recordTarget(spec.apimServiceId, spec.target)),
+  );
   const fp = options.hash(renderValidateJwt(input));
   if (writes.actions.length === 0) {
     const msg = `validate-jwt is in place at ${label}`;
@@ -276,6 +435,7 @@ function decideApply(desired: Desired, observed: Observed, options: DecideOption
         ["False", "Applied", msg],
         ["True", "Applied", msg],
       ),
+      { actions: record },
     );
   }
   const why = writeReason(label, previous, input, fp);
@@ -290,45 +450,71 @@ function decideApply(desired: Desired, observed: Observed, options: DecideOption
         ["False", why.reason, why.message],
       ),
     ),
-    actions: writes.actions,
+    // Write-ahead: the record names the fragment and the target before Azure holds them.
+    actions: [...record, ...writes.actions],
     onWrite: why.onWrite,
   };
 }
 
-/** The writes that make the target carry our rule (fragment + include, or inline), or why the document cannot. */
+/**
+ * The writes that make the target carry our rule (fragment + include, or inline), or why the document cannot. An
+ * adopted predecessor's include is replaced by ours in place, in the same document PUT that follows the creation of
+ * our fragment, and the predecessor is deleted only after that PUT: the API never goes without the rule.
+ */
 function desiredWrites(
   desired: Desired,
   observed: Observed,
   input: ValidateJwtInput,
-): { actions: Action[] } | { unsupported: string } {
-  const { spec, namespace, name, fragmentId } = desired;
+  predecessors: readonly ObservedFragment[],
+): { actions: Action[] } | { unsupported: string } | { tooLarge: string } {
+  const { spec, namespace, name, fragmentId, ownerMarker } = desired;
   const markerId = markerIdOf(namespace, name);
   const base = observed.policy?.xml ?? skeletonFor(scopeOf(spec.target));
+  const current = observed.fragment;
+  const ours = current !== undefined && ownsFragment(desired, current);
   const actions: Action[] = [];
   let doc: string;
   try {
     if ((spec.mode ?? "Fragment") === "Fragment") {
       const xml = renderFragment(input);
-      if (!fragmentMatches(observed.fragment?.xml, xml)) {
+      if (!fragmentMatches(current?.xml, xml)) {
         actions.push({
           type: "putFragment",
           fragmentId,
           xml,
-          description: fragmentDescription(namespace, name),
+          description: ownerMarker,
+          // Absent: create-only, so a fragment someone creates meanwhile is never overwritten blindly.
+          ...(current ? { ifMatch: current.etag } : {}),
         });
       }
-      doc = insertIncludeFragment(removeInlineRule(base, markerId), fragmentId);
+      doc = removeInlineRule(base, markerId);
+      for (const p of predecessors) doc = replaceIncludeFragment(doc, p.fragmentId, fragmentId);
+      doc = insertIncludeFragment(doc, fragmentId);
     } else {
-      doc = upsertInlineRule(removeIncludeFragment(base, fragmentId), markerId, renderValidateJwt(input));
+      doc = current && !ours ? base : removeIncludeFragment(base, fragmentId);
+      for (const p of predecessors) doc = removeIncludeFragment(doc, p.fragmentId);
+      doc = upsertInlineRule(doc, markerId, renderValidateJwt(input));
     }
   } catch (e) {
     if (e instanceof PolicyXmlError) return { unsupported: e.message };
     throw e;
   }
   if (!observed.policy || doc !== observed.policy.xml) {
-    actions.push({ type: "putPolicy", xml: doc, ifMatch: observed.policy?.etag ?? "*" });
+    if (doc.length > MAX_POLICY_CHARS) {
+      return {
+        tooLarge: `with the rule it would be ${doc.length} characters; APIM stores at most ${MAX_POLICY_CHARS}`,
+      };
+    }
+    actions.push({
+      type: "putPolicy",
+      xml: doc,
+      ...(observed.policy ? { ifMatch: observed.policy.etag } : {}),
+    });
   }
-  if (spec.mode === "Inline" && observed.fragment) actions.push({ type: "deleteFragment", fragmentId });
+  if (spec.mode === "Inline" && current && ours)
+    actions.push({ type: "deleteFragment", fragmentId, ifMatch: current.etag });
+  for (const p of predecessors)
+    actions.push({ type: "deleteFragment", fragmentId: p.fragmentId, ifMatch: p.etag, migration: true });
   return { actions };
 }
 
@@ -390,13 +576,32 @@ function decideDelete(desired: Desired, observed: Observed): Decision {
       ["False", reason, message],
       ["Unknown", reason, message],
     );
+  // The record goes last, also when Azure keeps the rule: a later object of this name must not inherit it (ADR 0015).
+  const forget: Action[] = observed.record
+    ? [{ type: "deleteRecord", resourceVersion: observed.record.resourceVersion }]
+    : [];
   if ((spec.deletionPolicy ?? "Delete") === "Orphan") {
     const message = `deletionPolicy Orphan: the rule stays at ${label}`;
     return outcome(status, deletingConditions("Orphaned", message), {
-      finalize: true,
+      actions: forget,
+      finalize: forget.length === 0,
       findings: [{ event: { type: "Normal", reason: "Orphaned", note: message } }],
     });
   }
+  const current = observed.fragment;
+  const foreign = current !== undefined && !ownsFragment(desired, current);
+  const predecessors = adoptable(desired, observed);
+  const findings: Report[] = foreign
+    ? [
+        {
+          event: {
+            type: "Warning",
+            reason: FRAGMENT_OWNED_BY_OTHER,
+            note: `fragment ${fragmentId} belongs to ${ownerText(current)}; it and its include are left in place`,
+          },
+        },
+      ]
+    : [];
   const actions: Action[] = [];
   if (observed.target?.exists && observed.policy) {
     const err = checkWellFormed(observed.policy.xml);
@@ -404,13 +609,22 @@ function decideDelete(desired: Desired, observed: Observed): Decision {
       return stalled(
         desired,
         status,
-        "TargetPolicyMalformed",
-        `cannot remove the rule: the ${label} policy is not well-formed (${formatXmlError(err)}); fix it or set ` +
+        err.code === "PolicyTooLarge" ? POLICY_TOO_LARGE : "TargetPolicyMalformed",
+        `cannot remove the rule: the ${label} policy ${err.code === "PolicyTooLarge" ? "is too large" : "is not well-formed"} (${formatXmlError(err)}); fix it or set ` +
           "deletionPolicy: Orphan",
       );
     }
     const markerId = markerIdOf(namespace, name);
-    const doc = removeInlineRule(removeIncludeFragment(observed.policy.xml, fragmentId), markerId);
+    // Only includes of fragments that are ours: our ID (unless someone else's fragment sits there), adopted
+    // predecessors, and the IDs the operator's record lists.
+    const ids = [
+      ...(foreign ? [] : [fragmentId]),
+      ...predecessors.map((p) => p.fragmentId),
+      ...(desired.ownIncludes ?? []),
+    ];
+    let doc = observed.policy.xml;
+    for (const id of new Set(ids)) doc = removeIncludeFragment(doc, id);
+    doc = removeInlineRule(doc, markerId);
     if (doc !== observed.policy.xml) {
       const scope = scopeOf(spec.target);
       // A non-global document that is exactly the skeleton says nothing a missing one would not: it is the one the
@@ -421,18 +635,27 @@ function decideDelete(desired: Desired, observed: Observed): Decision {
     }
   }
   // After the include is gone: APIM refuses to delete a fragment that is still referenced.
-  if (observed.fragment) actions.push({ type: "deleteFragment", fragmentId });
-  const done = actions.length === 0;
+  if (current && !foreign) actions.push({ type: "deleteFragment", fragmentId, ifMatch: current.etag });
+  for (const p of predecessors)
+    actions.push({ type: "deleteFragment", fragmentId: p.fragmentId, ifMatch: p.etag, migration: true });
+  const azureDone = actions.length === 0;
+  const done = azureDone && forget.length === 0;
   return {
     ...outcome(
       status,
       deletingConditions(
-        done ? "Deleted" : "Deleting",
-        done ? `the rule is gone from ${label}` : `removing the rule from ${label}`,
+        azureDone ? "Deleted" : "Deleting",
+        azureDone ? `the rule is gone from ${label}` : `removing the rule from ${label}`,
       ),
-      { finalize: done },
+      { finalize: done, findings },
     ),
-    actions,
-    onWrite: { event: { type: "Normal", reason: "Removed", note: `the rule was removed from ${label}` } },
+    actions: azureDone ? forget : actions,
+    ...(azureDone
+      ? {}
+      : {
+          onWrite: {
+            event: { type: "Normal", reason: "Removed", note: `the rule was removed from ${label}` },
+          },
+        }),
   };
 }

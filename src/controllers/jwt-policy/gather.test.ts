@@ -2,10 +2,29 @@ import { describe, expect, it } from "vitest";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { AzureError } from "../../azure/errors.ts";
 import type { ApimPolicyTarget, ApimPort, FragmentDocument, PolicyDocument } from "../../azure/ports.ts";
+import type { StoredRecord } from "../../runtime/records.ts";
+import type { JwtPolicyRecord } from "../shared/ownership.ts";
 import { apply } from "./apply.ts";
-import { targetLabel } from "./decide.ts";
+import { targetLabel, type Desired } from "./decide.ts";
 import { bindingFacts, gather, targetFromLabel } from "./gather.ts";
 import { policiesReferencing } from "./reconciler.ts";
+
+/** The record store's contract in memory (the real one runs on the API server in the cluster tests). */
+class MemoryRecords {
+  readonly data = new Map<string, StoredRecord<JwtPolicyRecord>>();
+  async get(key: string) {
+    return this.data.get(key);
+  }
+  async put(key: string, data: JwtPolicyRecord, resourceVersion: string | undefined) {
+    if (this.data.get(key)?.resourceVersion !== resourceVersion) throw new Error("stale record version");
+    const stored = { key, name: key, resourceVersion: String(this.data.size + 1), data };
+    this.data.set(key, stored);
+    return stored;
+  }
+  async delete(key: string) {
+    this.data.delete(key);
+  }
+}
 
 const SVC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim";
 
@@ -32,10 +51,11 @@ class FakeApim implements ApimPort {
     this.maybeFail("getPolicy");
     return this.policies.get(this.key(t));
   }
-  async putPolicy(t: ApimPolicyTarget, xml: string, ifMatch: string) {
+  async putPolicy(t: ApimPolicyTarget, xml: string, ifMatch: string | undefined) {
     this.maybeFail("putPolicy");
     const cur = this.policies.get(this.key(t));
-    if (ifMatch !== "*" && cur?.etag !== ifMatch) {
+    // Without If-Match only a create passes (APIM refuses to overwrite; the adapter maps that to 412).
+    if (ifMatch === undefined ? cur !== undefined : ifMatch !== "*" && cur?.etag !== ifMatch) {
       throw new AzureError({
         kind: "PreconditionFailed",
         message: "412",
@@ -163,20 +183,42 @@ describe("policiesReferencing", () => {
 });
 
 describe("gather", () => {
-  it("steady state is two reads: an existing document proves the target exists", async () => {
+  const who = (p: ApimJwtPolicy): Desired => ({
+    namespace: p.metadata.namespace!,
+    name: p.metadata.name,
+    uid: "u1",
+    spec: p.spec,
+    fragmentId: "fid",
+    ownerMarker: "managed-by=logicapp-identity-operator; owner=ns/p; uid=u1",
+    legacyFragmentId: "laio-ns-p",
+  });
+  it("steady state (a record exists) is two APIM reads: an existing document proves the target exists", async () => {
     const apim = new FakeApim();
+    const records = new MemoryRecords();
+    await records.put(
+      "ns/p",
+      { uid: "u1", fragments: [{ serviceId: SVC, fragmentId: "fid" }], targets: [] },
+      undefined,
+    );
     apim.policies.set("|orders|", { xml: "<policies />", etag: "e0" });
-    const o = await gather(policy("p", "ns", undefined, { apiId: "orders" }), { apim }, "fid");
+    const p = policy("p", "ns", undefined, { apiId: "orders" });
+    const o = await gather(p, { apim, records }, who(p));
     expect(o.target).toEqual({ exists: true });
     expect(o.policy?.etag).toBe("e0");
     expect(o.fragment).toBeUndefined();
+    expect(o.record?.data.uid).toBe("u1");
     expect(apim.calls).toEqual(["getPolicy", "getFragment"]);
   });
-  it("no document → the target is checked and the missing entity named", async () => {
+  it("no document → the target is checked and the missing entity named; no record yet → the legacy ID is read too", async () => {
     const apim = new FakeApim();
-    const o = await gather(policy("p", "ns", undefined, { apiId: "gone" }), { apim }, "fid");
+    const p = policy("p", "ns", undefined, { apiId: "gone" });
+    apim.fragments.set("laio-ns-p", { xml: "<fragment />", etag: "f0", description: "old" });
+    const o = await gather(p, { apim, records: new MemoryRecords() }, who(p));
     expect(o.target).toEqual({ exists: false, missing: "api 'gone'" });
-    expect(apim.calls).toEqual(["getPolicy", "checkTarget", "getFragment"]);
+    expect(o.predecessors?.map((f) => [f.fragmentId, f.description, f.owner])).toEqual([
+      ["laio-ns-p", "old", undefined],
+    ]);
+    expect(apim.calls).toEqual(["getPolicy", "checkTarget", "getFragment", "getFragment"]);
   });
 });
 
@@ -189,10 +231,11 @@ describe("apply", () => {
       [
         { type: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
         { type: "putPolicy", xml: "<policies>x</policies>", ifMatch: "e-stale" },
-        { type: "deleteFragment", fragmentId: "other" },
+        { type: "deleteFragment", fragmentId: "other", ifMatch: "f1" },
       ],
-      { apim },
+      { apim, records: new MemoryRecords() },
       t,
+      { namespace: "ns", name: "p" },
     );
     expect(r.conflict?.kind).toBe("PreconditionFailed");
     expect(r.stoppedBy).toBeUndefined();
@@ -201,6 +244,38 @@ describe("apply", () => {
     expect(apim.fragments.has("fid")).toBe(true);
     expect(apim.calls).toEqual(["putFragment", "putPolicy"]);
   });
+  it("a migration delete APIM refuses (409: still included elsewhere) is deferred; the record write-ahead went first", async () => {
+    const apim = new FakeApim();
+    const records = new MemoryRecords();
+    apim.fragments.set("legacy", { xml: "<fragment />", etag: "f0", description: "old" });
+    apim.fail.deleteFragment = new AzureError({
+      kind: "Conflict",
+      message: "still referenced",
+      statusCode: 409,
+      service: "arm-apim",
+      operation: "policyFragment.delete",
+    });
+    const record = { uid: "u1", fragments: [{ serviceId: SVC, fragmentId: "legacy" }], targets: [] };
+    const r = await apply(
+      [
+        { type: "putRecord", record },
+        { type: "deleteFragment", fragmentId: "legacy", ifMatch: "f0", migration: true },
+        { type: "putPolicy", xml: "<policies />" },
+      ],
+      { apim, records },
+      t,
+      { namespace: "ns", name: "p" },
+    );
+    expect(r.stoppedBy).toBeUndefined();
+    expect(r.results.map((x) => [x.action.type, x.outcome])).toEqual([
+      ["putRecord", "done"],
+      ["deleteFragment", "deferred"],
+      ["putPolicy", "done"],
+    ]);
+    expect(apim.fragments.has("legacy")).toBe(true);
+    expect((await records.get("ns/p"))?.data).toEqual(record);
+  });
+
   it("any other failure stops the pass and is returned", async () => {
     const apim = new FakeApim();
     const denied = new AzureError({
@@ -214,10 +289,11 @@ describe("apply", () => {
     const r = await apply(
       [
         { type: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
-        { type: "putPolicy", xml: "<policies />", ifMatch: "*" },
+        { type: "putPolicy", xml: "<policies />" },
       ],
-      { apim },
+      { apim, records: new MemoryRecords() },
       t,
+      { namespace: "ns", name: "p" },
     );
     expect(r.stoppedBy).toBe(denied);
     expect(r.conflict).toBeUndefined();

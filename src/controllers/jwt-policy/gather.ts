@@ -7,11 +7,41 @@
 import type { ApimJwtPolicy, JwtPolicyTarget, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { findCondition } from "../../api/v1alpha1/conditions.ts";
 import { isAzureError } from "../../azure/errors.ts";
+import { parseFragmentOwner } from "../../azure/naming.ts";
 import type { ApimPolicyTarget, ApimPort, CallOptions, PolicyDocument } from "../../azure/ports.ts";
-import type { BindingFacts, Observed } from "./decide.ts";
+import type { StoredRecord } from "../../runtime/records.ts";
+import type { JwtPolicyRecord } from "../shared/ownership.ts";
+import { recordKeyOf } from "../shared/ownership-store.ts";
+import type { BindingFacts, Desired, Observed, ObservedFragment, ObservedRecord } from "./decide.ts";
+
+/** The part of the records store (ownership-store.ts `jwtPolicies`) the kind uses. */
+export interface JwtRecordStore {
+  get(key: string, signal: AbortSignal): Promise<StoredRecord<JwtPolicyRecord> | undefined>;
+  put(
+    key: string,
+    data: JwtPolicyRecord,
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+  ): Promise<StoredRecord<JwtPolicyRecord>>;
+  delete(key: string, resourceVersion: string | undefined, signal: AbortSignal): Promise<void>;
+}
 
 export interface JwtPolicyPorts {
   apim: ApimPort;
+  /** The operator's records (createOwnershipStores(...).jwtPolicies): fragments owned and targets written. */
+  records: JwtRecordStore;
+}
+
+/** Record-store calls take a signal; a port call may come without one (plan, tests). */
+export const signalOf = (call: CallOptions): AbortSignal => call.signal ?? new AbortController().signal;
+
+export async function readRecord(
+  ports: JwtPolicyPorts,
+  who: { namespace: string; name: string },
+  call: CallOptions,
+): Promise<ObservedRecord | undefined> {
+  const r = await ports.records.get(recordKeyOf(who), signalOf(call));
+  return r ? { data: r.data, resourceVersion: r.resourceVersion } : undefined;
 }
 
 export function apimTarget(serviceId: string, target: JwtPolicyTarget | undefined): ApimPolicyTarget {
@@ -65,21 +95,60 @@ export function bindingFacts(
   };
 }
 
-async function fragmentOf(apim: ApimPort, serviceId: string, fragmentId: string, call: CallOptions) {
+async function fragmentOf(
+  apim: ApimPort,
+  serviceId: string,
+  fragmentId: string,
+  call: CallOptions,
+): Promise<ObservedFragment | undefined> {
+  let f;
   try {
-    return await apim.getFragment(serviceId, fragmentId, call);
+    f = await apim.getFragment(serviceId, fragmentId, call);
   } catch (e) {
     if (isAzureError(e, "NotFound")) return undefined;
     throw e;
   }
+  if (!f) return undefined;
+  const owner = parseFragmentOwner(f.description);
+  return { ...f, fragmentId, ...(owner ? { owner } : {}) };
 }
 
-/** Observes one target: document (or why there is none) and, unless told not to, our fragment. */
+/**
+ * Other IDs this object's rule may live under: the record's fragments on this service and, while there is no
+ * record yet (an object from before issue 11), the legacy ID. Decide adopts only those that prove to be ours.
+ */
+async function predecessorsOf(
+  ports: JwtPolicyPorts,
+  desired: Desired,
+  record: ObservedRecord | undefined,
+  call: CallOptions,
+): Promise<ObservedFragment[]> {
+  const svc = desired.spec.apimServiceId;
+  const ids = new Set(
+    (record?.data.fragments ?? [])
+      .filter((f) => f.serviceId.toLowerCase() === svc.toLowerCase())
+      .map((f) => f.fragmentId),
+  );
+  if (!record) ids.add(desired.legacyFragmentId);
+  ids.delete(desired.fragmentId);
+  const found = await Promise.all([...ids].map((id) => fragmentOf(ports.apim, svc, id, call)));
+  return found.filter((f): f is ObservedFragment => f !== undefined);
+}
+
+/**
+ * Observes one target: the document (or why there is none) and, unless told not to (cleaning a previous target),
+ * the record, the fragment under our ID and the predecessors to migrate from.
+ */
 export async function gather(
   policy: Readonly<ApimJwtPolicy>,
   ports: JwtPolicyPorts,
-  fragmentId: string,
-  options: { target?: JwtPolicyTarget; skipFragment?: boolean } = {},
+  desired: Desired,
+  options: {
+    target?: JwtPolicyTarget;
+    skipFragment?: boolean;
+    /** The record as just read by the same pass (the prelude), so it is not read twice; null: there is none. */
+    record?: ObservedRecord | null;
+  } = {},
   call: CallOptions = {},
 ): Promise<Observed> {
   const spec = policy.spec;
@@ -91,13 +160,25 @@ export async function gather(
     if (!isAzureError(e, "NotFound")) throw e;
   }
   const exists = doc ? ({ exists: true } as const) : await ports.apim.checkTarget(target, call);
-  const fragment = options.skipFragment
-    ? undefined
-    : await fragmentOf(ports.apim, spec.apimServiceId, fragmentId, call);
+  if (options.skipFragment) {
+    return {
+      target: exists,
+      ...(doc ? { policy: doc } : {}),
+      ...(policy.status ? { previous: policy.status } : {}),
+    };
+  }
+  const record =
+    options.record !== undefined ? (options.record ?? undefined) : await readRecord(ports, desired, call);
+  const [fragment, predecessors] = await Promise.all([
+    fragmentOf(ports.apim, spec.apimServiceId, desired.fragmentId, call),
+    predecessorsOf(ports, desired, record, call),
+  ]);
   return {
     target: exists,
     ...(doc ? { policy: doc } : {}),
     ...(fragment ? { fragment } : {}),
+    ...(predecessors.length > 0 ? { predecessors } : {}),
+    ...(record ? { record } : {}),
     ...(policy.status ? { previous: policy.status } : {}),
   };
 }

@@ -1,26 +1,46 @@
 /**
  * ApimJwtPolicy as a kind of the pass engine: the referenced binding read from the manager's cache (no API call),
  * then gather → decide → apply against the target's policy document. When the spec moved to another target, the
- * prelude first takes our include (or inline rule) out of the one recorded in status, so it does not stay behind
- * unowned; the fragment is kept (the new target uses it).
+ * prelude first takes our includes (or inline rule) out of every other target the operator's record lists, so they
+ * do not stay behind unowned; the fragment is kept (the new target uses it). The record, not status, says where
+ * the operator wrote: status is a report anyone with a `*` status rule can edit (ADR 0015).
  */
 import { createHash } from "node:crypto";
 import {
   JWT_POLICY_KIND,
   type ApimJwtPolicy,
   type JwtPolicyStatus,
+  type JwtPolicyTarget,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
-// Legacy ids until the JWT ownership wiring migrates fragments (ADR 0014).
-import { legacyFragmentId as fragmentIdOf } from "../../azure/naming.ts";
+import { fragmentId, fragmentOwnerMarker, legacyFragmentId } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
 import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
 import type { Kind } from "../shared/pass.ts";
 import type { TenancyFence } from "../tenancy/fence.ts";
 import { runRounds, type PassHooks, type Report } from "../shared/rounds.ts";
 import { apply } from "./apply.ts";
-import { decide, ruleInput, targetLabel, type Action, type Desired, type Observed } from "./decide.ts";
-import { apimTarget, bindingFacts, gather, targetFromLabel, type JwtPolicyPorts } from "./gather.ts";
+import {
+  decide,
+  parseRecordTarget,
+  recordTarget,
+  ruleInput,
+  targetLabel,
+  type Action,
+  type Desired,
+  type Observed,
+  type ObservedRecord,
+} from "./decide.ts";
+import {
+  apimTarget,
+  bindingFacts,
+  gather,
+  readRecord,
+  signalOf,
+  targetFromLabel,
+  type JwtPolicyPorts,
+} from "./gather.ts";
+import { recordKeyOf } from "../shared/ownership-store.ts";
 
 /** status.appliedFingerprint: SHA-256 (hex) of the rule as rendered without base indentation. */
 export function fingerprint(rule: string): string {
@@ -56,15 +76,19 @@ export function jwtPolicyKind(
 /** What the policy wants, with the binding it references resolved from the cache. */
 export function desiredOf(policy: Readonly<ApimJwtPolicy>, lookup: BindingLookup): Desired {
   const ns = policy.metadata.namespace ?? "";
+  const uid = policy.metadata.uid ?? "";
   const deleting = policy.metadata.deletionTimestamp !== undefined;
   const bindingName = policy.spec.bindingRef?.name;
   const binding = bindingName && !deleting ? bindingFacts(bindingName, lookup(ns, bindingName)) : undefined;
   return {
     namespace: ns,
     name: policy.metadata.name,
+    uid,
     ...(policy.metadata.generation !== undefined ? { generation: policy.metadata.generation } : {}),
     spec: policy.spec,
-    fragmentId: fragmentIdOf(ns, policy.metadata.name),
+    fragmentId: fragmentId(ns, policy.metadata.name, uid),
+    ownerMarker: fragmentOwnerMarker(ns, policy.metadata.name, uid),
+    legacyFragmentId: legacyFragmentId(ns, policy.metadata.name),
     ...(binding ? { binding } : {}),
     ...(deleting ? { deleting: true } : {}),
   };
@@ -79,23 +103,29 @@ export function jwtPolicyPass(
   const { ports } = options;
   const desired = desiredOf(policy, lookup);
   const target = apimTarget(policy.spec.apimServiceId, policy.spec.target);
+  // Only for the report: a fingerprint recorded for another target says nothing about this one.
   const previousLabel = policy.status?.target;
   const moved = previousLabel !== undefined && previousLabel !== targetLabel(policy.spec.target);
   const waits = () => {
     const r = ruleInput(desired);
     return !desired.deleting && !r.ok && r.wait;
   };
+  // The record as the prelude read it, for the first gather, when the prelude wrote nothing (one read per pass).
+  let known: { record: ObservedRecord | null } | undefined;
   return {
-    ...(moved && (policy.spec.deletionPolicy ?? "Delete") === "Delete"
-      ? { prelude: () => cleanPreviousTarget(policy, desired, previousLabel, options, call) }
-      : {}),
+    prelude: async () => {
+      const r = await cleanPreviousTargets(policy, desired, options, call);
+      known = r.unchanged;
+      return r.reports;
+    },
     gather: async (obj) => {
       const refusal = desired.deleting ? undefined : options.tenancy?.jwtPolicyVerdict(obj);
       if (refusal) return { ...(obj.status ? { previous: obj.status } : {}), tenancy: refusal };
       // Waiting for the binding is decided from the cache alone: no APIM read until there is a rule to compare.
       if (waits()) return obj.status ? { previous: obj.status } : {};
-      const observed = await gather(obj, ports, desired.fragmentId, {}, call);
-      // A fingerprint recorded for another target says nothing about this one: a move is an apply, not a repair.
+      const reuse = known;
+      known = undefined;
+      const observed = await gather(obj, ports, desired, reuse ?? {}, call);
       if (moved && observed.previous) {
         const { appliedFingerprint: _drop, ...rest } = observed.previous;
         observed.previous = rest;
@@ -107,38 +137,85 @@ export function jwtPolicyPass(
         hash: fingerprint,
         ...(options.waitRecheckMs !== undefined ? { waitRecheckMs: options.waitRecheckMs } : {}),
       }),
-    apply: (actions) => apply(actions, ports, target, call),
+    apply: (actions) => apply(actions, ports, target, desired, call),
     // The Events say what a round's writes meant (decide's onWrite), not one per APIM request.
     report: () => ({}),
   };
 }
 
 /**
- * The spec now names another target: remove our part from the one recorded in status. A previous document we
- * cannot read safely (malformed) is left alone with a Warning; the move goes on.
+ * Every target the record lists other than the current one: remove our part there (deletionPolicy Delete) or let it
+ * go (Orphan), then drop it from the record. Only includes of our own fragment IDs (ours now, and the ones the
+ * record lists) are removed, never another object's. A previous document we cannot read safely (malformed) is left
+ * alone with a Warning and stays in the record; the move goes on.
  */
+async function cleanPreviousTargets(
+  policy: Readonly<ApimJwtPolicy>,
+  desired: Desired,
+  options: JwtPolicyKindOptions,
+  call: CallOptions,
+): Promise<{ reports: Report[]; unchanged?: { record: ObservedRecord | null } }> {
+  const { ports } = options;
+  const record = await readRecord(ports, desired, call);
+  if (!record) return { reports: [], unchanged: { record: null } };
+  const here = recordTarget(policy.spec.apimServiceId, policy.spec.target);
+  const stale = record.data.targets.filter((t) => t !== here);
+  if (stale.length === 0) return { reports: [], unchanged: { record } };
+  const reports: Report[] = [];
+  const done: string[] = [];
+  const orphan = (policy.spec.deletionPolicy ?? "Delete") === "Orphan";
+  for (const entry of stale) {
+    const parsed = parseRecordTarget(entry);
+    const previous = parsed ? targetFromLabel(parsed.label) : undefined;
+    if (!parsed || !previous || orphan) {
+      done.push(entry);
+      continue;
+    }
+    const ownIncludes = record.data.fragments
+      .filter((f) => f.serviceId.toLowerCase() === parsed.serviceId)
+      .map((f) => f.fragmentId);
+    const r = await cleanPreviousTarget(
+      policy,
+      desired,
+      parsed.serviceId,
+      previous,
+      ownIncludes,
+      options,
+      call,
+    );
+    reports.push(...r.reports);
+    if (r.cleaned) done.push(entry);
+  }
+  if (done.length > 0) {
+    const next = { ...record.data, targets: record.data.targets.filter((t) => !done.includes(t)) };
+    await ports.records.put(recordKeyOf(desired), next, record.resourceVersion, signalOf(call));
+  }
+  return { reports };
+}
+
 async function cleanPreviousTarget(
   policy: Readonly<ApimJwtPolicy>,
   desired: Desired,
-  previousLabel: string,
+  serviceId: string,
+  previous: JwtPolicyTarget,
+  ownIncludes: string[],
   options: JwtPolicyKindOptions,
   call: CallOptions,
-): Promise<Report[]> {
-  const previous = targetFromLabel(previousLabel);
-  if (!previous) return [];
-  const spec = { ...policy.spec, target: previous, deletionPolicy: "Delete" as const };
-  const where = apimTarget(spec.apimServiceId, previous);
+): Promise<{ reports: Report[]; cleaned: boolean }> {
+  const previousLabel = targetLabel(previous);
+  const spec = {
+    ...policy.spec,
+    apimServiceId: serviceId,
+    target: previous,
+    deletionPolicy: "Delete" as const,
+  };
+  const where = apimTarget(serviceId, previous);
+  const within = { ...desired, spec, deleting: true, ownIncludes };
+  let cleaned = false;
   const hooks: JwtHooks = {
-    gather: () =>
-      gather(
-        { ...policy, spec },
-        options.ports,
-        desired.fragmentId,
-        { target: previous, skipFragment: true },
-        call,
-      ),
+    gather: () => gather({ ...policy, spec }, options.ports, within, { skipFragment: true }, call),
     decide: (_obj, observed) => {
-      const d = decide({ ...desired, spec, deleting: true }, observed, { hash: fingerprint });
+      const d = decide(within, observed, { hash: fingerprint });
       if (d.stalled) {
         const why =
           d.conditions.find((c) => c.type === "Stalled")?.message ?? `cannot clean ${previousLabel}`;
@@ -148,10 +225,12 @@ async function cleanPreviousTarget(
           findings: [{ event: { type: "Warning", reason: "PreviousTargetNotCleaned", note: why } }],
         };
       }
+      // Only the document: the fragment stays (the new target includes it) and so does the record.
+      const actions = d.actions.filter((a) => a.type === "putPolicy" || a.type === "deletePolicy");
+      cleaned = actions.length === 0;
       return {
         ...d,
-        // The fragment stays: the new target includes it.
-        actions: d.actions.filter((a) => a.type !== "deleteFragment"),
+        actions,
         onWrite: {
           event: {
             type: "Normal",
@@ -161,7 +240,7 @@ async function cleanPreviousTarget(
         },
       };
     },
-    apply: (actions) => apply(actions, options.ports, where, call),
+    apply: (actions) => apply(actions, options.ports, where, desired, call),
     report: () => ({}),
   };
   const r = await runRounds(hooks, policy, {
@@ -171,5 +250,5 @@ async function cleanPreviousTarget(
     ...(call.signal ? { signal: call.signal } : {}),
   });
   if (r.stoppedBy) throw r.stoppedBy;
-  return r.reports;
+  return { reports: r.reports, cleaned };
 }

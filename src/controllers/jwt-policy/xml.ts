@@ -802,6 +802,18 @@ export function removeIncludeFragment(source: string, fragmentId: string): strin
   }
 }
 
+/**
+ * Puts the include of `toId` where the first include of `fromId` is (a migration keeps the rule's position in the
+ * document) and removes any other include of `fromId`. Without an include of `fromId` the document is unchanged.
+ */
+export function replaceIncludeFragment(source: string, fromId: string, toId: string): string {
+  const first = findIncludeFragment(source, fromId)[0];
+  if (!first) return source;
+  if (findIncludeFragment(source, toId).length > 0) return removeIncludeFragment(source, fromId);
+  const swapped = source.slice(0, first.start) + includeFragmentXml(toId) + source.slice(first.end);
+  return removeIncludeFragment(swapped, fromId);
+}
+
 function reindent(ruleXml: string, indent: string): string {
   return ruleXml.replace(/\n/g, `\n${indent}`);
 }

@@ -162,6 +162,7 @@ export class PassReconciler<
     if (stalledEvent) this.deps.events.record(before, stalledEvent);
     const current = await this.writeStatus(obj, status);
     if (final.finalize) {
+      await hooks.finalized?.();
       await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
       return {};
     }

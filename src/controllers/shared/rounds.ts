@@ -118,6 +118,11 @@ export interface PassHooks<T extends { status?: S }, O, A extends PassAction, S 
   carryStatus?: boolean;
   /** Whether these writes need their intent persisted first (status, ownership records); default: never. */
   needsWriteAhead?(writes: readonly A[]): boolean;
+  /**
+   * Deletion is done (decide said finalize) and the finalizer is about to go: the kind's last cleanup outside
+   * Azure (its ownership record and claims). A throw keeps the finalizer and retries.
+   */
+  finalized?(): Promise<void>;
 }
 
 export interface RoundsOptions<T, A extends PassAction, S extends StatusBase> {
