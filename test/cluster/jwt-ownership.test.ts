@@ -22,7 +22,7 @@ import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { checkInvariants, snapshotForeign, type ForeignSnapshot } from "../support/invariants.ts";
 import { freshNamespace, kubeConfig, waitUntil } from "../support/kube.ts";
-import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
+import { applyAccessPolicy, deleteScenarioPolicies, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 const BASE =
@@ -52,6 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (client) await deleteScenarioPolicies(client);
   client?.close();
   await emu?.stop();
 });

@@ -23,7 +23,7 @@ import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { checkInvariants, snapshotForeign, type ForeignSnapshot } from "../support/invariants.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
-import { applyAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
+import { applyAccessPolicy, deleteScenarioPolicies, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
 
 const OWNER_ROLE = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
@@ -46,6 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (client) await deleteScenarioPolicies(client);
   client?.close();
   await emu?.stop();
 });

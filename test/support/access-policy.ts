@@ -51,3 +51,13 @@ export async function applyAccessPolicy(client: KubeClient, policy: AzureAccessP
 export async function deleteAccessPolicy(client: KubeClient, name: string): Promise<void> {
   await client.delete(ACCESS_POLICY_RESOURCE, { name }).catch(() => undefined);
 }
+
+/**
+ * Deletes every scenario policy a suite created. Policies are cluster-scoped, so one left behind changes what the
+ * next suite sees (the admission suite's "no policy at all" case, for one): each suite removes its own in afterAll.
+ */
+export async function deleteScenarioPolicies(client: KubeClient): Promise<void> {
+  const list = await client.list<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE, undefined);
+  for (const p of list.items)
+    if (p.metadata.name.startsWith("scenario-")) await deleteAccessPolicy(client, p.metadata.name);
+}
