@@ -66,7 +66,8 @@ type Journal<S> = ((s: S) => void)[];
 const lower = (s: string) => s.toLowerCase();
 const subscriptionOf = (scope: string): string | undefined =>
   /^\/?subscriptions\/([^/]+)/i.exec(scope)?.[1]?.toLowerCase();
-const normaliseScope = (scope: string): string => `/${scope.replace(/^\/+/, "")}`.replace(/\/+$/, "").toLowerCase();
+const normaliseScope = (scope: string): string =>
+  `/${scope.replace(/^\/+/, "")}`.replace(/\/+$/, "").toLowerCase();
 /** True when `outer` is `inner` or one of its ancestors (ARM scopes are case-insensitive paths). */
 const isAtOrAbove = (outer: string, inner: string): boolean => {
   const o = normaliseScope(outer);
@@ -294,7 +295,12 @@ export class Inventory {
       },
       setIdentity: async (logicAppId, desired, expectedVersion, ...rest: unknown[]) => {
         try {
-          const after = await inner.logicApps.setIdentity(logicAppId, desired, expectedVersion, ...(rest as []));
+          const after = await inner.logicApps.setIdentity(
+            logicAppId,
+            desired,
+            expectedVersion,
+            ...(rest as []),
+          );
           this.#recordSub(logicAppId, (s) => s.logicApps.set(lower(logicAppId), after));
           return after;
         } catch (e) {
@@ -405,10 +411,17 @@ function diffSubscription(old: SubscriptionSnapshot, next: SubscriptionSnapshot)
       });
   }
   for (const [id, n] of next.logicApps)
-    if (!old.logicApps.has(id)) out.push({ kind: "logicApp", id, what: "appeared", principalIds: principalsOf(n) });
+    if (!old.logicApps.has(id))
+      out.push({ kind: "logicApp", id, what: "appeared", principalIds: principalsOf(n) });
   for (const [id, a] of old.roleAssignments)
     if (!next.roleAssignments.has(id))
-      out.push({ kind: "roleAssignment", id, scope: a.scope, principalId: lower(a.principalId), what: "gone" });
+      out.push({
+        kind: "roleAssignment",
+        id,
+        scope: a.scope,
+        principalId: lower(a.principalId),
+        what: "gone",
+      });
   for (const [id, a] of next.roleAssignments)
     if (!old.roleAssignments.has(id))
       out.push({
@@ -426,7 +439,13 @@ function diffApi(old: ApiSnapshot, next: ApiSnapshot): InventoryChange[] {
   const resourceId = lower(next.resourceId);
   for (const [id, a] of old.assignments)
     if (!next.assignments.has(id))
-      out.push({ kind: "appRoleAssignment", id, resourceId, principalId: lower(a.principalId), what: "gone" });
+      out.push({
+        kind: "appRoleAssignment",
+        id,
+        resourceId,
+        principalId: lower(a.principalId),
+        what: "gone",
+      });
   for (const [id, a] of next.assignments)
     if (!old.assignments.has(id))
       out.push({
