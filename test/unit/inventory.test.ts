@@ -8,6 +8,7 @@ import { startEmulator } from "../../emulator/index.ts";
 import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
 import { rfc3339, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
 import { createAzurePorts } from "../../src/azure/clients.ts";
+import { AzureBudget } from "../../src/azure/inventory/budget.ts";
 import { bindingDependsOn, changeRefs } from "../../src/azure/inventory/depends-on.ts";
 import { Inventory, type InventoryChange } from "../../src/azure/inventory/inventory.ts";
 import type { AzureListings, AzurePorts } from "../../src/azure/ports.ts";
@@ -31,7 +32,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0, armPageSize: 1000 });
+  await emu.control.setConfig({ replicationDelayMs: 0, armPageSize: 1000, throttling: { enabled: false } });
   ids = await emu.control.seedScenario();
   direct = createAzurePorts({
     credential,
@@ -231,5 +232,47 @@ describe("Inventory: change → enqueue", () => {
     changes.length = 0;
     await inv.refresh();
     expect(changes.filter((c) => c.kind !== "appRoleAssignment")).toEqual([]);
+  });
+});
+
+describe("AzureBudget: ARM throttling only delays", () => {
+  const throttled = { enabled: true, reads: { capacity: 20, refillPerSecond: 40 } };
+
+  it("below Azure's bucket, a burst of reads never meets a 429", async () => {
+    await emu.control.setConfig({ throttling: { ...throttled } });
+    const budget = new AzureBudget({ armReads: { capacity: 15, refillPerSecond: 30 } });
+    const ports = createAzurePorts({
+      credential,
+      armEndpoint: emu.url,
+      graphEndpoint: emu.url,
+      tlsCa: emu.caPem,
+      budget,
+    });
+    await emu.control.resetLog();
+    const got = await Promise.all(Array.from({ length: 40 }, () => ports.logicApps.observe(ids.logicAppId)));
+    expect(got.every((o) => o.exists)).toBe(true);
+    const log = await emu.control.requestLog();
+    expect(log.filter((e) => e.status === 429)).toEqual([]);
+    expect(log.length).toBe(40);
+    expect(budget.waited()).toBeGreaterThan(0);
+  });
+
+  it("above it, the 429s are absorbed: every call still succeeds", async () => {
+    await emu.control.setConfig({ throttling: { ...throttled } });
+    const budget = new AzureBudget({ armReads: { capacity: 100, refillPerSecond: 100 } });
+    const ports = createAzurePorts({
+      credential,
+      armEndpoint: emu.url,
+      graphEndpoint: emu.url,
+      tlsCa: emu.caPem,
+      budget,
+    });
+    await emu.control.resetLog();
+    const got = await Promise.all(Array.from({ length: 40 }, () => ports.logicApps.observe(ids.logicAppId)));
+    expect(got.every((o) => o.exists)).toBe(true);
+    const log = await emu.control.requestLog();
+    expect(log.filter((e) => e.status === 429).length).toBeGreaterThan(0);
+    expect(log.filter((e) => e.status === 200).length).toBe(40);
+    expect(budget.throttled.surfaced).toBe(0);
   });
 });
