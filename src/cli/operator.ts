@@ -4,6 +4,9 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
+import { AzureBudget } from "../azure/inventory/budget.ts";
+import { bindingDependsOn, changeRefs } from "../azure/inventory/depends-on.ts";
+import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
 import {
@@ -14,6 +17,7 @@ import {
 import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
+import { KeyIndex } from "../runtime/key-index.ts";
 import { Manager, type ManagerOptions } from "../runtime/manager.ts";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
 
@@ -36,19 +40,31 @@ export function createOperator(options: OperatorOptions): Manager {
     ...options.manager,
   });
   const metrics = manager.services.metrics;
-  const ports =
-    options.ports ??
-    createAzurePorts({
-      ...options.azure,
-      onCall: (c) =>
-        metrics.externalCall({
-          service: c.service,
-          operation: c.operation,
-          statusCode: c.statusCode ?? 0,
-          durationMs: c.durationMs,
-        }),
-    });
-  manager.addController<LogicAppIdentityBinding>({
+  const log = manager.services.logger.child({ component: "inventory" });
+  const direct = options.ports
+    ? undefined
+    : createAzurePorts({
+        // One budget for every client: all workers draw from the same per-subscription buckets.
+        budget: options.azure.budget ?? new AzureBudget(),
+        ...options.azure,
+        onCall: (c) =>
+          metrics.externalCall({
+            service: c.service,
+            operation: c.operation,
+            statusCode: c.statusCode ?? 0,
+            durationMs: c.durationMs,
+          }),
+      });
+  const inventory =
+    direct && options.config.inventory && options.config.inventoryIntervalMs > 0
+      ? new Inventory(direct, direct.listings, {
+          intervalMs: options.config.inventoryIntervalMs,
+          onError: (err, source) =>
+            log.warn({ err, source }, "inventory refresh failed; serving the last list"),
+        })
+      : undefined;
+  const ports = options.ports ?? inventory?.ports() ?? direct!;
+  const bindings = manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
@@ -62,7 +78,22 @@ export function createOperator(options: OperatorOptions): Manager {
         metrics: s.metrics,
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
       }),
+    // The inventory finds drift within one interval and enqueues what depends on it; resync is a safety net.
+    ...(inventory ? { resyncIntervalMs: options.config.inventoryResyncIntervalMs } : {}),
   });
+  if (inventory) {
+    const index = new KeyIndex(
+      manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
+      bindingDependsOn,
+    );
+    inventory.subscribe((changes) => {
+      const keys = index.keysFor(changes.flatMap(changeRefs));
+      if (keys.length > 0)
+        log.debug({ changes: changes.length, keys: keys.length }, "Azure changed: enqueue");
+      for (const k of keys) bindings.enqueue(k);
+    });
+    manager.addRunnable(inventory);
+  }
   manager.addController<ApimJwtPolicy>({
     name: "ApimJwtPolicy",
     resource: JWT_POLICY_RESOURCE,

@@ -29,6 +29,12 @@ export interface RuntimeConfig {
   shutdownTimeoutMs: number;
   /** Path to a kubeconfig; empty means in-cluster or $KUBECONFIG/default loading. */
   kubeconfig: string;
+  /** Observe the outside world through shared, periodically refreshed lists instead of per-object reads. */
+  inventory: boolean;
+  /** How often the inventory lists everything again (ms). */
+  inventoryIntervalMs: number;
+  /** With the inventory on, the per-object resync: a rare safety net (ms); 0 turns it off. */
+  inventoryResyncIntervalMs: number;
 }
 
 type Kind = "string" | "int" | "duration" | "bool" | "list" | "addr" | "level";
@@ -156,6 +162,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     default: "",
     help: "Path to a kubeconfig. Default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
+  },
+  {
+    flag: "inventory",
+    key: "inventory",
+    kind: "bool",
+    default: "true",
+    help: "Observe Azure through one shared inventory per subscription (paged lists refreshed on an interval; changes enqueue the objects that depend on them) instead of per-object reads.",
+  },
+  {
+    flag: "inventory-interval",
+    key: "inventoryIntervalMs",
+    kind: "duration",
+    default: "45s",
+    help: "How often the inventory lists Logic Apps, role assignments and app-role assignments again; drift is healed within about this long.",
+  },
+  {
+    flag: "inventory-resync-interval",
+    key: "inventoryResyncIntervalMs",
+    kind: "duration",
+    default: "6h",
+    help: "With --inventory, look at every binding again at least this often (a safety net; --resync-interval applies without the inventory). 0 turns it off.",
   },
 ];
 

@@ -95,7 +95,7 @@ export class Inventory {
   readonly #intervalMs: number;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
-  readonly #onChange: ((changes: InventoryChange[]) => void) | undefined;
+  #onChange: ((changes: InventoryChange[]) => void) | undefined;
   readonly #onError: ((err: unknown, source: string) => void) | undefined;
   readonly #subs = new Map<string, SubscriptionSnapshot>();
   readonly #subLoads = new Map<string, Promise<SubscriptionSnapshot | undefined>>();
@@ -116,6 +116,11 @@ export class Inventory {
     this.#now = options.now ?? Date.now;
     this.#onChange = options.onChange;
     this.#onError = options.onError;
+  }
+
+  /** Sets the one subscriber of changes (replacing the one given in the options). */
+  subscribe(onChange: (changes: InventoryChange[]) => void): void {
+    this.#onChange = onChange;
   }
 
   /** When each list was taken: the freshness stamps. */
