@@ -26,7 +26,7 @@ describe("withoutManagedFields", () => {
   });
 
   it("returns an object without managedFields as it is", () => {
-    const obj = { metadata: { name: "a" } };
+    const obj = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a" }, spec: {} };
     expect(withoutManagedFields(obj)).toBe(obj);
   });
 });
