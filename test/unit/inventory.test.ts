@@ -168,6 +168,23 @@ describe("Inventory: reads", () => {
     expect(summary(viaInventory)).toEqual(summary(viaDirect));
     expect(inventoryReads).toBeLessThan(directReads);
   });
+  it("a grant made by hand after the last list: the 409 teaches the inventory, and the binding adopts it", async () => {
+    const [app] = await seedApps(1, "adopt");
+    const inv = new Inventory(direct, direct.listings);
+    const ports = inv.ports();
+    const principal = (await ports.logicApps.observe(app!)).identity.principalId!;
+    await emu.control.seedRoleAssignment({
+      scope: ids.keyVaultScope,
+      roleDefinitionId: "4633458b-17de-408a-b874-0445c86b69e6", // Key Vault Secrets User
+      principalId: principal,
+    });
+    const r = await converge(binding("adopt", app!, ids.keyVaultScope), ports, {
+      now: () => rfc3339(new Date()),
+    });
+    expect(r.stoppedBy).toBeUndefined();
+    expect(r.decision!.status.conditions!.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect((await emu.control.listRoleAssignments({ principalId: principal })).length).toBe(1);
+  });
 });
 
 describe("Inventory: change → enqueue", () => {

@@ -99,6 +99,8 @@ export class Inventory {
   readonly #onError: ((err: unknown, source: string) => void) | undefined;
   readonly #subs = new Map<string, SubscriptionSnapshot>();
   readonly #subLoads = new Map<string, Promise<SubscriptionSnapshot | undefined>>();
+  /** When a first load of a subscription failed: not tried again on demand within one interval. */
+  readonly #subFailedAt = new Map<string, number>();
   readonly #subJournal = new Map<string, Journal<SubscriptionSnapshot>>();
   readonly #apis = new Map<string, ApiSnapshot>();
   readonly #apiJournal = new Map<string, Journal<ApiSnapshot>>();
@@ -215,8 +217,10 @@ export class Inventory {
         };
         for (const replay of journal) replay(snap);
         this.#subs.set(sub, snap);
+        this.#subFailedAt.delete(sub);
         return snap;
       } catch (e) {
+        this.#subFailedAt.set(sub, this.#now());
         this.#onError?.(e, `subscription/${sub}`);
         return undefined;
       } finally {
@@ -261,7 +265,13 @@ export class Inventory {
   async #subscription(scope: string): Promise<SubscriptionSnapshot | undefined> {
     const sub = subscriptionOf(scope);
     if (!sub) return undefined;
-    const snap = this.#subs.get(sub) ?? (await this.#loadSubscription(sub));
+    let snap = this.#subs.get(sub);
+    if (!snap) {
+      const failedAt = this.#subFailedAt.get(sub);
+      // A subscription we may not list (or that does not exist) is read per object, not re-listed on every read.
+      if (failedAt !== undefined && this.#now() - failedAt < this.#intervalMs) return undefined;
+      snap = await this.#loadSubscription(sub);
+    }
     return snap && this.#fresh(snap.takenAt) ? snap : undefined;
   }
 
@@ -279,6 +289,17 @@ export class Inventory {
     const snap = this.#apis.get(key);
     if (snap) change(snap);
     this.#apiJournal.get(key)?.push(change);
+  }
+
+  async #relistScope(scope: string): Promise<void> {
+    try {
+      const now = await this.#inner.roleAssignments.listAtScope(scope);
+      this.#recordSub(scope, (s) => {
+        for (const a of now) s.roleAssignments.set(lower(a.id), a);
+      });
+    } catch (e) {
+      this.#onError?.(e, `scope/${scope}`);
+    }
   }
 
   /** The decorated ports. */
@@ -341,7 +362,14 @@ export class Inventory {
           .map((a) => ({ ...a }));
       },
       create: async (assignment, ...rest: unknown[]) => {
-        const created = await inner.roleAssignments.create(assignment, ...(rest as []));
+        let created: RoleAssignment;
+        try {
+          created = await inner.roleAssignments.create(assignment, ...(rest as []));
+        } catch (e) {
+          // Made by someone else after the last list: learn what is at the scope now, so the next round sees it.
+          if (isAzureError(e, "Exists")) await this.#relistScope(assignment.scope);
+          throw e;
+        }
         this.#recordSub(created.scope || assignment.scope, (s) =>
           s.roleAssignments.set(lower(created.id), created),
         );
@@ -377,12 +405,18 @@ export class Inventory {
         return [...snap.assignments.values()].map((a) => ({ ...a }));
       },
       createAppRoleAssignment: async (resourceId, principalId, appRoleId, ...rest: unknown[]) => {
-        const created = await inner.graph.createAppRoleAssignment(
-          resourceId,
-          principalId,
-          appRoleId,
-          ...(rest as []),
-        );
+        let created: AppRoleAssignment;
+        try {
+          created = await inner.graph.createAppRoleAssignment(
+            resourceId,
+            principalId,
+            appRoleId,
+            ...(rest as []),
+          );
+        } catch (e) {
+          if (isAzureError(e, "Exists") && this.#apis.has(lower(resourceId))) await this.#loadApi(resourceId);
+          throw e;
+        }
         this.#recordApi(resourceId, (s) => s.assignments.set(lower(created.id), created));
         return created;
       },
