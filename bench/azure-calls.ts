@@ -165,10 +165,18 @@ const sizes = values.sizes
 const scale = Number(values["time-scale"]);
 const concurrency = Number(values.concurrency);
 const scenarios: ScenarioResult[] = [];
+// Heal is measured at the smallest size (the issue: 10 % of 1,000); larger sizes measure cold start and steady state.
 for (const size of sizes) {
   for (const mode of ["inventory", "polling"] as const)
     scenarios.push(
-      await runScenario(emu, { mode, bindings: size, subscriptions: 1, timeScale: scale, concurrency }),
+      await runScenario(emu, {
+        mode,
+        bindings: size,
+        subscriptions: 1,
+        timeScale: scale,
+        concurrency,
+        heal: size === Math.min(...sizes),
+      }),
     );
 }
 const spread = Number(values.spread);
@@ -180,6 +188,7 @@ if (sizes.length > 0 && spread > 1)
       subscriptions: spread,
       timeScale: scale,
       concurrency,
+      heal: false,
     }),
   );
 await emu.stop();
@@ -231,6 +240,6 @@ if (scenarios.length > 0) {
     );
   }
   console.log(
-    "\nSteady reads/h: one refresh (every 45 s) and one pass over every binding (inventory: every 6 h; polling: every 10 min), each counted, times its rate.",
+    "\nSteady reads/h and writes/h: every request sent during 10 unscaled minutes after the cold start, × 6 (inventory refresh every 45 s and resync 6 h; polling resync 10 min). 429s seen: during the cold start.",
   );
 }
