@@ -44,9 +44,9 @@ export function createOperator(options: OperatorOptions): Manager {
   const direct = options.ports
     ? undefined
     : createAzurePorts({
+        ...options.azure,
         // One budget for every client: all workers draw from the same per-subscription buckets.
         budget: options.azure.budget ?? new AzureBudget(),
-        ...options.azure,
         onCall: (c) =>
           metrics.externalCall({
             service: c.service,
