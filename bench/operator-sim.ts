@@ -411,6 +411,9 @@ export async function runScenario(
       .sort((a, b) => a - b);
   }
   await sim.stop();
+  console.error(
+    `scenario done: ${o.mode} ${o.bindings} bindings / ${o.subscriptions} subs, cold start ${coldStartSeconds.toFixed(0)} s (floor ${floorSeconds.toFixed(0)} s)`,
+  );
   return {
     mode: o.mode,
     bindings: o.bindings,
