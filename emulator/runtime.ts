@@ -9,12 +9,19 @@ export interface EmulatorConfig {
   throttling: ThrottleConfig;
   /** Page size of Graph collections when the caller sends no `$top` (Graph's default is 100). */
   graphPageSize: number;
+  /**
+   * Page size of ARM subscription/resource-group/scope lists (Workflows_ListBySubscription, WebApps_List,
+   * RoleAssignments_List*): 1000 like ARM's usual page; smaller makes tests follow `nextLink` (azure-wire-facts §2,
+   * §5: `{value, nextLink}` pageable responses).
+   */
+  armPageSize: number;
 }
 
 export const DEFAULT_CONFIG: EmulatorConfig = {
   replicationDelayMs: 0,
   throttling: DEFAULT_THROTTLE,
   graphPageSize: 100,
+  armPageSize: 1000,
 };
 
 /** Everything a handler can touch: the world, the knobs, and the instruments. */

@@ -294,7 +294,7 @@ export const authorizationRoutes: Route[] = [
     handle: (ctx, [scope]) => {
       checkScope(ctx, normaliseScope(scope!));
       const items = listAssignments(ctx.rt, scope!, ctx.query.get("$filter")).map(renderRoleAssignment);
-      return { status: 200, body: page(ctx, items, 1000) };
+      return { status: 200, body: page(ctx, items, ctx.rt.config.armPageSize) };
     },
   },
   {
@@ -336,7 +336,7 @@ export const authorizationRoutes: Route[] = [
         .filter((r) => !roleName || r.roleName.toLowerCase() === roleName.toLowerCase())
         .filter((r) => !type || r.type.toLowerCase() === type.toLowerCase())
         .map((r) => renderRoleDefinition(scope, r));
-      return { status: 200, body: page(ctx, items, 1000) };
+      return { status: 200, body: page(ctx, items, ctx.rt.config.armPageSize) };
     },
   },
 ];

@@ -43,5 +43,5 @@ export function listInScope<R extends { subscriptionId: string; resourceGroup: s
         (!rg || r.resourceGroup.toLowerCase() === rg.toLowerCase()),
     )
     .map(render);
-  return { status: 200, body: page(ctx, items, 1000) };
+  return { status: 200, body: page(ctx, items, ctx.rt.config.armPageSize) };
 }

@@ -25,7 +25,8 @@ import {
 import type { TransportSettings } from "./arm/transport.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
-import type { AzureCallObserver, AzurePorts, AzureService } from "./ports.ts";
+import type { AzureBudget } from "./inventory/budget.ts";
+import type { AzureCallObserver, AzureListings, AzurePorts, AzureService } from "./ports.ts";
 
 export interface AzurePortsOptions {
   credential: TokenCredential;
@@ -47,6 +48,8 @@ export interface AzurePortsOptions {
   lroPollIntervalMs?: number;
   /** How long a resolved role definition is reused; default 10 min. */
   roleDefinitionTtlMs?: number;
+  /** Client-side request budget shared by every client (./inventory/budget.ts); none when undefined. */
+  budget?: AzureBudget;
 }
 
 interface PipelineOwner {
@@ -56,12 +59,14 @@ interface PipelineOwner {
 }
 
 function observed<T extends PipelineOwner>(client: T, service: AzureService, settings: TransportSettings): T {
+  // Before the observer: a request waits for its token first, and each try the budget sends is reported.
+  if (settings.budget) client.pipeline.addPolicy(settings.budget.policy(service), { afterPhase: "Retry" });
   // After the (disabled) retry phase, so each request actually sent is reported once with its status.
   client.pipeline.addPolicy(observerPolicy(service, settings), { afterPhase: "Retry" });
   return client;
 }
 
-export function createAzurePorts(options: AzurePortsOptions): AzurePorts {
+export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { listings: AzureListings } {
   const settings: TransportSettings = {
     credential: options.credential,
     armEndpoint: (options.armEndpoint ?? DEFAULT_ARM_ENDPOINT).replace(/\/+$/, ""),
@@ -72,6 +77,7 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts {
     onCall: options.onCall,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     lroPollIntervalMs: options.lroPollIntervalMs ?? 2000,
+    budget: options.budget,
   };
   // The generated autorest clients take `endpoint` (not `$host`, which no operation uses) and `credentialScopes`.
   const autorest = {
@@ -106,12 +112,18 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts {
     observed(new ApiManagementClient(cred, sub, autorest), "arm-apim", settings),
   );
 
+  const logicApps = new LogicAppAdapter({ logic, web });
+  const roleAssignments = new RoleAssignmentAdapter(authorization);
   return {
-    logicApps: new LogicAppAdapter({ logic, web }),
+    logicApps,
     userAssignedIdentities: new UserAssignedIdentityAdapter(msi),
     roleDefinitions: new RoleDefinitionAdapter(authorization, { ttlMs: options.roleDefinitionTtlMs }),
-    roleAssignments: new RoleAssignmentAdapter(authorization),
+    roleAssignments,
     graph: new GraphAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
+    listings: {
+      listLogicApps: (sub) => logicApps.listInSubscription(sub),
+      listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),
+    },
   };
 }

@@ -227,6 +227,24 @@ export interface ApimPort {
   deleteFragment(serviceId: string, fragmentId: string, ifMatch: string, call?: CallOptions): Promise<void>;
 }
 
+/** A Logic App as a subscription-wide list reports it. */
+export interface ListedLogicApp {
+  /** ARM ID as Azure returned it. */
+  id: string;
+  observation: LogicAppObservation;
+}
+
+/**
+ * Subscription-wide listings the inventory (./inventory/) refreshes from: one paged list per kind and subscription,
+ * never a GET per object. Not for reconcilers, which keep to the per-object ports.
+ */
+export interface AzureListings {
+  /** Consumption workflows and App Service sites (Standard Logic Apps are sites) of one subscription. */
+  listLogicApps(subscriptionId: string): Promise<ListedLogicApp[]>;
+  /** Every role assignment that applies in the subscription: inherited from above, at it, and below it. */
+  listRoleAssignments(subscriptionId: string): Promise<RoleAssignment[]>;
+}
+
 /** Every port, as the composition root hands them to reconcilers. */
 export interface AzurePorts {
   logicApps: LogicAppPort;

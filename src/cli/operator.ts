@@ -4,6 +4,9 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
+import { AzureBudget } from "../azure/inventory/budget.ts";
+import { bindingDependsOn, changeRefs } from "../azure/inventory/depends-on.ts";
+import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
@@ -21,6 +24,7 @@ import type { AzureAccessPolicy } from "../api/v1alpha1/access-policy.ts";
 import { specOrMetadataChanged } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
+import { KeyIndex } from "../runtime/key-index.ts";
 import { Manager, type ManagerOptions, type WatchRegistration } from "../runtime/manager.ts";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
 
@@ -46,18 +50,30 @@ export function createOperator(options: OperatorOptions): Manager {
   });
   const metrics = manager.services.metrics;
   const recordsNamespace = options.recordsNamespace ?? options.config.recordsNamespace;
-  const ports =
-    options.ports ??
-    createAzurePorts({
-      ...options.azure,
-      onCall: (c) =>
-        metrics.externalCall({
-          service: c.service,
-          operation: c.operation,
-          statusCode: c.statusCode ?? 0,
-          durationMs: c.durationMs,
-        }),
-    });
+  const log = manager.services.logger.child({ component: "inventory" });
+  const direct = options.ports
+    ? undefined
+    : createAzurePorts({
+        ...options.azure,
+        // One budget for every client: all workers draw from the same per-subscription buckets.
+        budget: options.azure.budget ?? new AzureBudget(),
+        onCall: (c) =>
+          metrics.externalCall({
+            service: c.service,
+            operation: c.operation,
+            statusCode: c.statusCode ?? 0,
+            durationMs: c.durationMs,
+          }),
+      });
+  const inventory =
+    direct && options.config.inventory && options.config.inventoryIntervalMs > 0
+      ? new Inventory(direct, direct.listings, {
+          intervalMs: options.config.inventoryIntervalMs,
+          onError: (err, source) =>
+            log.warn({ err, source }, "inventory refresh failed; serving the last list"),
+        })
+      : undefined;
+  const ports = options.ports ?? inventory?.ports() ?? direct!;
   // Tenancy: policies and namespace labels from caches; a change to either reconciles the objects it concerns.
   const policies = manager.informerFor<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE);
   const namespaces = manager.informerFor(NAMESPACE_RESOURCE);
@@ -69,7 +85,7 @@ export function createOperator(options: OperatorOptions): Manager {
     },
     { resource: NAMESPACE_RESOURCE, map: objectsInNamespace },
   ];
-  manager.addController<LogicAppIdentityBinding>({
+  const bindings = manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
@@ -89,7 +105,22 @@ export function createOperator(options: OperatorOptions): Manager {
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
       });
     },
+    // The inventory finds drift within one interval and enqueues what depends on it; resync is a safety net.
+    ...(inventory ? { resyncIntervalMs: options.config.inventoryResyncIntervalMs } : {}),
   });
+  if (inventory) {
+    const index = new KeyIndex(
+      manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
+      bindingDependsOn,
+    );
+    inventory.subscribe((changes) => {
+      const keys = index.keysFor(changes.flatMap(changeRefs));
+      if (keys.length > 0)
+        log.debug({ changes: changes.length, keys: keys.length }, "Azure changed: enqueue");
+      for (const k of keys) bindings.enqueue(k);
+    });
+    manager.addRunnable(inventory);
+  }
   manager.addController<ApimJwtPolicy>({
     name: "ApimJwtPolicy",
     resource: JWT_POLICY_RESOURCE,

@@ -31,6 +31,12 @@ export interface RuntimeConfig {
   kubeconfig: string;
   /** enforce: AzureAccessPolicy decides what each namespace may do; permissive: everything is allowed. */
   tenancy: TenancyMode;
+  /** Observe the outside world through shared, periodically refreshed lists instead of per-object reads. */
+  inventory: boolean;
+  /** How often the inventory lists everything again (ms). */
+  inventoryIntervalMs: number;
+  /** With the inventory on, the per-object resync: a rare safety net (ms); 0 turns it off. */
+  inventoryResyncIntervalMs: number;
 }
 
 export const TENANCY_MODES = ["enforce", "permissive"] as const;
@@ -171,6 +177,27 @@ export const OPTIONS: readonly OptionSpec[] = [
       "enforce: an object may only make the operator do what an AzureAccessPolicy selecting its namespace allows " +
       "(none selects it: nothing). permissive: allow everything, for single-team trials (logged as a warning, " +
       "exported as laio_tenancy_mode).",
+  },
+  {
+    flag: "inventory",
+    key: "inventory",
+    kind: "bool",
+    default: "true",
+    help: "Observe Azure through one shared inventory per subscription (paged lists refreshed on an interval; changes enqueue the objects that depend on them) instead of per-object reads.",
+  },
+  {
+    flag: "inventory-interval",
+    key: "inventoryIntervalMs",
+    kind: "duration",
+    default: "45s",
+    help: "How often the inventory lists Logic Apps, role assignments and app-role assignments again; drift is healed within about this long.",
+  },
+  {
+    flag: "inventory-resync-interval",
+    key: "inventoryResyncIntervalMs",
+    kind: "duration",
+    default: "6h",
+    help: "With --inventory, look at every binding again at least this often (a safety net; --resync-interval applies without the inventory). 0 turns it off.",
   },
 ];
 

@@ -69,6 +69,15 @@ export interface ManagerOptions {
   eventController?: string;
 }
 
+/**
+ * Something that runs beside the controllers while this instance leads (e.g. an external change source that
+ * enqueues keys through `Controller.enqueue`): started with the workers, stopped before the controllers.
+ */
+export interface Runnable {
+  start(): void;
+  stop(): void | Promise<void>;
+}
+
 export function loadKubeConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
@@ -83,6 +92,7 @@ export class Manager {
   private readonly opts: ManagerOptions;
   private readonly log: Logger;
   private readonly informers = new Map<string, InformerSet>();
+  private readonly runnables: Runnable[] = [];
   private elector: LeaderElector | undefined;
   private servers: HttpEndpoint[] = [];
   private state: "new" | "running" | "stopping" | "stopped" = "new";
@@ -181,6 +191,12 @@ export class Manager {
     return controller;
   }
 
+  /** Runs `r` while this instance leads, from the moment the workers start. */
+  addRunnable(r: Runnable): void {
+    if (this.state !== "new") throw new Error("add runnables before start()");
+    this.runnables.push(r);
+  }
+
   cachesSynced(): boolean {
     return [...this.informers.values()].every((s) => s.hasSynced());
   }
@@ -251,6 +267,7 @@ export class Manager {
     await Promise.all([...this.informers.values()].flatMap((s) => s.informers.map((i) => i.waitForSync())));
     if (this.state !== "running" || (this.opts.config.leaderElect && !this.leading)) return;
     for (const c of this.controllers) c.start();
+    for (const r of this.runnables) r.start();
     this.workersStarted = true;
     this.log.info({ controllers: this.controllers.map((c) => c.name) }, "workers started");
   }
@@ -304,6 +321,7 @@ export class Manager {
     this.state = "stopping";
     const deadline = this.opts.config.shutdownTimeoutMs;
     this.log.info({ deadlineMs: deadline }, "shutting down: no new work, waiting for in-flight reconciles");
+    await Promise.all(this.runnables.map((r) => r.stop()));
     const results = await Promise.all(this.controllers.map((c) => c.stop(deadline)));
     if (results.some((ok) => !ok)) this.log.warn("some reconciles were aborted at the shutdown deadline");
     await this.elector?.stop();

@@ -23,6 +23,11 @@ export interface TestOperatorOptions {
   replicationPollMs?: number;
   /** Serve /metrics on a free loopback port (read it from manager.metricsPort). */
   metrics?: boolean;
+  /**
+   * Observe Azure through the inventory, refreshed this often (e.g. "1s"); off by default here, so the tests that
+   * count per-object requests or inject faults into them keep observing per object.
+   */
+  inventoryInterval?: string;
 }
 
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
@@ -37,6 +42,9 @@ export async function startTestOperator(o: TestOperatorOptions): Promise<Manager
     `--log-level=${process.env.LAIO_TEST_LOG_LEVEL ?? "silent"}`,
     `--resync-interval=${o.resync ?? "1s"}`,
     "--shutdown-timeout=10s",
+    ...(o.inventoryInterval
+      ? ["--inventory=true", `--inventory-interval=${o.inventoryInterval}`]
+      : ["--inventory=false"]),
   ]);
   const manager = createOperator({
     config,

@@ -16,6 +16,7 @@ import type {
   LogicAppIdentity,
   LogicAppKind,
   LogicAppObservation,
+  ListedLogicApp,
   LogicAppPort,
   ManagedIdentityType,
   UserAssignedIdentityRef,
@@ -130,6 +131,48 @@ export class LogicAppAdapter implements LogicAppPort {
     return ref.kind === "Consumption"
       ? this.#setWorkflowIdentity(ref, desired, expectedVersion, call)
       : this.#setSiteIdentity(ref, desired, call);
+  }
+
+  /**
+   * Workflows_ListBySubscription and WebApps_List, each followed through its nextLink pages. The raw pages are
+   * kept for `changedTime`, which must compare equal to what a GET returns (the SDK's Date drops digits).
+   */
+  async listInSubscription(subscriptionId: string): Promise<ListedLogicApp[]> {
+    const out: ListedLogicApp[] = [];
+    const rawChanged = new Map<string, string>();
+    const onResponse = (r: FullOperationResponse) => {
+      try {
+        const body = JSON.parse(r.bodyAsText ?? "{}") as {
+          value?: { id?: unknown; properties?: { changedTime?: unknown } }[];
+        };
+        for (const w of body.value ?? []) {
+          const t = w.properties?.changedTime;
+          if (typeof w.id === "string" && typeof t === "string") rawChanged.set(w.id.toLowerCase(), t);
+        }
+      } catch {
+        // Not JSON: the SDK's own parse fails the call; the Date fallback below covers nothing then.
+      }
+    };
+    await invoke("arm-logic", "workflows.listBySubscription", async () => {
+      for await (const wf of this.#logic.get(subscriptionId).workflows.listBySubscription({ onResponse })) {
+        if (!wf.id) continue;
+        out.push({
+          id: wf.id,
+          observation: {
+            exists: true,
+            kind: "Consumption",
+            identity: toIdentity(wf.identity),
+            version: rawChanged.get(wf.id.toLowerCase()) ?? wf.changedTime?.toISOString(),
+          },
+        });
+      }
+    });
+    await invoke("arm-web", "webApps.list", async () => {
+      for await (const site of this.#web.get(subscriptionId).webApps.list()) {
+        if (site.id) out.push({ id: site.id, observation: siteObservation(site) });
+      }
+    });
+    return out;
   }
 
   #workflowObservation(wf: Workflow, raw: FullOperationResponse | undefined): LogicAppObservation {

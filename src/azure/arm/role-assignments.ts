@@ -190,6 +190,16 @@ export class RoleAssignmentAdapter implements RoleAssignmentPort {
     });
   }
 
+  /** RoleAssignments_ListForSubscription without a filter: at, above and below the subscription, paged. */
+  listInSubscription(subscriptionId: string): Promise<RoleAssignment[]> {
+    const client = this.#clients.get(subscriptionId);
+    return invoke("arm-authorization", "roleAssignments.listForSubscription", async () => {
+      const out: RoleAssignment[] = [];
+      for await (const a of client.roleAssignments.listForSubscription()) out.push(toAssignment(a));
+      return out;
+    });
+  }
+
   async create(assignment: NewRoleAssignment, call: CallOptions = {}): Promise<RoleAssignment> {
     if (!GUID.test(assignment.name)) {
       throw new AzureError({

@@ -8,6 +8,7 @@ import type { TokenCredential } from "@azure/identity";
 import { isRestError } from "@azure/core-rest-pipeline";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
+import type { AzureBudget } from "../inventory/budget.ts";
 import type { AzureCallObserver, AzureService } from "../ports.ts";
 
 export const DEFAULT_ARM_ENDPOINT = "https://management.azure.com";
@@ -29,6 +30,8 @@ export interface TransportSettings {
   requestTimeoutMs: number;
   /** Poll interval of long-running operations (APIM policy fragments). */
   lroPollIntervalMs: number;
+  /** Client-side request budget (a pipeline policy before the observer); undefined: none. */
+  budget?: AzureBudget | undefined;
 }
 
 /**

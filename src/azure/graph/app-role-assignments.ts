@@ -81,6 +81,7 @@ export class GraphAdapter implements GraphPort {
     this.#pipeline.addPolicy(
       bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.graphScopes }),
     );
+    if (settings.budget) this.#pipeline.addPolicy(settings.budget.policy("graph"), { afterPhase: "Retry" });
     this.#pipeline.addPolicy(observerPolicy("graph", settings), { afterPhase: "Retry" });
     this.#http = createDefaultHttpClient();
   }

@@ -1,0 +1,435 @@
+/**
+ * The operator's Azure side without Kubernetes, for benchmarks: a de-duplicating work queue with a worker pool, the
+ * binding reconciler's Kubernetes-free core (./core.ts), per-object resync timers, and either the inventory (with
+ * change → enqueue through the same KeyIndex and dependency function the operator uses) or per-object polling.
+ * Time runs `timeScale` times faster than reported: every interval, Retry-After and rate is scaled, and every
+ * duration is reported in unscaled seconds.
+ */
+import type { RunningEmulator } from "../emulator/index.ts";
+import { rfc3339, type LogicAppIdentityBinding } from "../src/api/v1alpha1/index.ts";
+import { createAzurePorts } from "../src/azure/clients.ts";
+import { createCredential } from "../src/azure/credential.ts";
+import { isAzureError } from "../src/azure/errors.ts";
+import { AzureBudget, scaledBudget } from "../src/azure/inventory/budget.ts";
+import { bindingDependsOn, changeRefs } from "../src/azure/inventory/depends-on.ts";
+import { Inventory } from "../src/azure/inventory/inventory.ts";
+import type { AzurePorts } from "../src/azure/ports.ts";
+import type { InformerHandler } from "../src/runtime/informer.ts";
+import { KeyIndex } from "../src/runtime/key-index.ts";
+import { converge } from "./core.ts";
+
+export type Mode = "inventory" | "polling";
+
+export interface World {
+  bindings: Map<string, LogicAppIdentityBinding>;
+  subscriptions: string[];
+}
+
+/** N Consumption Logic Apps without identity over `subs` subscriptions; each binding: identity + 2 RBAC + 1 app role. */
+export async function seedWorld(emu: RunningEmulator, n: number, subs: number): Promise<World> {
+  await emu.control.reset();
+  const ids = await emu.control.seedScenario();
+  const subscriptions = [ids.subscriptionId];
+  for (let s = 1; s < subs; s++) {
+    const { subscriptionId } = await emu.control.seedSubscription({});
+    await emu.control.seedResourceGroup({ subscriptionId, name: ids.resourceGroup });
+    subscriptions.push(subscriptionId);
+  }
+  const bindings = new Map<string, LogicAppIdentityBinding>();
+  for (let i = 0; i < n; i++) {
+    const subscriptionId = subscriptions[i % subs]!;
+    const app = await emu.control.seedLogicApp({
+      subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: `wf-${i}`,
+    });
+    const rg = `/subscriptions/${subscriptionId}/resourceGroups/${ids.resourceGroup}`;
+    bindings.set(`bench/wf-${i}`, {
+      apiVersion: "identity.logicapp.dev/v1alpha1",
+      kind: "LogicAppIdentityBinding",
+      metadata: { name: `wf-${i}`, namespace: "bench", uid: `uid-${i}`, generation: 1 },
+      spec: {
+        logicAppId: app.id,
+        identity: { type: "SystemAssigned" },
+        roleAssignments: [
+          { scope: `${rg}/providers/Microsoft.KeyVault/vaults/kv-${i}`, role: "Key Vault Secrets User" },
+          { scope: `${rg}/providers/Microsoft.Storage/storageAccounts/st${i}`, role: "Reader" },
+        ],
+        appRoleAssignments: [{ api: "api://orders", appRole: "AddRole" }],
+      },
+    });
+  }
+  return { bindings, subscriptions };
+}
+
+export interface SimOptions {
+  mode: Mode;
+  timeScale: number;
+  concurrency: number;
+  /** Unscaled. Default: 10 min polling (the operator's default resync), 6 h with the inventory (a safety net). */
+  resyncMs?: number;
+  /** Unscaled; default 45 s. */
+  inventoryIntervalMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface PassRecord {
+  key: string;
+  /** Wall-clock ms when the pass finished. */
+  at: number;
+  ok: boolean;
+  principalId: string | undefined;
+  healed: boolean;
+}
+
+/** The simulated operator; `start()` runs workers until `stop()`. */
+export class SimOperator {
+  readonly world: World;
+  readonly opts: Required<SimOptions>;
+  readonly budget: AzureBudget;
+  readonly direct: ReturnType<typeof createAzurePorts>;
+  readonly inventory: Inventory | undefined;
+  readonly ports: AzurePorts;
+  /** Keys that ever ended a pass stopped by a 429 (Throttled): the issue's "failures because of 429". */
+  readonly throttledKeys = new Set<string>();
+  readonly failures = new Map<string, number>();
+  readonly passes: PassRecord[] = [];
+  readonly #queue: string[] = [];
+  readonly #queued = new Set<string>();
+  readonly #active = new Set<string>();
+  readonly #dirty = new Set<string>();
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #retries = new Map<string, number>();
+  #wake: (() => void) | undefined;
+  #running = false;
+  #workers: Promise<void>[] = [];
+  readonly #index: KeyIndex<LogicAppIdentityBinding> | undefined;
+  #feed: InformerHandler<LogicAppIdentityBinding> | undefined;
+
+  constructor(emu: RunningEmulator, world: World, opts: SimOptions) {
+    this.world = world;
+    this.opts = {
+      resyncMs: opts.mode === "inventory" ? 6 * 3_600_000 : 600_000,
+      inventoryIntervalMs: 45_000,
+      ...opts,
+    };
+    this.budget = new AzureBudget(scaledBudget(opts.timeScale));
+    this.direct = createAzurePorts({
+      credential: createCredential("static"),
+      armEndpoint: emu.url,
+      graphEndpoint: emu.url,
+      tlsCa: emu.caPem,
+      lroPollIntervalMs: 10,
+      budget: this.budget,
+    });
+    if (opts.mode === "inventory") {
+      this.inventory = new Inventory(this.direct, this.direct.listings, {
+        intervalMs: this.opts.inventoryIntervalMs / opts.timeScale,
+      });
+      this.#index = new KeyIndex<LogicAppIdentityBinding>({ on: (h) => (this.#feed = h) }, bindingDependsOn);
+      for (const b of world.bindings.values()) this.#feed!("add", b);
+      this.inventory.subscribe((changes) => {
+        for (const k of this.#index!.keysFor(changes.flatMap(changeRefs))) this.enqueue(k);
+      });
+      this.ports = this.inventory.ports();
+    } else this.ports = this.direct;
+  }
+
+  start(): void {
+    this.#running = true;
+    for (let i = 0; i < this.opts.concurrency; i++) this.#workers.push(this.#worker());
+    this.inventory?.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.inventory?.stop();
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#wake?.();
+    await Promise.all(this.#workers);
+  }
+
+  enqueue(key: string): void {
+    if (this.#active.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    this.#queue.push(key);
+    this.#wake?.();
+  }
+
+  /** Enqueue after `unscaledMs` (a resync timer or a backoff). */
+  later(key: string, unscaledMs: number): void {
+    const prev = this.#timers.get(key);
+    if (prev) clearTimeout(prev);
+    const t = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        this.enqueue(key);
+      },
+      Math.max(0, unscaledMs / this.opts.timeScale),
+    );
+    t.unref?.();
+    this.#timers.set(key, t);
+  }
+
+  idle(): boolean {
+    return this.#queue.length === 0 && this.#active.size === 0;
+  }
+
+  async #worker(): Promise<void> {
+    while (this.#running) {
+      const key = this.#queue.shift();
+      if (key === undefined) {
+        await new Promise<void>((r) => {
+          this.#wake = r;
+          setTimeout(r, 20).unref?.();
+        });
+        continue;
+      }
+      this.#queued.delete(key);
+      this.#active.add(key);
+      try {
+        await this.#reconcile(key);
+      } finally {
+        this.#active.delete(key);
+        if (this.#dirty.delete(key)) this.enqueue(key);
+      }
+    }
+  }
+
+  async #reconcile(key: string): Promise<void> {
+    const b = this.world.bindings.get(key)!;
+    const r = await converge(b, this.ports, { now: () => rfc3339(new Date()), replicationPollMs: 1000 });
+    const status = r.status;
+    const ok = !r.stoppedBy && !!status;
+    if (status) {
+      b.status = status;
+      this.#feed?.("update", b);
+    }
+    const p = status?.principalId;
+    this.passes.push({
+      key,
+      at: Date.now(),
+      ok,
+      principalId: p,
+      healed:
+        ok &&
+        !!p &&
+        (status.roleAssignments ?? []).length === 2 &&
+        (status.roleAssignments ?? []).every((e) => e.principalId === p) &&
+        (status.appRoleAssignments ?? []).every((e) => e.principalId === p) &&
+        (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    });
+    if (r.stoppedBy) {
+      if (isAzureError(r.stoppedBy, "Throttled")) this.throttledKeys.add(key);
+      const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
+      this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
+      const n = (this.#retries.get(key) ?? 0) + 1;
+      this.#retries.set(key, n);
+      const retryAfter = isAzureError(r.stoppedBy) ? r.stoppedBy.retryAfterMs : undefined;
+      this.later(key, retryAfter ?? Math.min(60_000, 500 * 2 ** n));
+      return;
+    }
+    this.#retries.delete(key);
+    this.later(key, r.decision?.requeueAfterMs ?? this.opts.resyncMs * (0.9 + Math.random() * 0.2));
+  }
+
+  /** Waits until `done()` holds, polling every 20 ms of wall time; throws after `timeoutMs` of wall time. */
+  async until(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > end) throw new Error(`benchmark: timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  }
+}
+
+export interface RequestCounts {
+  total: number;
+  armReads: number;
+  armWrites: number;
+  graphReads: number;
+  graphWrites: number;
+  throttled: number;
+}
+
+export async function countRequests(emu: RunningEmulator): Promise<RequestCounts> {
+  const log = await emu.control.requestLog();
+  const arm = log.filter((e) => e.api === "arm" && e.status !== 429);
+  const graph = log.filter((e) => e.api === "graph" && e.status !== 429);
+  return {
+    total: log.length,
+    armReads: arm.filter((e) => e.method === "GET").length,
+    armWrites: arm.filter((e) => e.method !== "GET").length,
+    graphReads: graph.filter((e) => e.method === "GET").length,
+    graphWrites: graph.filter((e) => e.method !== "GET").length,
+    throttled: log.filter((e) => e.status === 429).length,
+  };
+}
+
+/** ARM writes per subscription in the request log, and the floor they set: (writes − 200 burst) ÷ 10 per s. */
+export async function writeFloorSeconds(emu: RunningEmulator): Promise<number> {
+  const perSub = new Map<string, number>();
+  for (const e of await emu.control.requestLog())
+    if (e.api === "arm" && e.method !== "GET" && e.status !== 429 && e.subscriptionId)
+      perSub.set(e.subscriptionId, (perSub.get(e.subscriptionId) ?? 0) + 1);
+  return Math.max(0, ...[...perSub.values()].map((w) => Math.max(0, w - 200) / 10));
+}
+
+/** ARM's published limits, scaled: what the emulator enforces during a benchmark. */
+export async function armThrottling(emu: RunningEmulator, timeScale: number): Promise<void> {
+  await emu.control.setConfig({
+    throttling: {
+      enabled: true,
+      reads: { capacity: 250, refillPerSecond: 25 * timeScale },
+      writes: { capacity: 200, refillPerSecond: 10 * timeScale },
+      deletes: { capacity: 200, refillPerSecond: 10 * timeScale },
+    },
+  });
+}
+
+export interface ScenarioResult {
+  mode: Mode;
+  bindings: number;
+  subscriptions: number;
+  coldStartSeconds: number;
+  floorSeconds: number;
+  coldStart: RequestCounts;
+  /** One refresh of the inventory (0 for polling). */
+  refresh: RequestCounts;
+  /** Everything sent during the steady-state window (429s included in `throttled`). */
+  steady: RequestCounts;
+  /** One pass over every binding, when `countPass`. */
+  pass: RequestCounts | undefined;
+  readsPerHour: number;
+  writesPerHour: number;
+  healP50Seconds: number | undefined;
+  healP95Seconds: number | undefined;
+  healMaxSeconds: number | undefined;
+  throttledObjects: number;
+  failures: Record<string, number>;
+}
+
+function percentile(sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/**
+ * Cold start → steady-state counts → heal of `healFraction` of the identities recreated at random times within one
+ * (unscaled) minute. `heal: false` skips the heal (the CI version).
+ */
+export async function runScenario(
+  emu: RunningEmulator,
+  o: SimOptions & {
+    bindings: number;
+    subscriptions: number;
+    heal?: boolean;
+    healFraction?: number;
+    /** Unscaled minutes of steady state counted; default 10. */
+    steadyMinutes?: number;
+    /** Also count one pass over every binding (needs the queue to drain: not for saturated polling). */
+    countPass?: boolean;
+  },
+): Promise<ScenarioResult> {
+  const world = await seedWorld(emu, o.bindings, o.subscriptions);
+  await armThrottling(emu, o.timeScale);
+  await emu.control.resetLog();
+  const sim = new SimOperator(emu, world, o);
+  const keys = [...world.bindings.keys()];
+  const readyKeys = () => {
+    const s = new Set<string>();
+    for (const p of sim.passes) if (p.healed) s.add(p.key);
+    return s;
+  };
+  const t0 = Date.now();
+  sim.start();
+  for (const k of keys) sim.enqueue(k);
+  await sim.until("cold start", () => readyKeys().size === keys.length, 3_600_000);
+  const coldStartSeconds = ((Date.now() - t0) * o.timeScale) / 1000;
+  const coldStart = await countRequests(emu);
+  const floorSeconds = await writeFloorSeconds(emu);
+
+  // One refresh, counted on its own (what reads per refresh cost).
+  await emu.control.resetLog();
+  if (sim.inventory) await sim.inventory.refresh();
+  const refresh = await countRequests(emu);
+  // Optionally, one pass over every binding, counted (the CI version: counts that do not depend on timing).
+  let pass: RequestCounts | undefined;
+  if (o.countPass) {
+    await sim.until("queue idle", () => sim.idle(), 600_000);
+    await emu.control.resetLog();
+    for (const k of keys) sim.enqueue(k);
+    await sim.until("one pass", () => sim.idle(), 600_000);
+    pass = await countRequests(emu);
+  }
+  // Steady state: everything the operator sends during a window of `steadyMinutes` (unscaled), per hour.
+  const windowMs = (o.steadyMinutes ?? 10) * 60_000;
+  await emu.control.resetLog();
+  await sleep(windowMs / o.timeScale);
+  const steady = await countRequests(emu);
+  const perHour = 3_600_000 / windowMs;
+  const readsPerHour = Math.round(perHour * (steady.armReads + steady.graphReads));
+  const writesPerHour = Math.round(perHour * (steady.armWrites + steady.graphWrites));
+
+  let heals: number[] = [];
+  if (o.heal !== false) {
+    // Recreate identities at random times within one (unscaled) minute.
+    const victims = keys.filter(() => Math.random() < (o.healFraction ?? 0.1));
+    const recreatedAt = new Map<string, { at: number; principal: string }>();
+    await Promise.all(
+      victims.map(async (k) => {
+        await sleep((Math.random() * 60_000) / o.timeScale);
+        const id = world.bindings.get(k)!.spec.logicAppId;
+        await emu.control.setLogicAppIdentity(id, { type: "None" });
+        const after = await emu.control.setLogicAppIdentity(id, { type: "SystemAssigned" });
+        recreatedAt.set(k, { at: Date.now(), principal: after.identity.principalId! });
+      }),
+    );
+    const healedAt = () => {
+      const out = new Map<string, number>();
+      for (const p of sim.passes) {
+        const r = recreatedAt.get(p.key);
+        if (r && p.healed && p.principalId === r.principal && p.at >= r.at && !out.has(p.key))
+          out.set(p.key, p.at);
+      }
+      return out;
+    };
+    const bound =
+      (sim.opts.mode === "inventory" ? 4 * sim.opts.inventoryIntervalMs : 2 * sim.opts.resyncMs) /
+        o.timeScale +
+      120_000;
+    await sim.until("heal", () => healedAt().size === victims.length, bound);
+    const h = healedAt();
+    heals = victims
+      .map((k) => ((h.get(k)! - recreatedAt.get(k)!.at) * o.timeScale) / 1000)
+      .sort((a, b) => a - b);
+  }
+  await sim.stop();
+  console.error(
+    `scenario done: ${o.mode} ${o.bindings} bindings / ${o.subscriptions} subs, cold start ${coldStartSeconds.toFixed(0)} s (floor ${floorSeconds.toFixed(0)} s)`,
+  );
+  return {
+    mode: o.mode,
+    bindings: o.bindings,
+    subscriptions: o.subscriptions,
+    coldStartSeconds,
+    floorSeconds,
+    coldStart,
+    refresh,
+    steady,
+    pass,
+    readsPerHour,
+    writesPerHour,
+    healP50Seconds: percentile(heals, 50),
+    healP95Seconds: percentile(heals, 95),
+    healMaxSeconds: heals.at(-1),
+    throttledObjects: sim.throttledKeys.size,
+    failures: Object.fromEntries(sim.failures),
+  };
+}

@@ -1,0 +1,498 @@
+/**
+ * One inventory per operator process, shared by every reconcile: per subscription, the Logic Apps with their
+ * identities and every role assignment; per API service principal, its app-role assignments; service principals by
+ * identifier URI or appId. Each is one paged list per refresh (default every 45 s), not a GET per object, so the
+ * operator's steady-state reads grow with subscriptions and APIs instead of with bindings.
+ *
+ * `ports()` is a decorator of AzurePorts that reconcilers cannot tell from the real ports: reads are served from the
+ * last list while it is fresh, writes go to Azure and update the lists (read-your-writes), a miss (an object created
+ * after the last list) falls through to the real port, and anything the inventory does not hold is passed through
+ * with every argument unchanged. Each refresh is diffed against the previous one and what changed is reported to the
+ * subscriber, which enqueues exactly the objects that depend on it (see ./depends-on.ts).
+ */
+import { isAzureError } from "../errors.ts";
+import type {
+  AppRoleAssignment,
+  AzureListings,
+  AzurePorts,
+  GraphPort,
+  LogicAppObservation,
+  LogicAppPort,
+  RoleAssignment,
+  RoleAssignmentPort,
+  ServicePrincipal,
+} from "../ports.ts";
+import { withPriority } from "./budget.ts";
+
+export const DEFAULT_INVENTORY_INTERVAL_MS = 45_000;
+
+/** What a refresh saw change; `refs` are the keys of ./depends-on.ts (logic app, principal or API). */
+export type InventoryChange =
+  | { kind: "logicApp"; id: string; what: "appeared" | "identity" | "gone"; principalIds: string[] }
+  | { kind: "roleAssignment"; id: string; scope: string; principalId: string; what: "appeared" | "gone" }
+  | {
+      kind: "appRoleAssignment";
+      id: string;
+      resourceId: string;
+      principalId: string;
+      what: "appeared" | "gone";
+    }
+  | { kind: "servicePrincipal"; api: string; what: "changed" | "gone" };
+
+export interface InventoryOptions {
+  intervalMs?: number;
+  /** A list older than this is not served; reads fall through to Azure. Default: 3 intervals. */
+  maxAgeMs?: number;
+  now?: () => number;
+  onChange?: (changes: InventoryChange[]) => void;
+  /** A refresh of one source failed; its previous list is kept until it is too old to serve. */
+  onError?: (err: unknown, source: string) => void;
+}
+
+interface SubscriptionSnapshot {
+  takenAt: number;
+  logicApps: Map<string, LogicAppObservation>;
+  roleAssignments: Map<string, RoleAssignment>;
+}
+
+interface ApiSnapshot {
+  resourceId: string;
+  takenAt: number;
+  assignments: Map<string, AppRoleAssignment>;
+}
+
+type Journal<S> = ((s: S) => void)[];
+
+const lower = (s: string) => s.toLowerCase();
+const subscriptionOf = (scope: string): string | undefined =>
+  /^\/?subscriptions\/([^/]+)/i.exec(scope)?.[1]?.toLowerCase();
+const normaliseScope = (scope: string): string =>
+  `/${scope.replace(/^\/+/, "")}`.replace(/\/+$/, "").toLowerCase();
+/** True when `outer` is `inner` or one of its ancestors (ARM scopes are case-insensitive paths). */
+const isAtOrAbove = (outer: string, inner: string): boolean => {
+  const o = normaliseScope(outer);
+  const i = normaliseScope(inner);
+  return o === "" || o === i || i.startsWith(`${o}/`);
+};
+
+function principalsOf(o: LogicAppObservation | undefined): string[] {
+  if (!o?.exists) return [];
+  const out = o.identity.principalId ? [lower(o.identity.principalId)] : [];
+  for (const u of o.identity.userAssigned) if (u.principalId) out.push(lower(u.principalId));
+  return out;
+}
+
+function identityKey(o: LogicAppObservation): string {
+  return `${o.identity.type}|${principalsOf(o).sort().join(",")}|${o.identity.userAssigned
+    .map((u) => lower(u.id))
+    .sort()
+    .join(",")}`;
+}
+
+export class Inventory {
+  readonly #inner: AzurePorts;
+  readonly #listings: AzureListings;
+  readonly #intervalMs: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  #onChange: ((changes: InventoryChange[]) => void) | undefined;
+  readonly #onError: ((err: unknown, source: string) => void) | undefined;
+  readonly #subs = new Map<string, SubscriptionSnapshot>();
+  readonly #subLoads = new Map<string, Promise<SubscriptionSnapshot | undefined>>();
+  /** When a first load of a subscription failed: not tried again on demand within one interval. */
+  readonly #subFailedAt = new Map<string, number>();
+  readonly #subJournal = new Map<string, Journal<SubscriptionSnapshot>>();
+  readonly #apis = new Map<string, ApiSnapshot>();
+  readonly #apiJournal = new Map<string, Journal<ApiSnapshot>>();
+  readonly #sps = new Map<string, ServicePrincipal>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #refreshing: Promise<void> | undefined;
+  /** Reads answered from the lists, and those that fell through to Azure (a metric for the benchmark). */
+  readonly stats = { hits: 0, misses: 0, refreshes: 0 };
+
+  constructor(inner: AzurePorts, listings: AzureListings, options: InventoryOptions = {}) {
+    this.#inner = inner;
+    this.#listings = listings;
+    this.#intervalMs = options.intervalMs ?? DEFAULT_INVENTORY_INTERVAL_MS;
+    this.#maxAgeMs = options.maxAgeMs ?? 3 * this.#intervalMs;
+    this.#now = options.now ?? Date.now;
+    this.#onChange = options.onChange;
+    this.#onError = options.onError;
+  }
+
+  /** Sets the one subscriber of changes (replacing the one given in the options). */
+  subscribe(onChange: (changes: InventoryChange[]) => void): void {
+    this.#onChange = onChange;
+  }
+
+  /** When each list was taken: the freshness stamps. */
+  freshness(): { source: string; takenAt: number }[] {
+    return [
+      ...[...this.#subs].map(([s, v]) => ({ source: `subscription/${s}`, takenAt: v.takenAt })),
+      ...[...this.#apis].map(([a, v]) => ({ source: `servicePrincipal/${a}`, takenAt: v.takenAt })),
+    ];
+  }
+
+  /** Refreshes on the interval until stop(); the first lists are loaded on demand by the first reads. */
+  start(): void {
+    if (this.#timer) return;
+    const tick = () => {
+      this.#timer = setTimeout(() => {
+        void this.refresh().finally(() => {
+          if (this.#timer) tick();
+        });
+      }, this.#intervalMs);
+      this.#timer.unref?.();
+    };
+    tick();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Lists every tracked source again (at background priority), diffs, and reports what changed. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= withPriority("background", () => this.#refreshAll()).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #refreshAll(): Promise<void> {
+    this.stats.refreshes++;
+    const changes: InventoryChange[] = [];
+    await Promise.all([
+      ...[...this.#subs.keys()].map(async (sub) => {
+        const old = this.#subs.get(sub);
+        const next = await this.#loadSubscription(sub);
+        if (old && next) changes.push(...diffSubscription(old, next));
+      }),
+      ...[...this.#apis.keys()].map(async (key) => {
+        const old = this.#apis.get(key)!;
+        const next = await this.#loadApi(old.resourceId);
+        if (next) changes.push(...diffApi(old, next));
+      }),
+      ...[...this.#sps].map(async ([api, old]) => {
+        try {
+          const sp = await this.#inner.graph.findServicePrincipal(api);
+          if (!sp) {
+            this.#sps.delete(api);
+            changes.push({ kind: "servicePrincipal", api, what: "gone" });
+          } else {
+            this.#sps.set(api, sp);
+            if (JSON.stringify(sp) !== JSON.stringify(old))
+              changes.push({ kind: "servicePrincipal", api, what: "changed" });
+          }
+        } catch (e) {
+          this.#onError?.(e, `servicePrincipal/${api}`);
+        }
+      }),
+    ]);
+    if (changes.length > 0) this.#onChange?.(changes);
+  }
+
+  #fresh(takenAt: number): boolean {
+    return this.#now() - takenAt <= this.#maxAgeMs;
+  }
+
+  /** Lists a subscription, replaying writes made while the list was in flight so they are not lost. */
+  #loadSubscription(sub: string): Promise<SubscriptionSnapshot | undefined> {
+    let p = this.#subLoads.get(sub);
+    if (p) return p;
+    const journal: Journal<SubscriptionSnapshot> = [];
+    this.#subJournal.set(sub, journal);
+    p = (async () => {
+      try {
+        const startedAt = this.#now();
+        const [apps, assignments] = await Promise.all([
+          this.#listings.listLogicApps(sub),
+          this.#listings.listRoleAssignments(sub),
+        ]);
+        const snap: SubscriptionSnapshot = {
+          takenAt: startedAt,
+          logicApps: new Map(apps.map((a) => [lower(a.id), a.observation])),
+          roleAssignments: new Map(assignments.map((a) => [lower(a.id), a])),
+        };
+        for (const replay of journal) replay(snap);
+        this.#subs.set(sub, snap);
+        this.#subFailedAt.delete(sub);
+        return snap;
+      } catch (e) {
+        this.#subFailedAt.set(sub, this.#now());
+        this.#onError?.(e, `subscription/${sub}`);
+        return undefined;
+      } finally {
+        this.#subLoads.delete(sub);
+        if (this.#subJournal.get(sub) === journal) this.#subJournal.delete(sub);
+      }
+    })();
+    this.#subLoads.set(sub, p);
+    return p;
+  }
+
+  async #loadApi(resourceId: string): Promise<ApiSnapshot | undefined> {
+    const key = lower(resourceId);
+    const journal: Journal<ApiSnapshot> = [];
+    this.#apiJournal.set(key, journal);
+    try {
+      const startedAt = this.#now();
+      const list = await this.#inner.graph.listAppRoleAssignedTo(resourceId);
+      const snap: ApiSnapshot = {
+        resourceId,
+        takenAt: startedAt,
+        assignments: new Map(list.map((a) => [lower(a.id), a])),
+      };
+      for (const replay of journal) replay(snap);
+      this.#apis.set(key, snap);
+      return snap;
+    } catch (e) {
+      if (isAzureError(e, "NotFound")) {
+        // The API's service principal is gone, and its assignments with it.
+        const snap: ApiSnapshot = { resourceId, takenAt: this.#now(), assignments: new Map() };
+        this.#apis.set(key, snap);
+        return snap;
+      }
+      this.#onError?.(e, `servicePrincipal/${resourceId}`);
+      return undefined;
+    } finally {
+      if (this.#apiJournal.get(key) === journal) this.#apiJournal.delete(key);
+    }
+  }
+
+  /** The subscription's list if fresh, loading it on first use (concurrent callers share one load). */
+  async #subscription(scope: string): Promise<SubscriptionSnapshot | undefined> {
+    const sub = subscriptionOf(scope);
+    if (!sub) return undefined;
+    let snap = this.#subs.get(sub);
+    if (!snap) {
+      const failedAt = this.#subFailedAt.get(sub);
+      // A subscription we may not list (or that does not exist) is read per object, not re-listed on every read.
+      if (failedAt !== undefined && this.#now() - failedAt < this.#intervalMs) return undefined;
+      snap = await this.#loadSubscription(sub);
+    }
+    return snap && this.#fresh(snap.takenAt) ? snap : undefined;
+  }
+
+  /** Applies a write to the list now and to any list still in flight (read-your-writes). */
+  #recordSub(scope: string, change: (s: SubscriptionSnapshot) => void): void {
+    const sub = subscriptionOf(scope);
+    if (!sub) return;
+    const snap = this.#subs.get(sub);
+    if (snap) change(snap);
+    this.#subJournal.get(sub)?.push(change);
+  }
+
+  #recordApi(resourceId: string, change: (s: ApiSnapshot) => void): void {
+    const key = lower(resourceId);
+    const snap = this.#apis.get(key);
+    if (snap) change(snap);
+    this.#apiJournal.get(key)?.push(change);
+  }
+
+  async #relistScope(scope: string): Promise<void> {
+    try {
+      const now = await this.#inner.roleAssignments.listAtScope(scope);
+      this.#recordSub(scope, (s) => {
+        for (const a of now) s.roleAssignments.set(lower(a.id), a);
+      });
+    } catch (e) {
+      this.#onError?.(e, `scope/${scope}`);
+    }
+  }
+
+  /** The decorated ports. */
+  ports(): AzurePorts {
+    const inner = this.#inner;
+    const logicApps: LogicAppPort = {
+      observe: async (logicAppId, ...rest: unknown[]) => {
+        const snap = await this.#subscription(logicAppId);
+        const hit = snap?.logicApps.get(lower(logicAppId));
+        if (hit) {
+          this.stats.hits++;
+          return structuredClone(hit);
+        }
+        this.stats.misses++;
+        // Created after the last list, or not a Logic App kind the lists cover: ask Azure, remember what exists.
+        const got = await inner.logicApps.observe(logicAppId, ...(rest as []));
+        if (got.exists) this.#recordSub(logicAppId, (s) => s.logicApps.set(lower(logicAppId), got));
+        return got;
+      },
+      setIdentity: async (logicAppId, desired, expectedVersion, ...rest: unknown[]) => {
+        try {
+          const after = await inner.logicApps.setIdentity(
+            logicAppId,
+            desired,
+            expectedVersion,
+            ...(rest as []),
+          );
+          this.#recordSub(logicAppId, (s) => s.logicApps.set(lower(logicAppId), after));
+          return after;
+        } catch (e) {
+          // The list was stale (someone else changed the app): the next observe reads it from Azure.
+          this.#recordSub(logicAppId, (s) => s.logicApps.delete(lower(logicAppId)));
+          throw e;
+        }
+      },
+    };
+    const roleAssignments: RoleAssignmentPort = {
+      listForPrincipal: async (scope, principalId, ...rest: unknown[]) => {
+        const snap = await this.#subscription(scope);
+        if (!snap) {
+          this.stats.misses++;
+          return inner.roleAssignments.listForPrincipal(scope, principalId, ...(rest as []));
+        }
+        this.stats.hits++;
+        const p = lower(principalId);
+        return [...snap.roleAssignments.values()]
+          .filter((a) => lower(a.principalId) === p && isAtOrAbove(a.scope, scope))
+          .map((a) => ({ ...a }));
+      },
+      listAtScope: async (scope, ...rest: unknown[]) => {
+        const snap = await this.#subscription(scope);
+        if (!snap) {
+          this.stats.misses++;
+          return inner.roleAssignments.listAtScope(scope, ...(rest as []));
+        }
+        this.stats.hits++;
+        const want = normaliseScope(scope);
+        return [...snap.roleAssignments.values()]
+          .filter((a) => normaliseScope(a.scope) === want)
+          .map((a) => ({ ...a }));
+      },
+      create: async (assignment, ...rest: unknown[]) => {
+        let created: RoleAssignment;
+        try {
+          created = await inner.roleAssignments.create(assignment, ...(rest as []));
+        } catch (e) {
+          // Made by someone else after the last list: learn what is at the scope now, so the next round sees it.
+          if (isAzureError(e, "Exists")) await this.#relistScope(assignment.scope);
+          throw e;
+        }
+        this.#recordSub(created.scope || assignment.scope, (s) =>
+          s.roleAssignments.set(lower(created.id), created),
+        );
+        return created;
+      },
+      delete: async (id, ...rest: unknown[]) => {
+        await inner.roleAssignments.delete(id, ...(rest as []));
+        this.#recordSub(id, (s) => s.roleAssignments.delete(lower(id)));
+      },
+    };
+    const graph: GraphPort = {
+      findServicePrincipal: async (api, ...rest: unknown[]) => {
+        const hit = this.#sps.get(api);
+        if (hit) {
+          this.stats.hits++;
+          return structuredClone(hit);
+        }
+        this.stats.misses++;
+        // Only hits are remembered: an API registered a minute from now must be found then.
+        const sp = await inner.graph.findServicePrincipal(api, ...(rest as []));
+        if (sp) this.#sps.set(api, sp);
+        return sp;
+      },
+      listAppRoleAssignedTo: async (resourceId, ...rest: unknown[]) => {
+        const key = lower(resourceId);
+        let snap = this.#apis.get(key);
+        if (!snap || !this.#fresh(snap.takenAt)) {
+          this.stats.misses++;
+          // A first read lists it for everyone (one list either way) and starts tracking it.
+          snap = await this.#loadApi(resourceId);
+          if (!snap) return inner.graph.listAppRoleAssignedTo(resourceId, ...(rest as []));
+        } else this.stats.hits++;
+        return [...snap.assignments.values()].map((a) => ({ ...a }));
+      },
+      createAppRoleAssignment: async (resourceId, principalId, appRoleId, ...rest: unknown[]) => {
+        let created: AppRoleAssignment;
+        try {
+          created = await inner.graph.createAppRoleAssignment(
+            resourceId,
+            principalId,
+            appRoleId,
+            ...(rest as []),
+          );
+        } catch (e) {
+          if (isAzureError(e, "Exists") && this.#apis.has(lower(resourceId))) await this.#loadApi(resourceId);
+          throw e;
+        }
+        this.#recordApi(resourceId, (s) => s.assignments.set(lower(created.id), created));
+        return created;
+      },
+      deleteAppRoleAssignment: async (resourceId, assignmentId, ...rest: unknown[]) => {
+        await inner.graph.deleteAppRoleAssignment(resourceId, assignmentId, ...(rest as []));
+        this.#recordApi(resourceId, (s) => s.assignments.delete(lower(assignmentId)));
+      },
+    };
+    return {
+      logicApps,
+      roleAssignments,
+      graph,
+      userAssignedIdentities: inner.userAssignedIdentities,
+      roleDefinitions: inner.roleDefinitions,
+      apim: inner.apim,
+    };
+  }
+}
+
+function diffSubscription(old: SubscriptionSnapshot, next: SubscriptionSnapshot): InventoryChange[] {
+  const out: InventoryChange[] = [];
+  for (const [id, o] of old.logicApps) {
+    const n = next.logicApps.get(id);
+    if (!n) out.push({ kind: "logicApp", id, what: "gone", principalIds: principalsOf(o) });
+    else if (identityKey(o) !== identityKey(n))
+      out.push({
+        kind: "logicApp",
+        id,
+        what: "identity",
+        principalIds: [...new Set([...principalsOf(o), ...principalsOf(n)])],
+      });
+  }
+  for (const [id, n] of next.logicApps)
+    if (!old.logicApps.has(id))
+      out.push({ kind: "logicApp", id, what: "appeared", principalIds: principalsOf(n) });
+  for (const [id, a] of old.roleAssignments)
+    if (!next.roleAssignments.has(id))
+      out.push({
+        kind: "roleAssignment",
+        id,
+        scope: a.scope,
+        principalId: lower(a.principalId),
+        what: "gone",
+      });
+  for (const [id, a] of next.roleAssignments)
+    if (!old.roleAssignments.has(id))
+      out.push({
+        kind: "roleAssignment",
+        id,
+        scope: a.scope,
+        principalId: lower(a.principalId),
+        what: "appeared",
+      });
+  return out;
+}
+
+function diffApi(old: ApiSnapshot, next: ApiSnapshot): InventoryChange[] {
+  const out: InventoryChange[] = [];
+  const resourceId = lower(next.resourceId);
+  for (const [id, a] of old.assignments)
+    if (!next.assignments.has(id))
+      out.push({
+        kind: "appRoleAssignment",
+        id,
+        resourceId,
+        principalId: lower(a.principalId),
+        what: "gone",
+      });
+  for (const [id, a] of next.assignments)
+    if (!old.assignments.has(id))
+      out.push({
+        kind: "appRoleAssignment",
+        id,
+        resourceId,
+        principalId: lower(a.principalId),
+        what: "appeared",
+      });
+  return out;
+}

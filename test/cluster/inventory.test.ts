@@ -1,0 +1,126 @@
+/**
+ * The inventory end to end: the operator in-process with `--inventory` on a short interval and the per-object
+ * resync effectively off (6 h), against the real kube-apiserver and the emulator. Drift made in Azure must be healed
+ * because a refresh saw it and enqueued exactly the binding that depends on it, not because of a resync.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import {
+  BINDING_KIND,
+  GROUP,
+  VERSION,
+  findCondition,
+  type LogicAppIdentityBinding,
+} from "../../src/api/v1alpha1/index.ts";
+import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
+import { KubeClient } from "../../src/runtime/client.ts";
+import type { Manager } from "../../src/runtime/manager.ts";
+import { freshNamespace, kubeConfig, waitUntil } from "../support/kube.ts";
+import { startTestOperator } from "../support/operator.ts";
+
+let kubeconfigPath: string;
+let emu: RunningEmulator;
+let client: KubeClient;
+let ns: string;
+let ids: ScenarioIds;
+let manager: Manager | undefined;
+
+beforeAll(async () => {
+  kubeconfigPath = inject("kubeconfig");
+  client = new KubeClient(kubeConfig(kubeconfigPath));
+  emu = await startEmulator();
+  ids = await emu.control.seedScenario();
+  ns = await freshNamespace(kubeConfig(kubeconfigPath), "inv");
+  manager = await startTestOperator({
+    kubeconfigPath,
+    namespace: ns,
+    emulator: emu,
+    resync: "6h",
+    inventoryInterval: "1s",
+  });
+});
+
+afterAll(async () => {
+  await manager?.stop();
+  client?.close();
+  await emu?.stop();
+});
+
+const get = (name: string) => client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name });
+const ready = (b: LogicAppIdentityBinding) => findCondition(b.status?.conditions, "Ready")?.status === "True";
+
+async function waitFor(name: string, check: (b: LogicAppIdentityBinding) => boolean, what: string) {
+  let last: LogicAppIdentityBinding | undefined;
+  await waitUntil(`${name}: ${what}`, async () => check((last = await get(name))), 30_000).catch(
+    (e: Error) => {
+      throw new Error(`${e.message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`);
+    },
+  );
+  return last!;
+}
+
+describe("LogicAppIdentityBinding with the inventory", () => {
+  it("becomes Ready, then heals a recreated identity and a deleted grant found by a refresh", async () => {
+    const second = await emu.control.seedLogicApp({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "inv-second",
+    });
+    for (const [name, logicAppId] of [
+      ["orders", ids.logicAppId],
+      ["second", second.id],
+    ] as const) {
+      const body: LogicAppIdentityBinding = {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: BINDING_KIND,
+        metadata: { name, namespace: ns },
+        spec: {
+          logicAppId,
+          identity: { type: "SystemAssigned" },
+          roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
+          appRoleAssignments: [{ api: "api://orders", appRole: "AddRole" }],
+        },
+      };
+      await client.create(BINDING_RESOURCE, ns, body);
+    }
+    const before = await waitFor("orders", ready, "Ready");
+    const secondBefore = await waitFor("second", ready, "Ready");
+    const oldPrincipal = before.status!.principalId!;
+
+    // Steady state through the inventory: lists only, never a per-object Logic App GET, and no writes.
+    await new Promise((r) => setTimeout(r, 1500));
+    await emu.control.resetLog();
+    await new Promise((r) => setTimeout(r, 3000));
+    const quiet = await emu.control.requestLog();
+    expect(quiet.filter((e) => e.method !== "GET")).toEqual([]);
+    expect(quiet.filter((e) => e.operation === "Workflows_Get")).toEqual([]);
+
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "None" });
+    await emu.control.setLogicAppIdentity(ids.logicAppId, { type: "SystemAssigned" });
+    const newPrincipal = (await emu.control.getLogicApp(ids.logicAppId)).identity.principalId!;
+    const grant = (
+      await emu.control.listRoleAssignments({ principalId: secondBefore.status!.principalId! })
+    )[0]!;
+    await emu.control.deleteRoleAssignment(grant.name);
+
+    await waitFor(
+      "orders",
+      (b) =>
+        ready(b) &&
+        b.status?.principalId === newPrincipal &&
+        (b.status?.roleAssignments ?? []).every((r) => r.principalId === newPrincipal),
+      "healed onto the new principal",
+    );
+    await waitUntil(
+      "grant of the second binding restored",
+      async () =>
+        (await emu.control.listRoleAssignments({ principalId: secondBefore.status!.principalId! })).length ===
+        1,
+      30_000,
+    );
+    // The world: the new principal holds the grant and the app role, the old one holds nothing of ours.
+    expect((await emu.control.listRoleAssignments({ principalId: newPrincipal })).length).toBe(1);
+    expect((await emu.control.listAppRoleAssignments({ principalId: newPrincipal })).length).toBe(1);
+    expect((await emu.control.listRoleAssignments({ principalId: oldPrincipal })).length).toBe(0);
+  });
+});
