@@ -25,6 +25,7 @@ import {
 import type { TransportSettings } from "./arm/transport.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
+import { ApplicationAdapter } from "./graph/applications.ts";
 import type { AzureCallObserver, AzurePorts, AzureService } from "./ports.ts";
 
 export interface AzurePortsOptions {
@@ -112,6 +113,7 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts {
     roleDefinitions: new RoleDefinitionAdapter(authorization, { ttlMs: options.roleDefinitionTtlMs }),
     roleAssignments: new RoleAssignmentAdapter(authorization),
     graph: new GraphAdapter(settings),
+    applications: new ApplicationAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
   };
 }
