@@ -9,7 +9,7 @@ import type { State } from "./state.ts";
 export type * from "./seed.ts";
 export type { Fault, FaultAction, FaultMatcher, FaultSpec } from "./faults.ts";
 export type { LogEntry, LogSummary } from "./request-log.ts";
-export type { EmulatorConfig } from "./runtime.ts";
+export type { ApplicationPermission, EmulatorConfig, GraphCaller } from "./runtime.ts";
 
 /** The ARM role assignment and Graph app role assignment shapes as the real APIs return them. */
 export interface RoleAssignmentView {
@@ -98,8 +98,9 @@ export class EmulatorControl {
   }
   /** E.g. `{ throttling: { enabled: true } }`; buckets restart full when throttling settings change. */
   setConfig(
-    patch: Partial<Omit<EmulatorConfig, "throttling">> & {
+    patch: Partial<Omit<EmulatorConfig, "throttling" | "graphCaller">> & {
       throttling?: Partial<EmulatorConfig["throttling"]>;
+      graphCaller?: Partial<EmulatorConfig["graphCaller"]>;
     },
   ): Promise<EmulatorConfig> {
     return this.call("PATCH", "/config", patch);
@@ -135,6 +136,10 @@ export class EmulatorControl {
   }
   seedServicePrincipal(s: S.SeedServicePrincipal): Promise<S.ServicePrincipalView> {
     return this.call("POST", "/seed/service-principals", s);
+  }
+  /** An app registration made by someone else: no owners unless given (see `DEFAULT_GRAPH_CALLER_ID`). */
+  seedApplication(a: S.SeedApplication): Promise<S.ApplicationView> {
+    return this.call("POST", "/seed/applications", a);
   }
   seedUser(u: S.SeedUser): Promise<{ id: string }> {
     return this.call("POST", "/seed/users", u);
@@ -183,6 +188,14 @@ export class EmulatorControl {
   }
   deleteLogicApp(id: string): Promise<{ deleted: boolean }> {
     return this.call("POST", "/logic-apps/delete", { id });
+  }
+  /** Every application, soft-deleted ones included (with `deletedDateTime`). */
+  listApplications(): Promise<S.ApplicationView[]> {
+    return this.call("GET", "/state/applications");
+  }
+  /** Soft-deletes as a person would; its SP and every app-role assignment to it go. */
+  deleteApplication(id: string): Promise<{ deleted: boolean }> {
+    return this.call("POST", "/applications/delete", { id });
   }
   listServicePrincipals(): Promise<Record<string, unknown>[]> {
     return this.call("GET", "/state/service-principals");

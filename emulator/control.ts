@@ -5,6 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { listAssignments, renderRoleAssignment } from "./arm/authorization.ts";
 import { createAppRoleAssignment, renderAppRoleAssignment } from "./graph/app-role-assignments.ts";
+import { liveApplications, softDeleteApplication } from "./graph/applications.ts";
 import { renderServicePrincipal } from "./graph/service-principals.ts";
 import { HttpError, type Ctx, type Reply } from "./http.ts";
 import { key } from "./ids.ts";
@@ -37,7 +38,12 @@ const ROUTES: Record<string, Handler> = {
   "GET /health": () => ({ ok: true }),
   "GET /config": (rt) => rt.config,
   "PATCH /config": (rt, b: Partial<EmulatorConfig>) => {
-    rt.config = { ...rt.config, ...b, throttling: { ...rt.config.throttling, ...b.throttling } };
+    rt.config = {
+      ...rt.config,
+      ...b,
+      throttling: { ...rt.config.throttling, ...b.throttling },
+      graphCaller: { ...rt.config.graphCaller, ...b.graphCaller },
+    };
     if (b.throttling) rt.throttle.reset();
     return rt.config;
   },
@@ -60,6 +66,7 @@ const ROUTES: Record<string, Handler> = {
     seed.seedUserAssignedIdentity(rt, b),
   "POST /seed/system-identities": (rt, b: seed.SeedSystemIdentity) => seed.seedSystemIdentity(rt, b),
   "POST /seed/service-principals": (rt, b: seed.SeedServicePrincipal) => seed.seedServicePrincipal(rt, b),
+  "POST /seed/applications": (rt, b: seed.SeedApplication) => seed.seedApplication(rt, b),
   "POST /seed/users": (rt, b: seed.SeedUser) => seed.seedUser(rt, b),
   "POST /seed/role-definitions": (rt, b: seed.SeedRoleDefinition) => seed.seedRoleDefinition(rt, b),
   "POST /seed/role-assignments": (rt, b: seed.SeedRoleAssignment) => seed.seedRoleAssignment(rt, b),
@@ -87,6 +94,14 @@ const ROUTES: Record<string, Handler> = {
   "POST /logic-apps/delete": (rt, b: { id: string }) => seed.deleteLogicApp(rt, b.id),
   "GET /state/service-principals": (rt) =>
     Object.values(rt.state.servicePrincipals).map(renderServicePrincipal),
+  "GET /state/applications": (rt) =>
+    Object.values(rt.state.applications).map((a) => seed.applicationView(rt, a)),
+  /** Behind the operator's back, as a person in the portal would: soft delete, SP and its assignments go. */
+  "POST /applications/delete": (rt, b: { id: string }) => {
+    const a = liveApplications(rt).find((x) => x.id.toLowerCase() === b.id.toLowerCase());
+    if (a) softDeleteApplication(rt, a);
+    return { deleted: Boolean(a) };
+  },
   "GET /state/role-assignments": (rt, _b, q) => {
     const scope = q.get("scope");
     const principalId = q.get("principalId");

@@ -9,6 +9,7 @@ import { createTlsMaterial } from "./tls.ts";
 
 export { EmulatorControl, EmulatorControlError } from "./client.ts";
 export type * from "./client.ts";
+export { DEFAULT_GRAPH_CALLER_ID } from "./runtime.ts";
 
 export interface EmulatorOptions {
   /** 0 (default) picks a free port. */

@@ -13,6 +13,7 @@ const { values } = parseArgs({
     "seed-scenario": { type: "boolean", default: false },
     throttling: { type: "boolean", default: false },
     "replication-delay-ms": { type: "string" },
+    "application-replication-delay-ms": { type: "string" },
   },
 });
 
@@ -27,6 +28,9 @@ const emulator = await startEmulator({
       ? { throttling: { ...(await import("./throttle.ts")).DEFAULT_THROTTLE, enabled: true } }
       : {}),
     ...(values["replication-delay-ms"] ? { replicationDelayMs: Number(values["replication-delay-ms"]) } : {}),
+    ...(values["application-replication-delay-ms"]
+      ? { applicationReplicationDelayMs: Number(values["application-replication-delay-ms"]) }
+      : {}),
   },
 });
 if (values["seed-scenario"]) console.log(JSON.stringify(await emulator.control.seedScenario(), null, 2));

@@ -4,6 +4,7 @@ import { logicRoutes } from "./arm/logic.ts";
 import { msiRoutes } from "./arm/msi.ts";
 import { webRoutes } from "./arm/web.ts";
 import { appRoleAssignmentRoutes } from "./graph/app-role-assignments.ts";
+import { applicationRoutes } from "./graph/applications.ts";
 import { servicePrincipalRoutes } from "./graph/service-principals.ts";
 import type { Route } from "./http.ts";
 
@@ -16,6 +17,7 @@ export const ROUTES: readonly Route[] = [
   ...apimRoutes,
   ...servicePrincipalRoutes,
   ...appRoleAssignmentRoutes,
+  ...applicationRoutes,
 ];
 
 export function matchRoute(

@@ -15,13 +15,41 @@ export interface EmulatorConfig {
    * §5: `{value, nextLink}` pageable responses).
    */
   armPageSize: number;
+  /**
+   * How long after `POST /applications` the appId is unknown to `POST /servicePrincipals` (400 "does not reference
+   * a valid application object"): the directory replicates the new application before its SP can be made.
+   */
+  applicationReplicationDelayMs: number;
+  /** `publisherDomain` of new applications: the tenant's initial domain. */
+  graphPublisherDomain: string;
+  /** Who the bearer token on Graph requests stands for, and which application permission it holds. */
+  graphCaller: GraphCaller;
 }
+
+/**
+ * `Application.ReadWrite.OwnedBy` may create applications and manage only those it owns;
+ * `Application.ReadWrite.All` manages every application (Graph permissions reference).
+ */
+export type ApplicationPermission = "Application.ReadWrite.OwnedBy" | "Application.ReadWrite.All";
+
+export interface GraphCaller {
+  /** Object id of the calling service principal (the operator's identity). */
+  objectId: string;
+  permission: ApplicationPermission;
+}
+
+/** A fixed id so tests can seed applications owned (or not) by the caller without asking for it first. */
+export const DEFAULT_GRAPH_CALLER_ID = "0c0a11e2-0000-4000-8000-000000000001";
 
 export const DEFAULT_CONFIG: EmulatorConfig = {
   replicationDelayMs: 0,
   throttling: DEFAULT_THROTTLE,
   graphPageSize: 100,
   armPageSize: 1000,
+  applicationReplicationDelayMs: 0,
+  graphPublisherDomain: "contoso.onmicrosoft.com",
+  // Least privilege, as the operator runs in production: writes need ownership.
+  graphCaller: { objectId: DEFAULT_GRAPH_CALLER_ID, permission: "Application.ReadWrite.OwnedBy" },
 };
 
 /** Everything a handler can touch: the world, the knobs, and the instruments. */
@@ -34,7 +62,12 @@ export class Runtime {
 
   constructor(config: Partial<EmulatorConfig> = {}, state: State = emptyState()) {
     this.state = state;
-    this.config = { ...DEFAULT_CONFIG, ...config, throttling: { ...DEFAULT_THROTTLE, ...config.throttling } };
+    this.config = {
+      ...DEFAULT_CONFIG,
+      ...config,
+      throttling: { ...DEFAULT_THROTTLE, ...config.throttling },
+      graphCaller: { ...DEFAULT_CONFIG.graphCaller, ...config.graphCaller },
+    };
     this.throttle = new Throttle(() => this.config.throttling);
   }
 

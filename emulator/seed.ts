@@ -5,6 +5,7 @@ import { rgId } from "./arm/common.ts";
 import { deleteWorkflowRecord, putWorkflow } from "./arm/logic.ts";
 import { putUami } from "./arm/msi.ts";
 import { putSite } from "./arm/web.ts";
+import { newApplication, servicePrincipalOf } from "./graph/applications.ts";
 import { armError } from "./http.ts";
 import { applyIdentity, identityType, releaseIdentity } from "./identity.ts";
 import { azureTime, isGuid, key, newGuid, workflowVersion } from "./ids.ts";
@@ -12,6 +13,7 @@ import { mintManagedIdentityPrincipal } from "./principals.ts";
 import type { Runtime } from "./runtime.ts";
 import type {
   ApimServiceRecord,
+  ApplicationRecord,
   IdentityRecord,
   IdentityType,
   JsonObject,
@@ -84,6 +86,35 @@ export interface SeedServicePrincipal {
   appDisplayName?: string;
   publisherName?: string;
   appOwnerOrganizationId?: string;
+}
+/** An app registration as someone made it in the portal (old: replicated already). */
+export interface SeedApplication {
+  displayName: string;
+  id?: string;
+  appId?: string;
+  identifierUris?: string[];
+  appRoles?: SeedAppRole[];
+  /** Object ids; default none, so the Graph caller (OwnedBy) may read but not change it. */
+  owners?: string[];
+  signInAudience?: string;
+  requestedAccessTokenVersion?: 1 | 2 | null;
+  requiredResourceAccess?: JsonObject[];
+  publisherDomain?: string;
+  createdDateTime?: string;
+  /** Read-only properties rendered as given (verifiedPublisher, certification, samlMetadataUrl...). */
+  readOnly?: JsonObject;
+  /** Also seed its service principal (same appId, roles and names). */
+  servicePrincipal?: boolean;
+}
+export interface ApplicationView {
+  id: string;
+  appId: string;
+  displayName: string;
+  identifierUris: string[];
+  appRoles: { id: string; value: string; isEnabled: boolean }[];
+  owners: string[];
+  deletedDateTime: string | null;
+  servicePrincipalId?: string;
 }
 export interface ServicePrincipalView {
   id: string;
@@ -380,6 +411,60 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
   };
   rt.state.servicePrincipals[sp.id.toLowerCase()] = sp;
   return servicePrincipalView(sp);
+}
+
+export function applicationView(rt: Runtime, a: ApplicationRecord): ApplicationView {
+  const sp = servicePrincipalOf(rt, a.appId);
+  return {
+    id: a.id,
+    appId: a.appId,
+    displayName: a.displayName,
+    identifierUris: a.identifierUris,
+    appRoles: a.appRoles.map((r) => ({ id: r.id, value: r.value, isEnabled: r.isEnabled })),
+    owners: a.owners,
+    deletedDateTime: a.deletedDateTime,
+    ...(sp ? { servicePrincipalId: sp.id } : {}),
+  };
+}
+
+export function seedApplication(rt: Runtime, s: SeedApplication): ApplicationView {
+  const appRoles = (s.appRoles ?? []).map((r) => ({
+    id: r.id ?? newGuid(),
+    value: r.value,
+    displayName: r.displayName ?? r.value,
+    description: r.description ?? r.value,
+    allowedMemberTypes: r.allowedMemberTypes ?? ["Application"],
+    isEnabled: r.isEnabled ?? true,
+    origin: "Application",
+  }));
+  const a = newApplication(rt, {
+    ...(s.id ? { id: s.id } : {}),
+    ...(s.appId ? { appId: s.appId } : {}),
+    displayName: s.displayName,
+    identifierUris: s.identifierUris ?? [],
+    appRoles,
+    owners: s.owners ?? [],
+    ...(s.signInAudience ? { signInAudience: s.signInAudience } : {}),
+    ...(s.requestedAccessTokenVersion !== undefined
+      ? { requestedAccessTokenVersion: s.requestedAccessTokenVersion }
+      : {}),
+    requiredResourceAccess: s.requiredResourceAccess ?? [],
+    ...(s.publisherDomain ? { publisherDomain: s.publisherDomain } : {}),
+    ...(s.createdDateTime ? { createdDateTime: s.createdDateTime } : {}),
+    ...(s.readOnly ? { readOnly: s.readOnly } : {}),
+    createdAt: 0,
+  });
+  rt.state.applications[a.id.toLowerCase()] = a;
+  if (s.servicePrincipal) {
+    seedServicePrincipal(rt, {
+      displayName: a.displayName,
+      appId: a.appId,
+      identifierUris: a.identifierUris,
+      appRoles,
+      appDisplayName: a.displayName,
+    });
+  }
+  return applicationView(rt, a);
 }
 
 export function seedUser(rt: Runtime, u: SeedUser): { id: string } {

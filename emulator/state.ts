@@ -136,6 +136,30 @@ export interface AppRoleAssignmentRecord {
   createdDateTime: string;
 }
 
+/** An app registration (Graph `application`); its service principal lives in `servicePrincipals`, by appId. */
+export interface ApplicationRecord {
+  id: string;
+  appId: string;
+  displayName: string;
+  identifierUris: string[];
+  appRoles: AppRoleRecord[];
+  signInAudience: string;
+  /** `api.requestedAccessTokenVersion`: null (v1 tokens), 1 or 2. */
+  requestedAccessTokenVersion: number | null;
+  requiredResourceAccess: JsonObject[];
+  publisherDomain: string;
+  createdDateTime: string;
+  /** Epoch ms; `POST /servicePrincipals` refuses the appId until the application has replicated. */
+  createdAt: number;
+  /** Object ids of the owners (users or service principals). */
+  owners: string[];
+  /** Set by a soft delete: the application is then only visible under `/directory/deletedItems`. */
+  deletedDateTime: string | null;
+  deletedAt: number | null;
+  /** Read-only properties a seed may carry (verifiedPublisher, certification...): stored, rendered, no behaviour. */
+  readOnly?: JsonObject;
+}
+
 export interface PolicyRecord {
   /** The document as the service keeps it: rawxml input verbatim, xml input with entities decoded. */
   raw: string;
@@ -192,6 +216,8 @@ export interface State {
   /** System-assigned identities of resource types the emulator does not otherwise model (key: resource id). */
   otherSystemIdentities: Record<string, { resourceId: string; location: string; principalId: string }>;
   servicePrincipals: Record<string, ServicePrincipalRecord>;
+  /** Keyed by lower-case object id; soft-deleted ones stay (with `deletedDateTime`) for 30 days. */
+  applications: Record<string, ApplicationRecord>;
   users: Record<string, UserRecord>;
   /** Custom role definitions only; built-ins come from ./arm/role-catalogue.ts. */
   customRoleDefinitions: Record<string, RoleDefinitionRecord>;
@@ -219,6 +245,7 @@ export function emptyState(tenantId: string = DEFAULT_TENANT_ID): State {
     userAssignedIdentities: {},
     otherSystemIdentities: {},
     servicePrincipals: {},
+    applications: {},
     users: {},
     customRoleDefinitions: {},
     roleAssignments: {},

@@ -1,6 +1,8 @@
-import { graphError, type Ctx, type Route } from "../http.ts";
+import { graphError, requireObject, type Ctx, type Route } from "../http.ts";
+import { newGuid } from "../ids.ts";
 import { isReplicated } from "../principals.ts";
 import type { ServicePrincipalRecord } from "../state.ts";
+import { insufficientPrivileges, liveApplications, servicePrincipalOf } from "./applications.ts";
 import { GRAPH_METADATA, graphPage, select, visibleServicePrincipal } from "./common.ts";
 
 export function renderServicePrincipal(sp: ServicePrincipalRecord): Record<string, unknown> {
@@ -75,7 +77,65 @@ function one(ctx: Ctx, sp: ServicePrincipalRecord) {
   };
 }
 
+/**
+ * `POST /servicePrincipals {appId}` (serviceprincipal-post-serviceprincipals.*): the SP copies its application's
+ * roles and names. An application younger than `applicationReplicationDelayMs` is not found yet (the race `az ad sp
+ * create` right after `az ad app create` hits); an appId that has an SP already gives 409
+ * `Request_MultipleObjectsWithSameKeyValue` (the error `az ad sp create` prints for a second create).
+ */
+function createServicePrincipal(ctx: Ctx): ServicePrincipalRecord {
+  const appId = String(requireObject(ctx.body, "graph").appId ?? "");
+  const rt = ctx.rt;
+  const app = liveApplications(rt).find((a) => a.appId.toLowerCase() === appId.toLowerCase());
+  if (!app || rt.now() - app.createdAt < rt.config.applicationReplicationDelayMs) {
+    throw graphError(
+      400,
+      "Request_BadRequest",
+      `The appId '${appId}' of the service principal does not reference a valid application object.`,
+    );
+  }
+  const caller = rt.config.graphCaller;
+  if (
+    caller.permission === "Application.ReadWrite.OwnedBy" &&
+    !app.owners.some((o) => o.toLowerCase() === caller.objectId.toLowerCase())
+  )
+    throw insufficientPrivileges();
+  if (servicePrincipalOf(rt, app.appId)) {
+    throw graphError(
+      409,
+      "Request_MultipleObjectsWithSameKeyValue",
+      `The service principal cannot be created, updated, or restored because the service principal name ${app.appId} is already in use.`,
+    );
+  }
+  const sp: ServicePrincipalRecord = {
+    id: newGuid(),
+    appId: app.appId,
+    displayName: app.displayName,
+    appDisplayName: app.displayName,
+    servicePrincipalType: "Application",
+    servicePrincipalNames: [...app.identifierUris, app.appId],
+    alternativeNames: [],
+    appRoles: app.appRoles.map((r) => ({ ...r })),
+    appOwnerOrganizationId: rt.state.tenantId,
+    // Visible to lookups only after the general replication delay, like every new principal.
+    createdAt: rt.now(),
+  };
+  rt.state.servicePrincipals[sp.id.toLowerCase()] = sp;
+  return sp;
+}
+
 export const servicePrincipalRoutes: Route[] = [
+  {
+    api: "graph",
+    method: "POST",
+    pattern: /^\/v1\.0\/servicePrincipals$/i,
+    operation: "ServicePrincipals_Create",
+    kind: "write",
+    handle: (ctx) => ({
+      status: 201,
+      body: { "@odata.context": entityContext, ...renderServicePrincipal(createServicePrincipal(ctx)) },
+    }),
+  },
   {
     api: "graph",
     method: "GET",

@@ -25,6 +25,7 @@ import {
 import type { TransportSettings } from "./arm/transport.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
+import { ApplicationAdapter } from "./graph/applications.ts";
 import type { AzureBudget } from "./inventory/budget.ts";
 import type { AzureCallObserver, AzureListings, AzurePorts, AzureService } from "./ports.ts";
 
@@ -120,6 +121,7 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { lis
     roleDefinitions: new RoleDefinitionAdapter(authorization, { ttlMs: options.roleDefinitionTtlMs }),
     roleAssignments,
     graph: new GraphAdapter(settings),
+    applications: new ApplicationAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
     listings: {
       listLogicApps: (sub) => logicApps.listInSubscription(sub),

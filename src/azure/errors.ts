@@ -124,7 +124,51 @@ const BY_CODE: Readonly<Record<string, AzureErrorKind>> = {
   ResourceNotFound: "NotFound",
   PreconditionFailed: "PreconditionFailed",
   TooManyRequests: "Throttled",
+  // Graph app registrations (issue 13). An enabled app role must be disabled in one PATCH before a second removes
+  // it or changes its value: retrying the same PATCH never helps.
+  CannotDeleteOrUpdateEnabledEntitlement: "Invalid",
+  // Set by the Graph adapter for Graph's 400 Request_BadRequest with detail ObjectConflict on identifierUris: the URI
+  // belongs to another application in the tenant, which only a person can settle.
+  IdentifierUriInUse: "Invalid",
+  // Graph's 403, e.g. Application.ReadWrite.OwnedBy writing an application the operator does not own.
+  Authorization_RequestDenied: "Forbidden",
+  // Graph's 409 for a second service principal of one appId: adopt the existing one.
+  Request_MultipleObjectsWithSameKeyValue: "Exists",
 };
+
+/**
+ * Codes whose reason and hint say more than their kind's row in ERROR_CLASSES (same retry class): what a person
+ * does about them. `errorClassOf` picks these first.
+ */
+export const CODE_CLASSES: Readonly<Record<string, ErrorClass>> = {
+  CannotDeleteOrUpdateEnabledEntitlement: {
+    retry: "person",
+    reason: "AppRoleStillEnabled",
+    hint:
+      "Graph removes or renames an app role only once it is disabled: disable it (isEnabled false) in one change, " +
+      "then remove or rename it in the next",
+  },
+  IdentifierUriInUse: {
+    retry: "person",
+    reason: "IdentifierUriInUse",
+    hint:
+      "another application in the tenant holds this identifier URI (case aside; a trailing slash makes a different " +
+      "URI): choose another, or remove it from that application",
+  },
+  Authorization_RequestDenied: {
+    retry: "person",
+    reason: "AccessDenied",
+    hint:
+      "with Application.ReadWrite.OwnedBy the operator changes only applications it owns: add its service principal " +
+      "as an owner of the application, or grant the missing Graph permission",
+  },
+};
+
+/** The row that describes an error: its code's, when the code has one, else its kind's. */
+export function errorClassOf(e: AzureError): ErrorClass {
+  const byCode = e.code === undefined ? undefined : CODE_CLASSES[e.code];
+  return byCode ?? ERROR_CLASSES[e.kind];
+}
 
 /** Maps an HTTP status and service error code to a kind. */
 export function classify(statusCode: number | undefined, code: string | undefined): AzureErrorKind {

@@ -167,6 +167,71 @@ export interface GraphPort {
   deleteAppRoleAssignment(resourceId: string, assignmentId: string, call?: CallOptions): Promise<void>;
 }
 
+/** An app role as declared on an application (the SP's `AppRole` plus what only the application carries). */
+export interface ApplicationAppRole extends AppRole {
+  displayName: string;
+  description: string;
+}
+
+/** An Entra app registration (Graph `application`), as the ApiRegistration kind needs to see it. */
+export interface ApplicationRegistration {
+  /** Object id (`/applications/{id}`). */
+  id: string;
+  /** Client id: the JWT `aud` for v2 tokens. */
+  appId: string;
+  displayName: string;
+  identifierUris: string[];
+  appRoles: ApplicationAppRole[];
+  /** `api.requestedAccessTokenVersion`: null means v1 tokens. */
+  requestedAccessTokenVersion: 1 | 2 | null;
+  signInAudience: string;
+}
+
+/**
+ * What a create or patch sends. `appRoles` replaces the whole collection (Graph PATCH semantics): an enabled role can
+ * only be removed, or its value changed, after a PATCH that disables it (AzureError Invalid, code
+ * CannotDeleteOrUpdateEnabledEntitlement, otherwise).
+ */
+export interface ApplicationChanges {
+  displayName?: string;
+  identifierUris?: string[];
+  appRoles?: ApplicationAppRole[];
+  requestedAccessTokenVersion?: 1 | 2 | null;
+  signInAudience?: string;
+}
+
+export interface NewApplication extends ApplicationChanges {
+  displayName: string;
+}
+
+export interface DirectoryObjectRef {
+  id: string;
+  type: "servicePrincipal" | "user" | "group" | "other";
+}
+
+/**
+ * App registrations through Graph with `Application.ReadWrite.OwnedBy`: the operator owns what it creates and may
+ * change nothing else (AzureError Forbidden). Identifier URIs are unique in the tenant (AzureError Conflict, code
+ * IdentifierUriInUse, on create or patch).
+ */
+export interface ApplicationPort {
+  observeByAppId(appId: string, call?: CallOptions): Promise<ApplicationRegistration | undefined>;
+  /** Exact URI (case aside): `api://x` and `api://x/` are two URIs. */
+  observeByIdentifierUri(uri: string, call?: CallOptions): Promise<ApplicationRegistration | undefined>;
+  create(app: NewApplication, call?: CallOptions): Promise<ApplicationRegistration>;
+  patch(id: string, changes: ApplicationChanges, call?: CallOptions): Promise<void>;
+  /** Soft delete (restorable for 30 days); its SP and every app-role assignment to it go. Gone is not an error. */
+  delete(id: string, call?: CallOptions): Promise<void>;
+  /** Needs Application.ReadWrite.All (Forbidden with OwnedBy). Already an owner is not an error. */
+  addOwner(id: string, ownerObjectId: string, call?: CallOptions): Promise<void>;
+  listOwners(id: string, call?: CallOptions): Promise<DirectoryObjectRef[]>;
+  /**
+   * The application's SP. Existing already: returned as it is. An application Graph has not replicated yet:
+   * AzureError PrincipalNotFound (retry).
+   */
+  createServicePrincipal(appId: string, call?: CallOptions): Promise<ServicePrincipal>;
+}
+
 /** A policy scope in API Management. */
 export interface ApimPolicyTarget {
   serviceId: string;
@@ -252,6 +317,7 @@ export interface AzurePorts {
   roleDefinitions: RoleDefinitionPort;
   roleAssignments: RoleAssignmentPort;
   graph: GraphPort;
+  applications: ApplicationPort;
   apim: ApimPort;
 }
 

@@ -17,6 +17,7 @@ import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, waitUntil } from "../support/kube.ts";
 import { startTestOperator } from "../support/operator.ts";
+import { applyAccessPolicy, deleteScenarioPolicies, scenarioPolicy } from "../support/access-policy.ts";
 
 let kubeconfigPath: string;
 let emu: RunningEmulator;
@@ -31,6 +32,8 @@ beforeAll(async () => {
   emu = await startEmulator();
   ids = await emu.control.seedScenario();
   ns = await freshNamespace(kubeConfig(kubeconfigPath), "inv");
+  // Tenancy is enforced: the namespace's policy allows the scenario (this suite is about observation).
+  await applyAccessPolicy(client, scenarioPolicy(ns, ids));
   manager = await startTestOperator({
     kubeconfigPath,
     namespace: ns,
@@ -42,6 +45,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await manager?.stop();
+  if (client) await deleteScenarioPolicies(client);
   client?.close();
   await emu?.stop();
 });

@@ -13,6 +13,7 @@ import {
 } from "@azure/core-rest-pipeline";
 import type { HttpClient, HttpMethods, Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
+import type { AzureErrorKind } from "../errors.ts";
 import type { AppRole, AppRoleAssignment, CallOptions, GraphPort, ServicePrincipal } from "../ports.ts";
 import { invoke, observerPolicy, pipelineOptions } from "../arm/transport.ts";
 import type { TransportSettings } from "../arm/transport.ts";
@@ -42,7 +43,7 @@ function toAppRole(r: Record<string, unknown>): AppRole {
   };
 }
 
-function toServicePrincipal(sp: Record<string, unknown>): ServicePrincipal {
+export function toServicePrincipal(sp: Record<string, unknown>): ServicePrincipal {
   return {
     id: asString(sp.id),
     appId: asString(sp.appId),
@@ -190,14 +191,14 @@ export class GraphAdapter implements GraphPort {
   }
 }
 
-function parseJson(res: PipelineResponse): Record<string, unknown> {
+export function parseJson(res: PipelineResponse): Record<string, unknown> {
   if (!res.bodyAsText) return {};
   const parsed: unknown = JSON.parse(res.bodyAsText);
   return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
 }
 
 /** Graph error body `{"error":{"code","message","innerError"}}` → AzureError (operation is filled by invoke). */
-function graphError(res: PipelineResponse, operation: string): AzureError {
+export function graphError(res: PipelineResponse, operation: string): AzureError {
   let code: string | undefined;
   let detail = "";
   try {
@@ -218,12 +219,12 @@ function graphError(res: PipelineResponse, operation: string): AzureError {
   });
 }
 
-function withKind(e: AzureError, kind: "Exists" | "PrincipalNotFound" | "NotFound"): AzureError {
+export function withKind(e: AzureError, kind: AzureErrorKind, code?: string): AzureError {
   return new AzureError({
     kind,
     message: e.message,
     statusCode: e.statusCode,
-    code: e.code,
+    code: code ?? e.code,
     retryAfterMs: e.retryAfterMs,
     service: e.service,
     operation: e.operation,

@@ -431,6 +431,8 @@ export class Inventory {
       graph,
       userAssignedIdentities: inner.userAssignedIdentities,
       roleDefinitions: inner.roleDefinitions,
+      // Application registrations are read and written by their own kind, not observed in bulk.
+      applications: inner.applications,
       apim: inner.apim,
     };
   }

@@ -3,7 +3,7 @@
  * the Event and the retry, so `kubectl describe` reads the same for every kind. The reasons come from the error
  * table in azure/errors.ts. Pure.
  */
-import { AzureError, ERROR_CLASSES } from "../../azure/errors.ts";
+import { AzureError, errorClassOf } from "../../azure/errors.ts";
 
 export interface PassFailure {
   /** CamelCase condition reason: AccessDenied, Throttled, InvalidRequest, ConcurrentEdit, AzureConflict... */
@@ -30,7 +30,8 @@ export function describeFailure(error: Error, deleting: boolean): PassFailure {
       eventReason: deleting ? "DeletionBlocked" : "AzureError",
     };
   }
-  const c = ERROR_CLASSES[error.kind];
+  // By service error code first (e.g. AppRoleStillEnabled), else by kind.
+  const c = errorClassOf(error);
   const needsPerson = c.retry === "person";
   // Adapters already name the call in their messages; say it once.
   const where = `${error.service} ${error.operation}: `;
