@@ -1,30 +1,17 @@
 /**
- * GraphPort over Microsoft Graph v1.0, spoken directly through an @azure/core-rest-pipeline pipeline (retries off,
+ * GraphPort over Microsoft Graph v1.0, through the Graph request client in ./client.ts (retries off, budgeted,
  * bearer token for the Graph scope). Graph errors become AzureError with the same classification as ARM's, plus the
  * two Graph-specific cases: a duplicate assignment (400 "already exists" → Exists) and a principal the directory
  * has not replicated yet (404 on create → PrincipalNotFound).
  */
-import {
-  bearerTokenAuthenticationPolicy,
-  createDefaultHttpClient,
-  createHttpHeaders,
-  createPipelineFromOptions,
-  createPipelineRequest,
-} from "@azure/core-rest-pipeline";
-import type { HttpClient, HttpMethods, Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
-import { AzureError, classify, parseRetryAfter } from "../errors.ts";
-import type { AzureErrorKind } from "../errors.ts";
 import type { AppRole, AppRoleAssignment, CallOptions, GraphPort, ServicePrincipal } from "../ports.ts";
-import { invoke, observerPolicy, pipelineOptions } from "../arm/transport.ts";
+import { invoke } from "../arm/transport.ts";
 import type { TransportSettings } from "../arm/transport.ts";
+import { GraphClient, graphError, parseJson, withKind } from "./client.ts";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Upper bound on pages followed for one listing: protects a worker from a nextLink loop. */
 const MAX_PAGES = 100;
-
-interface GraphErrorBody {
-  error?: { code?: string; message?: string };
-}
 
 function odataString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
@@ -66,25 +53,10 @@ function toAssignment(a: Record<string, unknown>): AppRoleAssignment {
 }
 
 export class GraphAdapter implements GraphPort {
-  readonly #base: string;
-  readonly #origin: string;
-  readonly #pipeline: Pipeline;
-  readonly #http: HttpClient;
+  readonly #graph: GraphClient;
 
   constructor(settings: TransportSettings) {
-    const endpoint = settings.graphEndpoint.replace(/\/+$/, "");
-    this.#base = `${endpoint}/v1.0`;
-    this.#origin = new URL(endpoint).origin;
-    this.#pipeline = createPipelineFromOptions({
-      ...pipelineOptions(settings),
-      userAgentOptions: { userAgentPrefix: "logicapp-identity-operator" },
-    });
-    this.#pipeline.addPolicy(
-      bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.graphScopes }),
-    );
-    if (settings.budget) this.#pipeline.addPolicy(settings.budget.policy("graph"), { afterPhase: "Retry" });
-    this.#pipeline.addPolicy(observerPolicy("graph", settings), { afterPhase: "Retry" });
-    this.#http = createDefaultHttpClient();
+    this.#graph = new GraphClient(settings, { budgeted: true });
   }
 
   findServicePrincipal(api: string, call: CallOptions = {}): Promise<ServicePrincipal | undefined> {
@@ -92,9 +64,9 @@ export class GraphAdapter implements GraphPort {
       ? `appId eq ${odataString(api)}`
       : `servicePrincipalNames/any(c:c eq ${odataString(api)})`;
     return invoke("graph", "servicePrincipals.list", async () => {
-      const body = await this.#json(
+      const body = await this.#graph.getJson(
         "servicePrincipals.list",
-        `${this.#base}/servicePrincipals?$filter=${encodeURIComponent(filter)}`,
+        `${this.#graph.base}/servicePrincipals?$filter=${encodeURIComponent(filter)}`,
         call,
       );
       const value = Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : [];
@@ -107,14 +79,14 @@ export class GraphAdapter implements GraphPort {
     return invoke("graph", "appRoleAssignedTo.list", async () => {
       const out: AppRoleAssignment[] = [];
       let url: string | undefined =
-        `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`;
+        `${this.#graph.base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`;
       for (let page = 0; url !== undefined; page++) {
         if (page >= MAX_PAGES) throw new Error(`graph appRoleAssignedTo.list: more than ${MAX_PAGES} pages`);
-        const body = await this.#json("appRoleAssignedTo.list", url, call);
+        const body = await this.#graph.getJson("appRoleAssignedTo.list", url, call);
         for (const a of Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : []) {
           out.push(toAssignment(a));
         }
-        url = this.#nextLink(body["@odata.nextLink"]);
+        url = this.#graph.nextLink(body["@odata.nextLink"]);
       }
       return out;
     });
@@ -127,9 +99,9 @@ export class GraphAdapter implements GraphPort {
     call: CallOptions = {},
   ): Promise<AppRoleAssignment> {
     return invoke("graph", "appRoleAssignedTo.create", async () => {
-      const res = await this.#send(
+      const res = await this.#graph.send(
         "POST",
-        `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`,
+        `${this.#graph.base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`,
         { principalId, resourceId, appRoleId },
         call,
       );
@@ -150,9 +122,9 @@ export class GraphAdapter implements GraphPort {
 
   deleteAppRoleAssignment(resourceId: string, assignmentId: string, call: CallOptions = {}): Promise<void> {
     return invoke("graph", "appRoleAssignedTo.delete", async () => {
-      const res = await this.#send(
+      const res = await this.#graph.send(
         "DELETE",
-        `${this.#base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo/${encodeURIComponent(assignmentId)}`,
+        `${this.#graph.base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo/${encodeURIComponent(assignmentId)}`,
         undefined,
         call,
       );
@@ -160,73 +132,4 @@ export class GraphAdapter implements GraphPort {
       throw graphError(res, "appRoleAssignedTo.delete");
     });
   }
-
-  /** Only follow nextLinks on the Graph origin: the bearer token must not travel anywhere else. */
-  #nextLink(link: unknown): string | undefined {
-    if (typeof link !== "string" || link.length === 0) return undefined;
-    const url = new URL(link, this.#base);
-    if (url.origin !== this.#origin) {
-      throw new Error(`graph: refusing @odata.nextLink outside ${this.#origin}: ${url.origin}`);
-    }
-    return url.toString();
-  }
-
-  async #json(operation: string, url: string, call: CallOptions): Promise<Record<string, unknown>> {
-    const res = await this.#send("GET", url, undefined, call);
-    if (res.status < 200 || res.status >= 300) throw graphError(res, operation);
-    return parseJson(res);
-  }
-
-  #send(method: HttpMethods, url: string, body: unknown, call: CallOptions): Promise<PipelineResponse> {
-    const headers = createHttpHeaders({ accept: "application/json" });
-    if (body !== undefined) headers.set("content-type", "application/json");
-    const request = createPipelineRequest({
-      url,
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      abortSignal: call.signal,
-    });
-    return this.#pipeline.sendRequest(this.#http, request);
-  }
-}
-
-export function parseJson(res: PipelineResponse): Record<string, unknown> {
-  if (!res.bodyAsText) return {};
-  const parsed: unknown = JSON.parse(res.bodyAsText);
-  return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
-}
-
-/** Graph error body `{"error":{"code","message","innerError"}}` → AzureError (operation is filled by invoke). */
-export function graphError(res: PipelineResponse, operation: string): AzureError {
-  let code: string | undefined;
-  let detail = "";
-  try {
-    const body = JSON.parse(res.bodyAsText ?? "") as GraphErrorBody;
-    code = body.error?.code;
-    detail = body.error?.message ?? "";
-  } catch {
-    // Not JSON (a proxy's HTML page, an empty 5xx): the status alone classifies it.
-  }
-  return new AzureError({
-    kind: classify(res.status, code),
-    message: `graph ${operation}: ${res.status}${code ? ` ${code}` : ""}${detail ? `: ${detail}` : ""}`,
-    statusCode: res.status,
-    code,
-    retryAfterMs: parseRetryAfter(res.headers),
-    service: "graph",
-    operation,
-  });
-}
-
-export function withKind(e: AzureError, kind: AzureErrorKind, code?: string): AzureError {
-  return new AzureError({
-    kind,
-    message: e.message,
-    statusCode: e.statusCode,
-    code: code ?? e.code,
-    retryAfterMs: e.retryAfterMs,
-    service: e.service,
-    operation: e.operation,
-  });
 }

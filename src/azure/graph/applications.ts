@@ -1,18 +1,11 @@
 /**
- * ApplicationPort over Microsoft Graph v1.0 `/applications`, `/servicePrincipals` and owners, through its own
- * @azure/core-rest-pipeline pipeline (retries off, Graph bearer token, observed like every adapter). Graph's answers
+ * ApplicationPort over Microsoft Graph v1.0 `/applications`, `/servicePrincipals` and owners, through the Graph
+ * request client in ./client.ts (retries off, Graph bearer token, observed like every adapter). Graph's answers
  * become AzureError by the table in ../errors.ts, plus the cases the code alone does not tell: the identifier-URI
  * conflict (400 Request_BadRequest with detail ObjectConflict on identifierUris → IdentifierUriInUse), an appId
  * Graph has not replicated yet (400 on POST /servicePrincipals → PrincipalNotFound) and an owner that is one already.
  */
-import {
-  bearerTokenAuthenticationPolicy,
-  createDefaultHttpClient,
-  createHttpHeaders,
-  createPipelineFromOptions,
-  createPipelineRequest,
-} from "@azure/core-rest-pipeline";
-import type { HttpClient, HttpMethods, Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
+import type { PipelineResponse } from "@azure/core-rest-pipeline";
 import type {
   ApplicationAppRole,
   ApplicationChanges,
@@ -23,9 +16,10 @@ import type {
   NewApplication,
   ServicePrincipal,
 } from "../ports.ts";
-import { invoke, observerPolicy, pipelineOptions } from "../arm/transport.ts";
+import { invoke } from "../arm/transport.ts";
 import type { TransportSettings } from "../arm/transport.ts";
-import { graphError, parseJson, toServicePrincipal, withKind } from "./app-role-assignments.ts";
+import { toServicePrincipal } from "./app-role-assignments.ts";
+import { GraphClient, graphError, parseJson, withKind } from "./client.ts";
 
 /** Upper bound on pages followed for one listing: protects a worker from a nextLink loop. */
 const MAX_PAGES = 100;
@@ -99,24 +93,10 @@ function isIdentifierUriConflict(res: PipelineResponse): boolean {
 }
 
 export class ApplicationAdapter implements ApplicationPort {
-  readonly #base: string;
-  readonly #origin: string;
-  readonly #pipeline: Pipeline;
-  readonly #http: HttpClient;
+  readonly #graph: GraphClient;
 
   constructor(settings: TransportSettings) {
-    const endpoint = settings.graphEndpoint.replace(/\/+$/, "");
-    this.#base = `${endpoint}/v1.0`;
-    this.#origin = new URL(endpoint).origin;
-    this.#pipeline = createPipelineFromOptions({
-      ...pipelineOptions(settings),
-      userAgentOptions: { userAgentPrefix: "logicapp-identity-operator" },
-    });
-    this.#pipeline.addPolicy(
-      bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.graphScopes }),
-    );
-    this.#pipeline.addPolicy(observerPolicy("graph", settings), { afterPhase: "Retry" });
-    this.#http = createDefaultHttpClient();
+    this.#graph = new GraphClient(settings, { budgeted: false });
   }
 
   observeByAppId(appId: string, call: CallOptions = {}): Promise<ApplicationRegistration | undefined> {
@@ -129,7 +109,7 @@ export class ApplicationAdapter implements ApplicationPort {
 
   create(app: NewApplication, call: CallOptions = {}): Promise<ApplicationRegistration> {
     return invoke("graph", "applications.create", async () => {
-      const res = await this.#send("POST", `${this.#base}/applications`, toBody(app), call);
+      const res = await this.#graph.send("POST", `${this.#graph.base}/applications`, toBody(app), call);
       if (res.status === 201 || res.status === 200) return toRegistration(parseJson(res));
       throw this.#error(res, "applications.create");
     });
@@ -137,7 +117,7 @@ export class ApplicationAdapter implements ApplicationPort {
 
   patch(id: string, changes: ApplicationChanges, call: CallOptions = {}): Promise<void> {
     return invoke("graph", "applications.update", async () => {
-      const res = await this.#send("PATCH", this.#app(id), toBody(changes), call);
+      const res = await this.#graph.send("PATCH", this.#app(id), toBody(changes), call);
       if (res.status === 204 || res.status === 200) return;
       throw this.#error(res, "applications.update");
     });
@@ -145,7 +125,7 @@ export class ApplicationAdapter implements ApplicationPort {
 
   delete(id: string, call: CallOptions = {}): Promise<void> {
     return invoke("graph", "applications.delete", async () => {
-      const res = await this.#send("DELETE", this.#app(id), undefined, call);
+      const res = await this.#graph.send("DELETE", this.#app(id), undefined, call);
       if (res.status === 204 || res.status === 200 || res.status === 404) return;
       throw this.#error(res, "applications.delete");
     });
@@ -153,10 +133,10 @@ export class ApplicationAdapter implements ApplicationPort {
 
   addOwner(id: string, ownerObjectId: string, call: CallOptions = {}): Promise<void> {
     return invoke("graph", "applicationOwners.add", async () => {
-      const res = await this.#send(
+      const res = await this.#graph.send(
         "POST",
         `${this.#app(id)}/owners/$ref`,
-        { "@odata.id": `${this.#base}/directoryObjects/${encodeURIComponent(ownerObjectId)}` },
+        { "@odata.id": `${this.#graph.base}/directoryObjects/${encodeURIComponent(ownerObjectId)}` },
         call,
       );
       if (res.status === 204 || res.status === 200) return;
@@ -173,10 +153,10 @@ export class ApplicationAdapter implements ApplicationPort {
       let url: string | undefined = `${this.#app(id)}/owners`;
       for (let page = 0; url !== undefined; page++) {
         if (page >= MAX_PAGES) throw new Error(`graph applicationOwners.list: more than ${MAX_PAGES} pages`);
-        const body = await this.#json("applicationOwners.list", url, call);
+        const body = await this.#graph.getJson("applicationOwners.list", url, call);
         for (const o of Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : [])
           out.push({ id: asString(o.id), type: ownerType(o["@odata.type"]) });
-        url = this.#nextLink(body["@odata.nextLink"]);
+        url = this.#graph.nextLink(body["@odata.nextLink"]);
       }
       return out;
     });
@@ -184,7 +164,7 @@ export class ApplicationAdapter implements ApplicationPort {
 
   createServicePrincipal(appId: string, call: CallOptions = {}): Promise<ServicePrincipal> {
     return invoke("graph", "servicePrincipals.create", async () => {
-      const res = await this.#send("POST", `${this.#base}/servicePrincipals`, { appId }, call);
+      const res = await this.#graph.send("POST", `${this.#graph.base}/servicePrincipals`, { appId }, call);
       if (res.status === 201 || res.status === 200) return toServicePrincipal(parseJson(res));
       const err = graphError(res, "servicePrincipals.create");
       // Right after POST /applications the directory may not know the appId yet: wait and retry.
@@ -192,9 +172,9 @@ export class ApplicationAdapter implements ApplicationPort {
         throw withKind(err, "PrincipalNotFound");
       if (err.kind === "Exists") {
         // Adopt the SP that exists; if it has not replicated to reads yet, the caller re-reads later.
-        const get = await this.#send(
+        const get = await this.#graph.send(
           "GET",
-          `${this.#base}/servicePrincipals(appId=${encodeURIComponent(odataString(appId))})`,
+          `${this.#graph.base}/servicePrincipals(appId=${encodeURIComponent(odataString(appId))})`,
           undefined,
           call,
         );
@@ -205,14 +185,14 @@ export class ApplicationAdapter implements ApplicationPort {
   }
 
   #app(id: string): string {
-    return `${this.#base}/applications/${encodeURIComponent(id)}`;
+    return `${this.#graph.base}/applications/${encodeURIComponent(id)}`;
   }
 
   #findOne(filter: string, call: CallOptions): Promise<ApplicationRegistration | undefined> {
     return invoke("graph", "applications.list", async () => {
-      const body = await this.#json(
+      const body = await this.#graph.getJson(
         "applications.list",
-        `${this.#base}/applications?$filter=${encodeURIComponent(filter)}`,
+        `${this.#graph.base}/applications?$filter=${encodeURIComponent(filter)}`,
         call,
       );
       const first = (Array.isArray(body.value) ? (body.value as Record<string, unknown>[]) : [])[0];
@@ -223,34 +203,5 @@ export class ApplicationAdapter implements ApplicationPort {
   #error(res: PipelineResponse, operation: string) {
     const err = graphError(res, operation);
     return isIdentifierUriConflict(res) ? withKind(err, "Invalid", "IdentifierUriInUse") : err;
-  }
-
-  /** Only follow nextLinks on the Graph origin: the bearer token must not travel anywhere else. */
-  #nextLink(link: unknown): string | undefined {
-    if (typeof link !== "string" || link.length === 0) return undefined;
-    const url = new URL(link, this.#base);
-    if (url.origin !== this.#origin) {
-      throw new Error(`graph: refusing @odata.nextLink outside ${this.#origin}: ${url.origin}`);
-    }
-    return url.toString();
-  }
-
-  async #json(operation: string, url: string, call: CallOptions): Promise<Record<string, unknown>> {
-    const res = await this.#send("GET", url, undefined, call);
-    if (res.status < 200 || res.status >= 300) throw graphError(res, operation);
-    return parseJson(res);
-  }
-
-  #send(method: HttpMethods, url: string, body: unknown, call: CallOptions): Promise<PipelineResponse> {
-    const headers = createHttpHeaders({ accept: "application/json" });
-    if (body !== undefined) headers.set("content-type", "application/json");
-    const request = createPipelineRequest({
-      url,
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      abortSignal: call.signal,
-    });
-    return this.#pipeline.sendRequest(this.#http, request);
   }
 }
