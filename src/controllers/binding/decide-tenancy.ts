@@ -10,19 +10,13 @@ import type {
   RoleAssignmentStatus,
 } from "../../api/v1alpha1/index.ts";
 import type { Report } from "../shared/rounds.ts";
+import { DenyReasons } from "../tenancy/authorize.ts";
 import type { IdentityOutcome } from "./decide-identity.ts";
 import type { Facet } from "./decide-support.ts";
 import { appRoleKey, roleKey, type BindingVerdicts, type Refusal } from "./model.ts";
 
-export const TENANCY_REASONS = [
-  "NoAccessPolicy",
-  "NotAllowed",
-  "PrivilegedRole",
-  "ScopeTooBroad",
-  "FirstPartyApi",
-  "InvalidArmId",
-  "RoleNotResolved",
-] as const;
+/** The matcher's deny reasons are the binding's tenancy reasons: one list, owned by the matcher. */
+export const TENANCY_REASONS = DenyReasons;
 
 /** The binding as far as the policies allow it: refused entries (all of them, if the identity is) removed. */
 export function allowedSpec(binding: LogicAppIdentityBinding, t: BindingVerdicts): LogicAppIdentityBinding {
