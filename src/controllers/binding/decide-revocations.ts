@@ -128,15 +128,67 @@ function appNames(
   return e ? { api: e.api, appRole: e.appRole } : { api: live.resourceId, appRole: live.appRoleId };
 }
 
+/** A status entry as both grant kinds report it: enough to judge it again when Azure no longer shows it. */
+interface ReportedGrant {
+  id?: string;
+  principalId?: string;
+  ownership?: string;
+  state?: string;
+  message?: string;
+}
+
+interface Revocation<S> {
+  actions: BindingAction[];
+  statuses: S[];
+}
+
+/**
+ * One owned live grant, RBAC or Graph alike: left alone while the spec wants it for the current principal, else
+ * kept with a reason or revoked, by the shared verdict.
+ */
+function judgeLive<S>(
+  ctx: RevocationContext,
+  out: Revocation<S>,
+  grant: { principalId: string; key: string; specKeys: Set<string>; entry: S },
+  deletion: (why: Why) => BindingAction,
+): void {
+  if (isWanted(ctx, grant.principalId, grant.key, grant.specKeys)) return;
+  const v = verdict(ctx, grant.principalId, true);
+  if ("keep" in v) out.statuses.push({ ...grant.entry, message: v.keep });
+  else if ("revoke" in v) {
+    out.actions.push(deletion(v.revoke));
+    out.statuses.push({ ...grant.entry, message: MESSAGE[v.revoke] });
+  }
+}
+
+/**
+ * A reported grant Azure no longer shows, while the identity is being recreated: kept in the report only, so the
+ * heal can say what the old principal held. Nothing is deleted from a status entry.
+ */
+function keepReported<S extends ReportedGrant>(
+  ctx: RevocationContext,
+  out: Revocation<S>,
+  reported: readonly S[],
+  listed: (id: string) => boolean,
+  keyOf: (e: S) => string,
+  specKeys: Set<string>,
+): void {
+  for (const e of reported) {
+    if (!e.id || !e.principalId || e.ownership !== "Created" || listed(e.id)) continue;
+    if (isWanted(ctx, e.principalId, keyOf(e), specKeys)) continue;
+    const v = verdict(ctx, e.principalId, false);
+    if ("keep" in v) out.statuses.push({ ...e, state: "Revoking", message: v.keep });
+  }
+}
+
 /** Live role assignments this binding owns (marker ∧ (UID ∨ record)) that the spec no longer wants. */
 function revokeOwnedRoles(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
-): { actions: BindingAction[]; statuses: RoleAssignmentStatus[] } {
+): Revocation<RoleAssignmentStatus> {
   const self = selfOf(binding);
-  const actions: BindingAction[] = [];
-  const statuses: RoleAssignmentStatus[] = [];
+  const out: Revocation<RoleAssignmentStatus> = { actions: [], statuses: [] };
   const seen = new Set<string>();
   for (const live of observed.roleAssignments) {
     const id = live.id.toLowerCase();
@@ -145,7 +197,6 @@ function revokeOwnedRoles(
     if (!ownsRoleAssignment(observed.record, self, live)) continue;
     const { scope, role } = roleNames(binding, observed, live);
     const key = roleKey(scope, role);
-    if (isWanted(ctx, live.principalId, key, ctx.specRoleKeys)) continue;
     const entry: RoleAssignmentStatus = {
       scope,
       role,
@@ -155,28 +206,25 @@ function revokeOwnedRoles(
       state: "Revoking",
       ownership: "Created",
     };
-    const v = verdict(ctx, live.principalId, true);
-    if ("keep" in v) statuses.push({ ...entry, message: v.keep });
-    else if ("revoke" in v) {
-      actions.push({
-        type: "deleteRoleAssignment",
-        key,
-        id: live.id,
-        principalId: live.principalId,
-        why: v.revoke,
-      });
-      statuses.push({ ...entry, message: MESSAGE[v.revoke] });
-    }
+    judgeLive(ctx, out, { principalId: live.principalId, key, specKeys: ctx.specRoleKeys, entry }, (why) => ({
+      type: "deleteRoleAssignment",
+      key,
+      id: live.id,
+      principalId: live.principalId,
+      why,
+    }));
   }
-  // A reported grant Azure no longer shows, while the identity is being recreated: kept in the report only, so
-  // the heal can say what the old principal held. Nothing is deleted from a status entry.
-  for (const e of binding.status?.roleAssignments ?? []) {
-    if (!e.id || !e.principalId || e.ownership !== "Created" || seen.has(e.id.toLowerCase())) continue;
-    if (isWanted(ctx, e.principalId, roleKey(e.scope, e.role), ctx.specRoleKeys)) continue;
-    const v = verdict(ctx, e.principalId, false);
-    if ("keep" in v) statuses.push({ ...e, state: "Revoking", message: v.keep });
-  }
-  return { actions, statuses };
+  // ARM IDs compare case-insensitively.
+  const reported = binding.status?.roleAssignments ?? [];
+  keepReported(
+    ctx,
+    out,
+    reported,
+    (id) => seen.has(id.toLowerCase()),
+    (e) => roleKey(e.scope, e.role),
+    ctx.specRoleKeys,
+  );
+  return out;
 }
 
 /** Live Graph assignments the record lists that the spec no longer wants (Graph has no marker: record only). */
@@ -184,9 +232,8 @@ function revokeOwnedAppRoles(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
   ctx: RevocationContext,
-): { actions: BindingAction[]; statuses: AppRoleAssignmentStatus[] } {
-  const actions: BindingAction[] = [];
-  const statuses: AppRoleAssignmentStatus[] = [];
+): Revocation<AppRoleAssignmentStatus> {
+  const out: Revocation<AppRoleAssignmentStatus> = { actions: [], statuses: [] };
   const seen = new Set<string>();
   for (const list of Object.values(observed.appRoleAssignments)) {
     for (const live of list) {
@@ -195,7 +242,6 @@ function revokeOwnedAppRoles(
       if (!ownsAppRoleAssignment(observed.record, live)) continue;
       const { api, appRole } = appNames(binding, observed, live);
       const key = appRoleKey(api, appRole);
-      if (isWanted(ctx, live.principalId, key, ctx.specAppKeys)) continue;
       const entry: AppRoleAssignmentStatus = {
         api,
         appRole,
@@ -206,26 +252,29 @@ function revokeOwnedAppRoles(
         state: "Revoking",
         ownership: "Created",
       };
-      const v = verdict(ctx, live.principalId, true);
-      if ("keep" in v) statuses.push({ ...entry, message: v.keep });
-      else if ("revoke" in v) {
-        actions.push({
+      judgeLive(
+        ctx,
+        out,
+        { principalId: live.principalId, key, specKeys: ctx.specAppKeys, entry },
+        (why) => ({
           type: "deleteAppRoleAssignment",
           key,
           resourceId: live.resourceId,
           id: live.id,
           principalId: live.principalId,
-          why: v.revoke,
-        });
-        statuses.push({ ...entry, message: MESSAGE[v.revoke] });
-      }
+          why,
+        }),
+      );
     }
   }
-  for (const e of binding.status?.appRoleAssignments ?? []) {
-    if (!e.id || !e.principalId || e.ownership !== "Created" || seen.has(e.id)) continue;
-    if (isWanted(ctx, e.principalId, appRoleKey(e.api, e.appRole), ctx.specAppKeys)) continue;
-    const v = verdict(ctx, e.principalId, false);
-    if ("keep" in v) statuses.push({ ...e, state: "Revoking", message: v.keep });
-  }
-  return { actions, statuses };
+  const reported = binding.status?.appRoleAssignments ?? [];
+  keepReported(
+    ctx,
+    out,
+    reported,
+    (id) => seen.has(id),
+    (e) => appRoleKey(e.api, e.appRole),
+    ctx.specAppKeys,
+  );
+  return out;
 }
