@@ -56,7 +56,7 @@ export class GraphAdapter implements GraphPort {
   readonly #graph: GraphClient;
 
   constructor(settings: TransportSettings) {
-    this.#graph = new GraphClient(settings, { budgeted: true });
+    this.#graph = new GraphClient(settings);
   }
 
   findServicePrincipal(api: string, call: CallOptions = {}): Promise<ServicePrincipal | undefined> {

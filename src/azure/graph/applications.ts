@@ -96,7 +96,7 @@ export class ApplicationAdapter implements ApplicationPort {
   readonly #graph: GraphClient;
 
   constructor(settings: TransportSettings) {
-    this.#graph = new GraphClient(settings, { budgeted: false });
+    this.#graph = new GraphClient(settings);
   }
 
   observeByAppId(appId: string, call: CallOptions = {}): Promise<ApplicationRegistration | undefined> {

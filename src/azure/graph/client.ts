@@ -21,11 +21,6 @@ interface GraphErrorBody {
   error?: { code?: string; message?: string };
 }
 
-export interface GraphClientOptions {
-  /** Whether requests wait on settings.budget (kept per adapter: the applications adapter has never used it). */
-  budgeted: boolean;
-}
-
 export class GraphClient {
   /** `<endpoint>/v1.0`, the root every request URL is built on. */
   readonly base: string;
@@ -33,7 +28,7 @@ export class GraphClient {
   readonly #pipeline: Pipeline;
   readonly #http: HttpClient;
 
-  constructor(settings: TransportSettings, options: GraphClientOptions) {
+  constructor(settings: TransportSettings) {
     const endpoint = settings.graphEndpoint.replace(/\/+$/, "");
     this.base = `${endpoint}/v1.0`;
     this.#origin = new URL(endpoint).origin;
@@ -44,7 +39,8 @@ export class GraphClient {
     this.#pipeline.addPolicy(
       bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.graphScopes }),
     );
-    if (options.budgeted && settings.budget) {
+    // Every Graph request draws from the one budget, whichever adapter sends it.
+    if (settings.budget) {
       this.#pipeline.addPolicy(settings.budget.policy("graph"), { afterPhase: "Retry" });
     }
     this.#pipeline.addPolicy(observerPolicy("graph", settings), { afterPhase: "Retry" });
