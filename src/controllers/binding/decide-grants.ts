@@ -13,6 +13,8 @@ import { ownsAppRoleAssignment, ownsRoleAssignment } from "../shared/ownership.t
 import { eqi, sameRoleDefinition, type Facet } from "./decide-support.ts";
 import {
   appRoleKey,
+  lostGraphKey,
+  lostRbacKey,
   roleKey,
   type BindingAction,
   type BindingNaming,
@@ -105,7 +107,9 @@ export function decideRoleGrants(
       continue;
     }
     rolesPending++;
-    const redo = prevEntry?.state === "Granted";
+    const redo =
+      prevEntry?.state === "Granted" ||
+      (observed.lostGrants ?? []).includes(lostRbacKey(ra.scope, def.id, principal));
     const next = notYetGranted(
       observed,
       { scope: ra.scope, role: ra.role, roleDefinitionId: def.id, principalId: principal },
@@ -203,7 +207,9 @@ export function decideAppRoleGrants(
       continue;
     }
     appPending++;
-    const redo = prevEntry?.state === "Granted";
+    const redo =
+      prevEntry?.state === "Granted" ||
+      (observed.lostGrants ?? []).includes(lostGraphKey(sp.id, role.id, principal));
     const next = notYetGranted(
       observed,
       // Intent, recorded before the create is sent (the engine's write-ahead): ownership Created.

@@ -10,7 +10,7 @@ import type {
 import type { BindingRecord } from "../shared/ownership.ts";
 import { statusOf } from "../shared/rounds.ts";
 import { decide as decidePure, type DecideOptions } from "./decide.ts";
-import type { BindingObservation } from "./model.ts";
+import { lostGraphKey, lostRbacKey, type BindingObservation } from "./model.ts";
 
 /** decide as the engine records it: conditions stamped onto the status the binding held, findings as events. */
 function decide(b: LogicAppIdentityBinding, o: BindingObservation, options: Omit<DecideOptions, "naming">) {
@@ -627,6 +627,20 @@ describe("decide: grants", () => {
       { now: NOW },
     );
     expect(d.actions).toEqual([expect.objectContaining({ type: "createRoleAssignment", driftRepair: true })]);
+  });
+
+  it("a grant our record held and Azure lost is a drift repair even when the cached status is older than Ready", () => {
+    // The status the pass reads may predate the Ready write (a lagging cache): the record, not status, tells.
+    const lost = [lostRbacKey(KV, KV_USER, P1), lostGraphKey(ORDERS_SP, ADD_ROLE, P1)];
+    const d = decide(binding(), observed({ lostGrants: lost }), { now: NOW });
+    expect(d.actions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: "createRoleAssignment", driftRepair: true }),
+        expect.objectContaining({ type: "createAppRoleAssignment", driftRepair: true }),
+      ]),
+    );
+    const first = decide(binding(), observed(), { now: NOW });
+    expect(first.actions.filter((a) => "driftRepair" in a && a.driftRepair)).toEqual([]);
   });
 
   it("grants removed from the spec: ours are revoked, adopted ones only forgotten", () => {

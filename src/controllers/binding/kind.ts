@@ -14,7 +14,15 @@ import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from
 import { apply, report } from "./apply.ts";
 import { decide } from "./decide.ts";
 import { gather, type BindingPorts } from "./gather.ts";
-import type { ApplyFailure, BindingAction, BindingNaming, BindingObservation } from "./model.ts";
+import type { BindingRecord } from "../shared/ownership.ts";
+import {
+  lostGraphKey,
+  lostRbacKey,
+  type ApplyFailure,
+  type BindingAction,
+  type BindingNaming,
+  type BindingObservation,
+} from "./model.ts";
 import { BindingRecords, memoryRecordStore, type OwnershipSession } from "./ownership.ts";
 
 export const NAMING: BindingNaming = { roleAssignmentName, ownershipMarker };
@@ -67,11 +75,14 @@ export function bindingPass(
         call,
         ownership.record,
       );
+      const before = ownership.record;
       const record = await ownership.settle(b, o);
+      const lostGrants = lostSince(before, record);
       const tenancy = options.tenancy;
       return {
         ...o,
         ...(record ? { record } : {}),
+        ...(lostGrants.length > 0 ? { lostGrants } : {}),
         ...(ownership.claimedBy !== undefined ? { claimedBy: ownership.claimedBy } : {}),
         othersOnLogicApp: ownership.othersOnLogicApp,
         ...(tenancy && b.metadata.deletionTimestamp === undefined
@@ -154,4 +165,19 @@ function withServicePrincipalCache(ports: BindingPorts): BindingPorts {
       },
     },
   };
+}
+
+/** Grants the record held before settling that it no longer holds: Azure lost them since the last pass. */
+function lostSince(before: BindingRecord | undefined, after: BindingRecord | undefined): string[] {
+  if (!before) return [];
+  const rbac = new Set((after?.rbac ?? []).map((r) => r.id.toLowerCase()));
+  const graph = new Set((after?.graph ?? []).map((g) => g.assignmentId ?? ""));
+  return [
+    ...before.rbac
+      .filter((r) => !rbac.has(r.id.toLowerCase()))
+      .map((r) => lostRbacKey(r.scope, r.roleDefinitionId, r.principalId)),
+    ...before.graph
+      .filter((g) => g.state === "created" && g.assignmentId && !graph.has(g.assignmentId))
+      .map((g) => lostGraphKey(g.resourceId, g.appRoleId, g.principalId)),
+  ];
 }

@@ -62,6 +62,12 @@ export interface BindingObservation {
    * markers for what it may delete (docs/ownership.md). Undefined: nothing recorded, so nothing listed is ours.
    */
   record?: BindingRecord;
+  /**
+   * Grants this binding's record held before this pass that Azure no longer shows (lower-case
+   * `rbac|scope|roleDefinitionGuid|principal` and `graph|resourceId|appRoleId|principal`): putting one back is a
+   * drift repair, known from the record even when the cached status is older than the last Ready write.
+   */
+  lostGrants?: string[];
   /** Where role assignments were listed (lower case), so a recorded one missing there is known to be gone. */
   listedRoleAssignments?: { scopes: string[]; principals: string[] };
   /** "namespace/name" of the binding holding this Logic App's claim, when it is not this one: write nothing. */
@@ -138,6 +144,14 @@ export type BindingAction =
 export interface BindingNaming {
   roleAssignmentName(scope: string, roleDefinitionId: string, principalId: string): string;
   ownershipMarker(namespace: string, name: string, uid: string): string;
+}
+
+export function lostRbacKey(scope: string, roleDefinitionId: string, principalId: string): string {
+  return `rbac|${scope}|${roleDefinitionId.split("/").pop()}|${principalId}`.toLowerCase();
+}
+
+export function lostGraphKey(resourceId: string, appRoleId: string, principalId: string): string {
+  return `graph|${resourceId}|${appRoleId}|${principalId}`.toLowerCase();
 }
 
 export function roleKey(scope: string, role: string): string {
