@@ -68,6 +68,48 @@ export interface StoredRecord<T> {
   data: T;
 }
 
+/** What a reconciler needs of a record store: RecordStore is one; memoryRecordStore is one without an API server. */
+export interface RecordAccess<T> {
+  get(key: string, signal: AbortSignal): Promise<StoredRecord<T> | undefined>;
+  /** `resourceVersion` undefined creates; a stale one throws RetryableError. */
+  put(
+    key: string,
+    data: T,
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+  ): Promise<StoredRecord<T>>;
+  delete(key: string, resourceVersion: string | undefined, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * The store's contract in memory (a write names the version it read; a stale one is a RetryableError), for passes
+ * without Kubernetes (converge: benchmark, plan, unit tests). `data` is exposed for tests to inspect.
+ */
+export function memoryRecordStore<T>(kind: string): RecordAccess<T> & { data: Map<string, StoredRecord<T>> } {
+  const data = new Map<string, StoredRecord<T>>();
+  let version = 0;
+  const stale = (key: string) => new RetryableError(`${kind} record ${key} changed meanwhile`);
+  return {
+    data,
+    get: async (key) => {
+      const r = data.get(key);
+      return r ? structuredClone(r) : undefined;
+    },
+    put: async (key, value, resourceVersion) => {
+      if (data.get(key)?.resourceVersion !== resourceVersion) throw stale(key);
+      const r = { key, name: key, resourceVersion: String(++version), data: structuredClone(value) };
+      data.set(key, r);
+      return structuredClone(r);
+    },
+    delete: async (key, resourceVersion) => {
+      const cur = data.get(key);
+      if (!cur) return;
+      if (resourceVersion !== undefined && cur.resourceVersion !== resourceVersion) throw stale(key);
+      data.delete(key);
+    },
+  };
+}
+
 export interface ConfigMapObject {
   apiVersion: "v1";
   kind: "ConfigMap";

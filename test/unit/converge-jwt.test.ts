@@ -13,7 +13,8 @@ import { fragmentId } from "../../src/azure/naming.ts";
 import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
 import { describeFailure } from "../../src/controllers/shared/pass-failure.ts";
 import { runRounds } from "../../src/controllers/shared/rounds.ts";
-import { MemoryRecords } from "../support/memory-records.ts";
+import { memoryRecordStore, type RecordAccess, type StoredRecord } from "../../src/runtime/records.ts";
+import type { JwtPolicyRecord } from "../../src/controllers/shared/ownership.ts";
 
 const credential = {
   getToken: async () => ({ token: "converge-jwt-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
@@ -24,7 +25,7 @@ const FOREIGN =
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
-let records: MemoryRecords;
+let records: RecordAccess<JwtPolicyRecord> & { data: Map<string, StoredRecord<JwtPolicyRecord>> };
 
 beforeAll(async () => {
   emu = await startEmulator();
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await emu.control.reset();
-  records = new MemoryRecords();
+  records = memoryRecordStore<JwtPolicyRecord>("jwtpolicy");
   ids = await emu.control.seedScenario();
   ports = createAzurePorts({
     credential,

@@ -9,8 +9,11 @@ import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { CallOptions } from "../../azure/ports.ts";
 import type { KubeObject } from "../../api/v1alpha1/metadata.ts";
 import type { KubeClient } from "../../runtime/client.ts";
-import { RetryableError } from "../../runtime/reconciler.ts";
-import type { StoredRecord } from "../../runtime/records.ts";
+import {
+  memoryRecordStore as memoryStore,
+  type RecordAccess,
+  type StoredRecord,
+} from "../../runtime/records.ts";
 import {
   canonicalLogicAppId,
   emptyBindingRecord,
@@ -36,16 +39,7 @@ import { eqi } from "./decide-support.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
 
 /** The part of RecordStore a binding uses (RecordStore<BindingRecord> is one; converge uses memory). */
-export interface BindingRecordStore {
-  get(key: string, signal: AbortSignal): Promise<StoredRecord<BindingRecord> | undefined>;
-  put(
-    key: string,
-    data: BindingRecord,
-    resourceVersion: string | undefined,
-    signal: AbortSignal,
-  ): Promise<StoredRecord<BindingRecord>>;
-  delete(key: string, resourceVersion: string | undefined, signal: AbortSignal): Promise<void>;
-}
+export type BindingRecordStore = RecordAccess<BindingRecord>;
 
 export interface BindingClaims {
   /** Claims the Logic App for `self`: undefined when it is this binding's, else the holder's "namespace/name". */
@@ -72,24 +66,7 @@ export function kubeClaims(stores: Pick<OwnershipStores, "claims">, client: Kube
 
 /** Records in memory, for passes without Kubernetes (converge: benchmark, plan, unit tests). */
 export function memoryRecordStore(): BindingRecordStore {
-  const records = new Map<string, StoredRecord<BindingRecord>>();
-  let version = 0;
-  return {
-    get: async (key) => {
-      const r = records.get(key);
-      return r ? structuredClone(r) : undefined;
-    },
-    put: async (key, data, resourceVersion) => {
-      if (records.get(key)?.resourceVersion !== resourceVersion)
-        throw new RetryableError(`binding record ${key} changed meanwhile`);
-      const r = { key, name: key, resourceVersion: String(++version), data: structuredClone(data) };
-      records.set(key, r);
-      return structuredClone(r);
-    },
-    delete: async (key) => {
-      records.delete(key);
-    },
-  };
+  return memoryStore<BindingRecord>("binding");
 }
 
 export interface BindingOwnershipDeps {

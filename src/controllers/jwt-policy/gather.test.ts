@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { AzureError } from "../../azure/errors.ts";
 import type { ApimPolicyTarget, ApimPort, FragmentDocument, PolicyDocument } from "../../azure/ports.ts";
-import type { StoredRecord } from "../../runtime/records.ts";
+import { memoryRecordStore } from "../../runtime/records.ts";
 import type { JwtPolicyRecord } from "../shared/ownership.ts";
 import { apply } from "./apply.ts";
 import { targetLabel, type Desired } from "./decide.ts";
@@ -10,21 +10,7 @@ import { bindingFacts, gather, targetFromLabel } from "./gather.ts";
 import { policiesReferencing } from "./reconciler.ts";
 
 /** The record store's contract in memory (the real one runs on the API server in the cluster tests). */
-class MemoryRecords {
-  readonly data = new Map<string, StoredRecord<JwtPolicyRecord>>();
-  async get(key: string) {
-    return this.data.get(key);
-  }
-  async put(key: string, data: JwtPolicyRecord, resourceVersion: string | undefined) {
-    if (this.data.get(key)?.resourceVersion !== resourceVersion) throw new Error("stale record version");
-    const stored = { key, name: key, resourceVersion: String(this.data.size + 1), data };
-    this.data.set(key, stored);
-    return stored;
-  }
-  async delete(key: string) {
-    this.data.delete(key);
-  }
-}
+const memoryRecords = () => memoryRecordStore<JwtPolicyRecord>("jwtpolicy");
 
 const SVC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim";
 
@@ -194,11 +180,12 @@ describe("gather", () => {
   });
   it("steady state (a record exists) is two APIM reads: an existing document proves the target exists", async () => {
     const apim = new FakeApim();
-    const records = new MemoryRecords();
+    const records = memoryRecords();
     await records.put(
       "ns/p",
       { uid: "u1", fragments: [{ serviceId: SVC, fragmentId: "fid" }], targets: [] },
       undefined,
+      new AbortController().signal,
     );
     apim.policies.set("|orders|", { xml: "<policies />", etag: "e0" });
     const p = policy("p", "ns", undefined, { apiId: "orders" });
@@ -213,7 +200,7 @@ describe("gather", () => {
     const apim = new FakeApim();
     const p = policy("p", "ns", undefined, { apiId: "gone" });
     apim.fragments.set("laio-ns-p", { xml: "<fragment />", etag: "f0", description: "old" });
-    const o = await gather(p, { apim, records: new MemoryRecords() }, who(p));
+    const o = await gather(p, { apim, records: memoryRecords() }, who(p));
     expect(o.target).toEqual({ exists: false, missing: "api 'gone'" });
     expect(o.predecessors?.map((f) => [f.fragmentId, f.description, f.owner])).toEqual([
       ["laio-ns-p", "old", undefined],
@@ -233,7 +220,7 @@ describe("apply", () => {
         { type: "putPolicy", xml: "<policies>x</policies>", ifMatch: "e-stale" },
         { type: "deleteFragment", fragmentId: "other", ifMatch: "f1" },
       ],
-      { apim, records: new MemoryRecords() },
+      { apim, records: memoryRecords() },
       t,
       { namespace: "ns", name: "p" },
     );
@@ -246,7 +233,7 @@ describe("apply", () => {
   });
   it("a migration delete APIM refuses (409: still included elsewhere) is deferred; the record write-ahead went first", async () => {
     const apim = new FakeApim();
-    const records = new MemoryRecords();
+    const records = memoryRecords();
     apim.fragments.set("legacy", { xml: "<fragment />", etag: "f0", description: "old" });
     apim.fail.deleteFragment = new AzureError({
       kind: "Conflict",
@@ -273,7 +260,7 @@ describe("apply", () => {
       ["putPolicy", "done"],
     ]);
     expect(apim.fragments.has("legacy")).toBe(true);
-    expect((await records.get("ns/p"))?.data).toEqual(record);
+    expect((await records.get("ns/p", new AbortController().signal))?.data).toEqual(record);
   });
 
   it("any other failure stops the pass and is returned", async () => {
@@ -291,7 +278,7 @@ describe("apply", () => {
         { type: "putFragment", fragmentId: "fid", xml: "<fragment />", description: "d" },
         { type: "putPolicy", xml: "<policies />" },
       ],
-      { apim, records: new MemoryRecords() },
+      { apim, records: memoryRecords() },
       t,
       { namespace: "ns", name: "p" },
     );

@@ -9,22 +9,13 @@ import { findCondition } from "../../api/v1alpha1/conditions.ts";
 import { isAzureError } from "../../azure/errors.ts";
 import { parseFragmentOwner } from "../../azure/naming.ts";
 import type { ApimPolicyTarget, ApimPort, CallOptions, PolicyDocument } from "../../azure/ports.ts";
-import type { StoredRecord } from "../../runtime/records.ts";
+import type { RecordAccess } from "../../runtime/records.ts";
 import type { JwtPolicyRecord } from "../shared/ownership.ts";
 import { recordKeyOf } from "../shared/ownership-store.ts";
 import type { BindingFacts, Desired, Observed, ObservedFragment, ObservedRecord } from "./decide.ts";
 
 /** The part of the records store (ownership-store.ts `jwtPolicies`) the kind uses. */
-export interface JwtRecordStore {
-  get(key: string, signal: AbortSignal): Promise<StoredRecord<JwtPolicyRecord> | undefined>;
-  put(
-    key: string,
-    data: JwtPolicyRecord,
-    resourceVersion: string | undefined,
-    signal: AbortSignal,
-  ): Promise<StoredRecord<JwtPolicyRecord>>;
-  delete(key: string, resourceVersion: string | undefined, signal: AbortSignal): Promise<void>;
-}
+export type JwtRecordStore = RecordAccess<JwtPolicyRecord>;
 
 export interface JwtPolicyPorts {
   apim: ApimPort;
