@@ -395,15 +395,7 @@ export function seedServicePrincipal(rt: Runtime, s: SeedServicePrincipal): Serv
     servicePrincipalType: "Application",
     servicePrincipalNames: s.servicePrincipalNames ?? [...(s.identifierUris ?? []), appId],
     alternativeNames: [],
-    appRoles: (s.appRoles ?? []).map((r) => ({
-      id: r.id ?? newGuid(),
-      value: r.value,
-      displayName: r.displayName ?? r.value,
-      description: r.description ?? r.value,
-      allowedMemberTypes: r.allowedMemberTypes ?? ["Application"],
-      isEnabled: r.isEnabled ?? true,
-      origin: "Application",
-    })),
+    appRoles: (s.appRoles ?? []).map(seededAppRole),
     appOwnerOrganizationId: s.appOwnerOrganizationId ?? rt.state.tenantId,
     ...(s.appDisplayName ? { appDisplayName: s.appDisplayName } : {}),
     ...(s.publisherName ? { publisherName: s.publisherName } : {}),
@@ -427,8 +419,9 @@ export function applicationView(rt: Runtime, a: ApplicationRecord): ApplicationV
   };
 }
 
-export function seedApplication(rt: Runtime, s: SeedApplication): ApplicationView {
-  const appRoles = (s.appRoles ?? []).map((r) => ({
+/** An app role as seeded: Graph's defaults for what the seed leaves out (enabled, for applications). */
+function seededAppRole(r: NonNullable<SeedApplication["appRoles"]>[number]) {
+  return {
     id: r.id ?? newGuid(),
     value: r.value,
     displayName: r.displayName ?? r.value,
@@ -436,7 +429,11 @@ export function seedApplication(rt: Runtime, s: SeedApplication): ApplicationVie
     allowedMemberTypes: r.allowedMemberTypes ?? ["Application"],
     isEnabled: r.isEnabled ?? true,
     origin: "Application",
-  }));
+  };
+}
+
+export function seedApplication(rt: Runtime, s: SeedApplication): ApplicationView {
+  const appRoles = (s.appRoles ?? []).map(seededAppRole);
   const a = newApplication(rt, {
     ...(s.id ? { id: s.id } : {}),
     ...(s.appId ? { appId: s.appId } : {}),
