@@ -165,6 +165,9 @@ export class EmulatorControl {
   seedApimOperation(o: S.SeedApimOperation): Promise<{ id: string }> {
     return this.call("POST", "/seed/apim-operations", o);
   }
+  seedApimProductApi(l: S.SeedApimProductApi): Promise<{ id: string }> {
+    return this.call("POST", "/seed/apim-product-apis", l);
+  }
   seedPolicyFragment(f: S.SeedPolicyFragment): Promise<S.PolicyView> {
     return this.call("POST", "/seed/policy-fragments", f);
   }

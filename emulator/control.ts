@@ -80,6 +80,7 @@ const ROUTES: Record<string, Handler> = {
   "POST /seed/apim-apis": (rt, b: seed.SeedApimApi) => seed.seedApimApi(rt, b),
   "POST /seed/apim-products": (rt, b: seed.SeedApimProduct) => seed.seedApimProduct(rt, b),
   "POST /seed/apim-operations": (rt, b: seed.SeedApimOperation) => seed.seedApimOperation(rt, b),
+  "POST /seed/apim-product-apis": (rt, b: seed.SeedApimProductApi) => seed.seedApimProductApi(rt, b),
   "POST /seed/policy-fragments": (rt, b: seed.SeedPolicyFragment) => seed.seedPolicyFragment(rt, b),
   "POST /seed/scenario": (rt, b: seed.ScenarioOptions | undefined) => seed.seedScenario(rt, b ?? {}),
 

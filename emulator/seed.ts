@@ -176,12 +176,23 @@ export interface SeedApimApi {
   displayName?: string;
   path?: string;
   serviceUrl?: string;
+  type?: string;
   operations?: Omit<SeedApimOperation, "serviceId" | "apiId">[];
 }
 export interface SeedApimProduct {
   serviceId: string;
   productId: string;
   displayName?: string;
+  description?: string;
+  approvalRequired?: boolean;
+  subscriptionsLimit?: number;
+  /** APIs (ids) the product holds: their requests run the product's policy (issue 14, the policy chain). */
+  apis?: string[];
+}
+export interface SeedApimProductApi {
+  serviceId: string;
+  productId: string;
+  apiId: string;
 }
 export interface PolicyTarget {
   serviceId: string;
@@ -566,6 +577,7 @@ export function seedApimApi(rt: Runtime, a: SeedApimApi): { id: string } {
     displayName: a.displayName ?? a.apiId,
     path: a.path ?? a.apiId,
     serviceUrl: a.serviceUrl ?? `https://${a.apiId}.example.com`,
+    ...(a.type ? { type: a.type } : {}),
     etag: newEtag(rt),
     operations: existing?.operations ?? {},
   };
@@ -588,12 +600,30 @@ export function seedApimOperation(rt: Runtime, o: SeedApimOperation): { id: stri
 
 export function seedApimProduct(rt: Runtime, p: SeedApimProduct): { id: string } {
   const svc = apimService(rt, p.serviceId);
+  const existing = svc.products[p.productId.toLowerCase()];
   svc.products[p.productId.toLowerCase()] = {
     name: p.productId,
     displayName: p.displayName ?? p.productId,
+    ...(p.description !== undefined ? { description: p.description } : {}),
+    ...(p.approvalRequired !== undefined ? { approvalRequired: p.approvalRequired } : {}),
+    ...(p.subscriptionsLimit !== undefined ? { subscriptionsLimit: p.subscriptionsLimit } : {}),
     etag: newEtag(rt),
+    apis: existing?.apis ?? [],
   };
+  for (const apiId of p.apis ?? [])
+    seedApimProductApi(rt, { serviceId: p.serviceId, productId: p.productId, apiId });
   return { id: `${svc.id}/products/${p.productId}` };
+}
+
+/** Adds an API to a product (idempotent), as `PUT .../products/{p}/apis/{a}` would. */
+export function seedApimProductApi(rt: Runtime, l: SeedApimProductApi): { id: string } {
+  const svc = apimService(rt, l.serviceId);
+  const product = svc.products[l.productId.toLowerCase()];
+  if (!product) throw armError(404, "NotFound", `No product '${l.productId}'.`);
+  if (!svc.apis[l.apiId.toLowerCase()]) throw armError(404, "NotFound", `No API '${l.apiId}'.`);
+  const apis = (product.apis ??= []);
+  if (!apis.includes(l.apiId.toLowerCase())) apis.push(l.apiId.toLowerCase());
+  return { id: `${svc.id}/products/${product.name}/apis/${l.apiId}` };
 }
 
 export function policyScopeKey(t: PolicyTarget): string {

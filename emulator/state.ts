@@ -181,6 +181,8 @@ export interface ApimOperationRecord {
 export interface ApimApiRecord {
   name: string;
   displayName: string;
+  /** `http` when absent; the example API contract is a `soap` one. */
+  type?: string;
   path: string;
   serviceUrl: string;
   etag: string;
@@ -190,7 +192,12 @@ export interface ApimApiRecord {
 export interface ApimProductRecord {
   name: string;
   displayName: string;
+  description?: string;
+  approvalRequired?: boolean;
+  subscriptionsLimit?: number;
   etag: string;
+  /** Lower-case ids of the APIs in the product (Product API entity, `products/{p}/apis/{a}`). */
+  apis?: string[];
 }
 
 export interface ApimServiceRecord {

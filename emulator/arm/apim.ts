@@ -530,18 +530,37 @@ const entityRoutes: Route[] = [
     kind: "read",
     handle: (ctx, [sub, rg, name]) => {
       const svc = service(ctx, sub!, rg!, name!);
+      const host = `${svc.name.toLowerCase()}.azure-api.net`;
       return entity(
         {
           id: svc.id,
           name: svc.name,
           type: SVC_TYPE,
           location: svc.location,
+          etag: svc.name,
           sku: { name: "Developer", capacity: 1 },
           properties: {
             provisioningState: "Succeeded",
-            gatewayUrl: `https://${svc.name.toLowerCase()}.azure-api.net`,
+            targetProvisioningState: "",
+            // The gateway host a caller (a Logic App's HTTP action) must address; Learn, "Custom domain names in
+            // API Management": the default Proxy host name is `{service}.azure-api.net` (example
+            // ApiManagementServiceGetService.json lists it as the first, built-in, Proxy hostnameConfiguration).
+            gatewayUrl: `https://${host}`,
+            hostnameConfigurations: [
+              {
+                type: "Proxy",
+                hostName: host,
+                negotiateClientCertificate: false,
+                defaultSslBinding: false,
+                certificateSource: "BuiltIn",
+              },
+            ],
             publisherEmail: "apim@contoso.com",
             publisherName: "Contoso",
+            virtualNetworkType: "None",
+            disableGateway: false,
+            publicNetworkAccess: "Enabled",
+            platformVersion: "stv2",
           },
         },
         `"${svc.name}"`,
@@ -584,13 +603,9 @@ const entityRoutes: Route[] = [
       const o = a.operations[opId!.toLowerCase()] ?? notFound("Operation");
       return entity(
         {
-          id: `${svc.id}/apis/${a.name}/operations/${o.name}`,
-          type: `${SVC_TYPE}/apis/operations`,
-          name: o.name,
+          ...renderOperation(svc, a, o),
           properties: {
-            displayName: o.displayName,
-            method: o.method,
-            urlTemplate: o.urlTemplate,
+            ...renderOperation(svc, a, o).properties,
             templateParameters: [],
             description: "",
             responses: [],
@@ -604,32 +619,100 @@ const entityRoutes: Route[] = [
   {
     ...entityCommon,
     method: "GET",
+    pattern: new RegExp(`${BASE}/apis/${SEG}/operations$`, "i"),
+    operation: "ApiOperation_ListByApi",
+    kind: "read",
+    // Example ApiManagementListApiOperations.json: the list carries displayName, method and urlTemplate only.
+    handle: (ctx, [sub, rg, name, apiId]) => {
+      const svc = service(ctx, sub!, rg!, name!);
+      const a = svc.apis[apiKey(apiId!)] ?? notFound("Api");
+      const items = Object.values(a.operations).map((o) => renderOperation(svc, a, o));
+      return { status: 200, body: { ...page(ctx, items, 100, "$skip"), count: items.length, nextLink: "" } };
+    },
+  },
+  {
+    ...entityCommon,
+    method: "GET",
+    pattern: new RegExp(`${BASE}/apis/${SEG}/products$`, "i"),
+    operation: "ApiProduct_ListByApis",
+    kind: "read",
+    // Example ApiManagementListApiProducts.json: product ids at service level, the type names the API's view.
+    handle: (ctx, [sub, rg, name, apiId]) => {
+      const svc = service(ctx, sub!, rg!, name!);
+      const a = svc.apis[apiKey(apiId!)] ?? notFound("Api");
+      const items = Object.values(svc.products)
+        .filter((p) => (p.apis ?? []).includes(a.name.toLowerCase()))
+        .map((p) => ({ ...renderProduct(svc, p), type: `${SVC_TYPE}/apis/products` }));
+      return { status: 200, body: { ...page(ctx, items, 100, "$skip"), count: items.length, nextLink: "" } };
+    },
+  },
+  {
+    ...entityCommon,
+    method: "GET",
+    pattern: new RegExp(`${BASE}/products/${SEG}/apis$`, "i"),
+    operation: "ProductApi_ListByProduct",
+    kind: "read",
+    // Example ApiManagementListProductApis.json: ids below the product, the API contract's properties.
+    handle: (ctx, [sub, rg, name, productId]) => {
+      const svc = service(ctx, sub!, rg!, name!);
+      const p = svc.products[productId!.toLowerCase()] ?? notFound("Product");
+      const items = (p.apis ?? [])
+        .map((id) => svc.apis[id])
+        .filter((a): a is ApimServiceRecord["apis"][string] => a !== undefined)
+        .map((a) => ({
+          ...renderApi(svc, a),
+          id: `${svc.id}/products/${p.name}/apis/${a.name}`,
+          type: `${SVC_TYPE}/products/apis`,
+        }));
+      return { status: 200, body: { ...page(ctx, items, 100, "$skip"), count: items.length, nextLink: "" } };
+    },
+  },
+  {
+    ...entityCommon,
+    method: "GET",
     pattern: new RegExp(`${BASE}/products/${SEG}$`, "i"),
     operation: "Product_Get",
     kind: "read",
     handle: (ctx, [sub, rg, name, productId]) => {
       const svc = service(ctx, sub!, rg!, name!);
       const p = svc.products[productId!.toLowerCase()] ?? notFound("Product");
-      return entity(
-        {
-          id: `${svc.id}/products/${p.name}`,
-          type: `${SVC_TYPE}/products`,
-          name: p.name,
-          properties: {
-            displayName: p.displayName,
-            description: "",
-            subscriptionRequired: true,
-            approvalRequired: false,
-            state: "published",
-          },
-        },
-        p.etag,
-      );
+      return entity(renderProduct(svc, p), p.etag);
     },
   },
 ];
 
-function renderApi(svc: ApimServiceRecord, a: ApimServiceRecord["apis"][string]): JsonObject {
+type ApiRecord = ApimServiceRecord["apis"][string];
+
+function renderOperation(
+  svc: ApimServiceRecord,
+  a: ApiRecord,
+  o: ApiRecord["operations"][string],
+): JsonObject & { properties: JsonObject } {
+  return {
+    id: `${svc.id}/apis/${a.name}/operations/${o.name}`,
+    type: `${SVC_TYPE}/apis/operations`,
+    name: o.name,
+    properties: { displayName: o.displayName, method: o.method, urlTemplate: o.urlTemplate },
+  };
+}
+
+function renderProduct(svc: ApimServiceRecord, p: ApimServiceRecord["products"][string]): JsonObject {
+  return {
+    id: `${svc.id}/products/${p.name}`,
+    type: `${SVC_TYPE}/products`,
+    name: p.name,
+    properties: {
+      displayName: p.displayName,
+      description: p.description ?? "",
+      subscriptionRequired: true,
+      approvalRequired: p.approvalRequired ?? false,
+      ...(p.subscriptionsLimit !== undefined ? { subscriptionsLimit: p.subscriptionsLimit } : {}),
+      state: "published",
+    },
+  };
+}
+
+function renderApi(svc: ApimServiceRecord, a: ApiRecord): JsonObject {
   return {
     id: `${svc.id}/apis/${a.name}`,
     type: `${SVC_TYPE}/apis`,
@@ -644,7 +727,9 @@ function renderApi(svc: ApimServiceRecord, a: ApimServiceRecord["apis"][string])
       protocols: ["https"],
       authenticationSettings: {},
       subscriptionKeyParameterNames: { header: "Ocp-Apim-Subscription-Key", query: "subscription-key" },
+      ...(a.type ? { type: a.type } : {}),
       isCurrent: true,
+      isOnline: true,
     },
   };
 }
