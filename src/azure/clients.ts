@@ -9,6 +9,7 @@ import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { LogicManagementClient } from "@azure/arm-logic";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import type { TokenCredential } from "@azure/identity";
+import { ApimChainAdapter } from "./arm/apim-chain.ts";
 import { ApimAdapter } from "./arm/apim-policies.ts";
 import { LogicAppAdapter } from "./arm/logic-apps.ts";
 import { RoleAssignmentAdapter, RoleDefinitionAdapter } from "./arm/role-assignments.ts";
@@ -27,7 +28,7 @@ import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
 import { ApplicationAdapter } from "./graph/applications.ts";
 import type { AzureBudget } from "./inventory/budget.ts";
-import type { AzureCallObserver, AzureListings, AzurePorts, AzureService } from "./ports.ts";
+import type { ApimChainPort, AzureCallObserver, AzureListings, AzurePorts, AzureService } from "./ports.ts";
 
 export interface AzurePortsOptions {
   credential: TokenCredential;
@@ -67,7 +68,9 @@ function observed<T extends PipelineOwner>(client: T, service: AzureService, set
   return client;
 }
 
-export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { listings: AzureListings } {
+export function createAzurePorts(
+  options: AzurePortsOptions,
+): AzurePorts & { listings: AzureListings; apimChain: ApimChainPort } {
   const settings: TransportSettings = {
     credential: options.credential,
     armEndpoint: (options.armEndpoint ?? DEFAULT_ARM_ENDPOINT).replace(/\/+$/, ""),
@@ -123,6 +126,7 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { lis
     graph: new GraphAdapter(settings),
     applications: new ApplicationAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
+    apimChain: new ApimChainAdapter(apim),
     listings: {
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),

@@ -292,6 +292,20 @@ export interface ApimPort {
   deleteFragment(serviceId: string, fragmentId: string, ifMatch: string, call?: CallOptions): Promise<void>;
 }
 
+/**
+ * What the access check (controllers/jwt-policy/access) needs beyond ApimPort to compose an operation's inbound
+ * chain: which operations an API has and which products hold it. Read-only; each is one paged list. An API or
+ * product that does not exist is AzureError NotFound.
+ */
+export interface ApimChainPort {
+  /** Operation ids of the API. */
+  listOperations(serviceId: string, apiId: string, call?: CallOptions): Promise<string[]>;
+  /** Ids of the products the API is in (their policies run for subscriptions of those products). */
+  listApiProducts(serviceId: string, apiId: string, call?: CallOptions): Promise<string[]>;
+  /** Ids of the APIs in the product. */
+  listProductApis(serviceId: string, productId: string, call?: CallOptions): Promise<string[]>;
+}
+
 /** A Logic App as a subscription-wide list reports it. */
 export interface ListedLogicApp {
   /** ARM ID as Azure returned it. */
@@ -319,6 +333,8 @@ export interface AzurePorts {
   graph: GraphPort;
   applications: ApplicationPort;
   apim: ApimPort;
+  /** Optional so hand-built port sets (tests) need not carry it; the access check is skipped without it. */
+  apimChain?: ApimChainPort;
 }
 
 /** The SDK client (or Graph) behind an Azure call; a bounded label set for metrics. */

@@ -74,6 +74,8 @@ export function createOperator(options: OperatorOptions): Manager {
         })
       : undefined;
   const ports = options.ports ?? inventory?.ports() ?? direct!;
+  // The inventory decorates the per-object ports only; the access check's lists go to Azure directly.
+  const apimChain = ports.apimChain ?? direct?.apimChain;
   // Tenancy: policies and namespace labels from caches; a change to either reconciles the objects it concerns.
   const policies = manager.informerFor<AzureAccessPolicy>(ACCESS_POLICY_RESOURCE);
   const namespaces = manager.informerFor(NAMESPACE_RESOURCE);
@@ -139,7 +141,21 @@ export function createOperator(options: OperatorOptions): Manager {
     ],
     reconciler: (s) =>
       new JwtPolicyReconciler({
-        ports: { apim: ports.apim, records: createOwnershipStores(s.client, recordsNamespace).jwtPolicies },
+        ports: {
+          apim: ports.apim,
+          records: createOwnershipStores(s.client, recordsNamespace).jwtPolicies,
+          // The access check (docs/access-check.md): reads only, AccessVerified never gates Ready.
+          ...(apimChain
+            ? {
+                access: {
+                  apim: ports.apim,
+                  chain: apimChain,
+                  graph: ports.graph,
+                  applications: ports.applications,
+                },
+              }
+            : {}),
+        },
         tenancy,
         guard: tenancy.jwtPolicyGuard,
         client: s.client,

@@ -212,6 +212,40 @@ export const JwtPolicySpecSchema = Type.Object(
   },
 );
 
+/** At most this many per-operation verdicts are kept in status; `operations` counts them all. */
+export const MAX_ACCESS_VERDICTS = 20;
+export const AccessVerdicts = ["Allowed", "Blocked", "Unknown"] as const;
+
+export const AccessCheckStatusSchema = Type.Object(
+  {
+    operations: Type.Integer({
+      description: "Operations of the target the check covers (only the first ones are evaluated).",
+      minimum: 0,
+    }),
+    evaluated: Type.Integer({ description: "Operations evaluated.", minimum: 0 }),
+    allowed: Type.Integer({ minimum: 0 }),
+    blocked: Type.Integer({ minimum: 0 }),
+    unknown: Type.Integer({ minimum: 0 }),
+    verdicts: Type.Array(
+      Type.Object({
+        operation: Type.String({ description: "apiId/operationId.", maxLength: 520 }),
+        verdict: StringEnum(AccessVerdicts, { description: "Allowed, Blocked or Unknown." }),
+        message: Type.Optional(
+          Type.String({
+            description: "The first blocking element and its scope, or what was not evaluated.",
+            maxLength: 1024,
+          }),
+        ),
+      }),
+      { maxItems: MAX_ACCESS_VERDICTS, description: "Blocked first, then unknown, then allowed." },
+    ),
+  },
+  {
+    description:
+      "Would the bound identity's token get through each operation's inbound policy chain (docs/access-check.md).",
+  },
+);
+
 export const JwtPolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(
@@ -229,6 +263,7 @@ export const JwtPolicyStatusSchema = Type.Object(
     callerPrincipalId: Type.Optional(
       Type.String({ description: "Principal pinned through bindingRef (oid claim)." }),
     ),
+    accessCheck: Type.Optional(AccessCheckStatusSchema),
     conditions: Type.Optional(ConditionsSchema),
   },
   { description: "What the operator observed in APIM." },
@@ -237,4 +272,5 @@ export const JwtPolicyStatusSchema = Type.Object(
 export type JwtPolicySpec = Static<typeof JwtPolicySpecSchema>;
 export type JwtPolicyStatus = Static<typeof JwtPolicyStatusSchema>;
 export type JwtPolicyTarget = Static<typeof JwtPolicyTargetSchema>;
+export type AccessCheckStatus = Static<typeof AccessCheckStatusSchema>;
 export type ApimJwtPolicy = KubeObject<JwtPolicySpec, JwtPolicyStatus>;

@@ -22,6 +22,7 @@ import {
   upsertInlineRule,
   type PolicyScope,
 } from "./xml.ts";
+import type { AccessObservation } from "./access/decide-verdicts.ts";
 import { checkRuleInput, renderFragment, renderValidateJwt, type ValidateJwtInput } from "./render.ts";
 
 /** What the referenced LogicAppIdentityBinding currently says (resolved by the reconciler). */
@@ -31,6 +32,8 @@ export interface BindingFacts {
   ready: boolean;
   principalId?: string;
   tenantId?: string;
+  /** Client id of a user-assigned identity (status.clientId); unknown for a system identity. */
+  clientId?: string;
   /** App ID URIs / client IDs of the APIs the binding holds app roles on. */
   audiences?: string[];
   /** App role values the binding holds. */
@@ -99,6 +102,8 @@ export interface Observed {
   previous?: JwtPolicyStatus;
   /** The AzureAccessPolicy matcher refused the service or target: no APIM read, no write, Stalled. */
   tenancy?: Refusal;
+  /** What the access check read (access/gather-access.ts); absent when the kind runs without its ports. */
+  access?: AccessObservation;
 }
 
 /**
@@ -120,7 +125,7 @@ export const FRAGMENT_OWNED_BY_OTHER = "FragmentOwnedByOther";
 export const POLICY_TOO_LARGE = "PolicyTooLarge";
 
 export interface ConditionUpdate {
-  type: "Ready" | "Reconciling" | "Stalled" | "PolicyApplied";
+  type: "Ready" | "Reconciling" | "Stalled" | "PolicyApplied" | "AccessVerified";
   status: "True" | "False" | "Unknown";
   reason: string;
   message: string;

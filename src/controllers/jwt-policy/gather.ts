@@ -11,6 +11,7 @@ import { parseFragmentOwner } from "../../azure/naming.ts";
 import type { ApimPolicyTarget, ApimPort, CallOptions, PolicyDocument } from "../../azure/ports.ts";
 import type { RecordAccess } from "../../runtime/records.ts";
 import type { JwtPolicyRecord } from "../shared/ownership.ts";
+import type { AccessPorts } from "./access/gather-access.ts";
 import { recordKeyOf } from "../shared/ownership-store.ts";
 import type { BindingFacts, Desired, Observed, ObservedFragment, ObservedRecord } from "./decide.ts";
 
@@ -19,6 +20,8 @@ export type JwtRecordStore = RecordAccess<JwtPolicyRecord>;
 
 export interface JwtPolicyPorts {
   apim: ApimPort;
+  /** The access check's reads (access/gather-access.ts); without them no AccessVerified condition is reported. */
+  access?: AccessPorts;
   /** The operator's records (createOwnershipStores(...).jwtPolicies): fragments owned and targets written. */
   records: JwtRecordStore;
 }
@@ -81,6 +84,7 @@ export function bindingFacts(
     ready: current,
     ...(binding.status?.principalId ? { principalId: binding.status.principalId } : {}),
     ...(binding.status?.tenantId ? { tenantId: binding.status.tenantId } : {}),
+    ...(binding.status?.clientId ? { clientId: binding.status.clientId } : {}),
     audiences: uniq(grants.map((g) => g.api)),
     roles: uniq(grants.map((g) => g.appRole)),
   };

@@ -19,6 +19,8 @@ import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
 import type { Kind } from "../shared/pass.ts";
 import type { TenancyFence } from "../tenancy/fence.ts";
 import { runRounds, type PassHooks, type Report } from "../shared/rounds.ts";
+import { decideAccess } from "./access/decide-verdicts.ts";
+import { gatherAccess } from "./access/gather-access.ts";
 import { apply } from "./apply.ts";
 import {
   decide,
@@ -27,6 +29,8 @@ import {
   ruleInput,
   targetLabel,
   type Action,
+  type ConditionUpdate,
+  type Decision,
   type Desired,
   type Observed,
   type ObservedRecord,
@@ -126,6 +130,9 @@ export function jwtPolicyPass(
       const reuse = known;
       known = undefined;
       const observed = await gather(obj, ports, desired, reuse ?? {}, call);
+      // After our own rule's reads: the chain then holds what this round established.
+      if (ports.access && !desired.deleting)
+        observed.access = await gatherAccess(obj.spec, desired.binding, ports.access, call);
       if (moved && observed.previous) {
         const { appliedFingerprint: _drop, ...rest } = observed.previous;
         observed.previous = rest;
@@ -133,14 +140,37 @@ export function jwtPolicyPass(
       return observed;
     },
     decide: (_obj, observed) =>
-      decide(desired, observed, {
-        hash: fingerprint,
-        ...(options.waitRecheckMs !== undefined ? { waitRecheckMs: options.waitRecheckMs } : {}),
-      }),
+      withAccessVerdict(
+        decide(desired, observed, {
+          hash: fingerprint,
+          ...(options.waitRecheckMs !== undefined ? { waitRecheckMs: options.waitRecheckMs } : {}),
+        }),
+        observed,
+        desired,
+        ports.access !== undefined,
+      ),
     apply: (actions) => apply(actions, ports, target, desired, call),
     // The Events say what a round's writes meant (decide's onWrite), not one per APIM request.
     report: () => ({}),
   };
+}
+
+/**
+ * Adds AccessVerified and status.accessCheck to a decision. A verdict only: Ready, Stalled and the actions are left
+ * as decide made them (docs/access-check.md). Not checked this round (waiting, refused by tenancy, deleting): Unknown.
+ */
+function withAccessVerdict(d: Decision, observed: Observed, desired: Desired, enabled: boolean): Decision {
+  if (!enabled || desired.deleting) return d;
+  const { accessCheck: _previous, ...status } = d.status;
+  const r = observed.access
+    ? decideAccess(observed.access, desired.generation)
+    : decideAccess(
+        { kind: "unavailable", reason: "NotChecked", message: "the rule's target was not read in this pass" },
+        desired.generation,
+      );
+  const conditions = (d.conditions as ConditionUpdate[]).filter((c) => c.type !== "AccessVerified");
+  conditions.push(r.condition);
+  return { ...d, status: r.status ? { ...status, accessCheck: r.status } : status, conditions };
 }
 
 /**
