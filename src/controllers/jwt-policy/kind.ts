@@ -132,7 +132,11 @@ export function jwtPolicyPass(
       const observed = await gather(obj, ports, desired, reuse ?? {}, call);
       // After our own rule's reads: the chain then holds what this round established.
       if (ports.access && !desired.deleting)
-        observed.access = await gatherAccess(obj.spec, desired.binding, ports.access, call);
+        observed.access = await gatherAccess(obj.spec, desired.binding, ports.access, call, {
+          target,
+          xml: observed.policy?.xml,
+          fragments: observed.fragment ? { [observed.fragment.fragmentId]: observed.fragment.xml } : {},
+        });
       if (moved && observed.previous) {
         const { appliedFingerprint: _drop, ...rest } = observed.previous;
         observed.previous = rest;

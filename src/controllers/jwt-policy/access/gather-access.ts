@@ -54,18 +54,38 @@ function retryable(e: unknown): boolean {
   );
 }
 
-async function policyXml(
-  apim: ApimPort,
-  t: ApimPolicyTarget,
-  call: CallOptions,
-): Promise<string | undefined> {
-  try {
-    return (await apim.getPolicy(t, call))?.xml;
-  } catch (e) {
-    if (isAzureError(e, "NotFound")) return undefined;
-    throw e;
-  }
+/** What the rule's own gather already read this round, so the check does not read it twice. */
+export interface AlreadyRead {
+  target: ApimPolicyTarget;
+  /** The target's document; undefined: it has none. */
+  xml: string | undefined;
+  /** Fragments by id (our own), as read. */
+  fragments: Record<string, string>;
 }
+
+const scopeKey = (t: ApimPolicyTarget): string =>
+  [t.productId ?? "", t.apiId ?? "", t.operationId ?? ""].map((x) => x.toLowerCase()).join("|");
+
+function policyReader(apim: ApimPort, known: AlreadyRead | undefined, call: CallOptions) {
+  const cache = new Map<string, string | undefined>();
+  if (known) cache.set(scopeKey(known.target), known.xml);
+  return async (t: ApimPolicyTarget): Promise<string | undefined> => {
+    const k = scopeKey(t);
+    if (cache.has(k)) return cache.get(k);
+    let xml: string | undefined;
+    try {
+      xml = (await apim.getPolicy(t, call))?.xml;
+    } catch (e) {
+      if (!isAzureError(e, "NotFound")) throw e;
+    }
+    cache.set(k, xml);
+    return xml;
+  };
+}
+
+/** Some responses omit the <fragment> wrapper (decide.ts fragmentMatches). */
+const wrapFragment = (xml: string): string =>
+  xml.trimStart().startsWith("<fragment") ? xml : `<fragment>${xml}</fragment>`;
 
 function includedFragments(xml: string): string[] {
   const r = parsePolicyXml(xml, null);
@@ -162,7 +182,9 @@ export async function gatherAccess(
   binding: BindingFacts | undefined,
   ports: AccessPorts,
   call: CallOptions = {},
+  known?: AlreadyRead,
 ): Promise<AccessObservation> {
+  const policyXml = policyReader(ports.apim, known, call);
   try {
     if (!binding)
       throw new Unavailable("NoBinding", "no bindingRef: whose token would call the API is not known");
@@ -176,28 +198,28 @@ export async function gatherAccess(
     const svc = spec.apimServiceId;
     const all = await operationsOf(spec, ports, call);
     const ops = all.slice(0, MAX_ACCESS_VERDICTS);
-    const global = await policyXml(ports.apim, { serviceId: svc }, call);
+    const global = await policyXml({ serviceId: svc });
     const apiDocs = new Map<string, { xml?: string; products: { id: string; xml?: string }[] }>();
     const productDocs = new Map<string, string | undefined>();
     for (const { apiId } of ops) {
       if (apiDocs.has(apiId)) continue;
-      const xml = await policyXml(ports.apim, { serviceId: svc, apiId }, call);
+      const xml = await policyXml({ serviceId: svc, apiId });
       const products = [];
       for (const productId of await ports.chain.listApiProducts(svc, apiId, call)) {
         if (!productDocs.has(productId))
-          productDocs.set(productId, await policyXml(ports.apim, { serviceId: svc, productId }, call));
+          productDocs.set(productId, await policyXml({ serviceId: svc, productId }));
         const p = productDocs.get(productId);
         products.push({ id: productId, ...(p !== undefined ? { xml: p } : {}) });
       }
       apiDocs.set(apiId, { ...(xml !== undefined ? { xml } : {}), products });
     }
     const opDocs = await Promise.all(
-      ops.map((o) =>
-        policyXml(ports.apim, { serviceId: svc, apiId: o.apiId, operationId: o.operationId }, call),
-      ),
+      ops.map((o) => policyXml({ serviceId: svc, apiId: o.apiId, operationId: o.operationId })),
     );
     // Fragments, level by level: a fragment may include another.
-    const fragments: Record<string, string> = {};
+    const fragments: Record<string, string> = Object.fromEntries(
+      Object.entries(known?.fragments ?? {}).map(([id, xml]) => [id.toLowerCase(), wrapFragment(xml)]),
+    );
     let pending = [
       global,
       ...productDocs.values(),
@@ -215,8 +237,7 @@ export async function gatherAccess(
           if (!isAzureError(e, "NotFound")) throw e;
         }
         if (!f) continue;
-        // Some responses omit the <fragment> wrapper (decide.ts fragmentMatches).
-        const xml = f.xml.trimStart().startsWith("<fragment") ? f.xml : `<fragment>${f.xml}</fragment>`;
+        const xml = wrapFragment(f.xml);
         fragments[id.toLowerCase()] = xml;
         next.push(...includedFragments(xml));
       }
