@@ -8,6 +8,9 @@ import { FINALIZER, type ApimJwtPolicy, type LogicAppIdentityBinding } from "../
 import { createAzurePorts } from "../../src/azure/clients.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { converge } from "../../src/controllers/binding/kind.ts";
+import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
+import { runRounds } from "../../src/controllers/shared/rounds.ts";
+import { memoryRecordStore } from "../../src/runtime/records.ts";
 import { exitCodeOf, plan } from "../../src/cli/plan/engine.ts";
 import { parseStream, type LoadResult } from "../../src/cli/plan/manifests.ts";
 import { planCommand, type CommandIO } from "../../src/cli/plan/command.ts";
@@ -81,10 +84,9 @@ describe("plan", () => {
     expect(rbac.fields).toMatchObject({ role: "Key Vault Secrets User", roleDefinitionGuid: "4633458b-17de-408a-b874-0445c86b69e6", scope: ids.keyVaultScope, principalId: "(known after apply)" });
     expect(rbac.afterApply).toBe(true);
     const jwt = result.objects.find((o) => o.kind === "ApimJwtPolicy")!;
-    // The policy pins the principal the binding's plan projects; its fragment ID depends on the UID in the file.
-    expect(jwt.notes.join(" ")).toMatch(/Pins principal \(known after apply\) of binding orders/);
-    expect(jwt.changes.map((c) => c.op)).toEqual(["create", "update"]);
-    expect(jwt.diff).toMatch(/^\+.*<include-fragment fragment-id="/m);
+    // A principal Azure has not made yet cannot be pinned: the policy waits for its binding, as the operator would.
+    expect(jwt.notes.join(" ")).toMatch(/Waits for LogicAppIdentityBinding orders to be Ready/);
+    expect(jwt.changes).toEqual([]);
     expect(exitCodeOf(result, input.errors)).toBe(2);
   });
 
@@ -96,16 +98,24 @@ describe("plan", () => {
     expect(await emu.control.requestLog()).toEqual([]);
   });
 
-  it("plans what the rounds then write, request by request (identity already on)", async () => {
+  it("plans what the rounds then write, request by request (identity already on; binding and JWT policy)", async () => {
     await converge({ ...binding(), metadata: { ...binding().metadata, finalizers: [FINALIZER] }, spec: { ...binding().spec, roleAssignments: [], appRoleAssignments: [] } }, ports, { now: () => NOW, replicationPollMs: 1 });
-    const input = load([scenarioPolicy("team-a", ids), binding()]);
+    const input = load([scenarioPolicy("team-a", ids), binding(), jwtPolicy()]);
     await emu.control.resetLog();
     const result = await plan(input.manifests, { ports, tenancy: "enforce", now: NOW });
+    expect((await emu.control.requestLog()).filter((e) => e.method !== "GET")).toEqual([]);
     const planned = result.objects.flatMap((o) => o.changes.flatMap((c) => (c.write ? [`${c.write.method} ${c.write.path.toLowerCase()}`] : [])));
-    expect(planned.length).toBe(2);
+    // RBAC grant, Graph grant, our fragment, the API's policy document with our include.
+    expect(planned.length).toBe(4);
+    expect(result.objects.find((o) => o.kind === "ApimJwtPolicy")!.diff).toMatch(/^\+.*<include-fragment fragment-id="/m);
     await emu.control.resetLog();
     const applied = await converge({ ...binding(), metadata: { ...binding().metadata, finalizers: [FINALIZER] } }, ports, { now: () => NOW, replicationPollMs: 1 });
     expect(applied.stoppedBy).toBeUndefined();
+    const bound = { ...binding(), status: applied.status! };
+    const p = { ...jwtPolicy(), metadata: { ...jwtPolicy().metadata, finalizers: [FINALIZER] } };
+    const hooks = jwtPolicyPass(p, { ports: { apim: ports.apim, records: memoryRecordStore("jwtpolicy") } }, {}, () => bound);
+    const jwtApplied = await runRounds(hooks, p, { now: () => NOW, maxRounds: 4 });
+    expect(jwtApplied.stoppedBy).toBeUndefined();
     const log = await emu.control.requestLog();
     expect(writesIn(log)).toEqual(planned);
   });

@@ -249,7 +249,8 @@ export const bindingPlanAdapter: PlanAdapter = {
   projectStatus(obj, plan) {
     const b = obj as Readonly<LogicAppIdentityBinding>;
     const principal = plan.identity?.principalId;
-    if (plan.error || plan.refusals.length > 0 || !principal) return undefined;
+    // A principal Azure has not made yet cannot be pinned: a JWT policy then plans as waiting for the binding.
+    if (plan.error || plan.refusals.length > 0 || !principal || principal === KNOWN_AFTER_APPLY) return undefined;
     const status: BindingStatus = {
       principalId: principal,
       ...(plan.identity?.tenantId ? { tenantId: plan.identity.tenantId } : {}),
