@@ -2,7 +2,10 @@
  * Progress for long commands: "observed n/total" redrawn on stderr when stderr is a terminal, nothing otherwise
  * (CI logs stay clean; stdout stays the report, so `plan > plan.md` works on a terminal too).
  */
-export function progress(label: string, stream: NodeJS.WriteStream = process.stderr): {
+export function progress(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+): {
   update: (done: number, total: number) => void;
   end: () => void;
 } {

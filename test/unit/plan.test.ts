@@ -18,7 +18,9 @@ import { readOnlyPorts, ReadOnlyViolation } from "../../src/cli/plan/read-only.t
 import { scenarioPolicy } from "../support/access-policy.ts";
 import { stringify } from "yaml";
 
-const credential = { getToken: async () => ({ token: "plan-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }) };
+const credential = {
+  getToken: async () => ({ token: "plan-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
+};
 const NOW = "2026-12-01T10:00:00Z";
 let emu: RunningEmulator;
 let ids: ScenarioIds;
@@ -34,7 +36,13 @@ beforeEach(async () => {
   await emu.control.reset();
   await emu.control.setConfig({ replicationDelayMs: 0 });
   ids = await emu.control.seedScenario();
-  ports = createAzurePorts({ credential, armEndpoint: emu.url, graphEndpoint: emu.url, tlsCa: emu.caPem, lroPollIntervalMs: 10 });
+  ports = createAzurePorts({
+    credential,
+    armEndpoint: emu.url,
+    graphEndpoint: emu.url,
+    tlsCa: emu.caPem,
+    lroPollIntervalMs: 10,
+  });
 });
 
 function binding(): LogicAppIdentityBinding {
@@ -56,7 +64,11 @@ function jwtPolicy(): ApimJwtPolicy {
     apiVersion: "identity.logicapp.dev/v1alpha1",
     kind: "ApimJwtPolicy",
     metadata: { name: "orders-jwt", namespace: "team-a", uid: "uid-2" },
-    spec: { apimServiceId: ids.apim.serviceId, target: { apiId: ids.apim.apiId }, bindingRef: { name: "orders" } },
+    spec: {
+      apimServiceId: ids.apim.serviceId,
+      target: { apiId: ids.apim.apiId },
+      bindingRef: { name: "orders" },
+    },
   } as ApimJwtPolicy;
 }
 
@@ -81,7 +93,12 @@ describe("plan", () => {
     expect(b.error).toBeUndefined();
     expect(b.changes.map((c) => c.op)).toEqual(["enable-identity", "create", "create"]);
     const rbac = b.changes[1]!;
-    expect(rbac.fields).toMatchObject({ role: "Key Vault Secrets User", roleDefinitionGuid: "4633458b-17de-408a-b874-0445c86b69e6", scope: ids.keyVaultScope, principalId: "(known after apply)" });
+    expect(rbac.fields).toMatchObject({
+      role: "Key Vault Secrets User",
+      roleDefinitionGuid: "4633458b-17de-408a-b874-0445c86b69e6",
+      scope: ids.keyVaultScope,
+      principalId: "(known after apply)",
+    });
     expect(rbac.afterApply).toBe(true);
     const jwt = result.objects.find((o) => o.kind === "ApimJwtPolicy")!;
     // A principal Azure has not made yet cannot be pinned: the policy waits for its binding, as the operator would.
@@ -94,26 +111,49 @@ describe("plan", () => {
     await emu.control.resetLog();
     const ro = readOnlyPorts(ports);
     expect(() => ro.roleAssignments.delete("/x")).toThrow(ReadOnlyViolation);
-    expect(() => ro.apim.putPolicy({ serviceId: ids.apim.serviceId }, "<policies/>", undefined)).toThrow(ReadOnlyViolation);
+    expect(() => ro.apim.putPolicy({ serviceId: ids.apim.serviceId }, "<policies/>", undefined)).toThrow(
+      ReadOnlyViolation,
+    );
     expect(await emu.control.requestLog()).toEqual([]);
   });
 
   it("plans what the rounds then write, request by request (identity already on; binding and JWT policy)", async () => {
-    await converge({ ...binding(), metadata: { ...binding().metadata, finalizers: [FINALIZER] }, spec: { ...binding().spec, roleAssignments: [], appRoleAssignments: [] } }, ports, { now: () => NOW, replicationPollMs: 1 });
+    await converge(
+      {
+        ...binding(),
+        metadata: { ...binding().metadata, finalizers: [FINALIZER] },
+        spec: { ...binding().spec, roleAssignments: [], appRoleAssignments: [] },
+      },
+      ports,
+      { now: () => NOW, replicationPollMs: 1 },
+    );
     const input = load([scenarioPolicy("team-a", ids), binding(), jwtPolicy()]);
     await emu.control.resetLog();
     const result = await plan(input.manifests, { ports, tenancy: "enforce", now: NOW });
     expect((await emu.control.requestLog()).filter((e) => e.method !== "GET")).toEqual([]);
-    const planned = result.objects.flatMap((o) => o.changes.flatMap((c) => (c.write ? [`${c.write.method} ${c.write.path.toLowerCase()}`] : [])));
+    const planned = result.objects.flatMap((o) =>
+      o.changes.flatMap((c) => (c.write ? [`${c.write.method} ${c.write.path.toLowerCase()}`] : [])),
+    );
     // RBAC grant, Graph grant, our fragment, the API's policy document with our include.
     expect(planned.length).toBe(4);
-    expect(result.objects.find((o) => o.kind === "ApimJwtPolicy")!.diff).toMatch(/^\+.*<include-fragment fragment-id="/m);
+    expect(result.objects.find((o) => o.kind === "ApimJwtPolicy")!.diff).toMatch(
+      /^\+.*<include-fragment fragment-id="/m,
+    );
     await emu.control.resetLog();
-    const applied = await converge({ ...binding(), metadata: { ...binding().metadata, finalizers: [FINALIZER] } }, ports, { now: () => NOW, replicationPollMs: 1 });
+    const applied = await converge(
+      { ...binding(), metadata: { ...binding().metadata, finalizers: [FINALIZER] } },
+      ports,
+      { now: () => NOW, replicationPollMs: 1 },
+    );
     expect(applied.stoppedBy).toBeUndefined();
     const bound = { ...binding(), status: applied.status! };
     const p = { ...jwtPolicy(), metadata: { ...jwtPolicy().metadata, finalizers: [FINALIZER] } };
-    const hooks = jwtPolicyPass(p, { ports: { apim: ports.apim, records: memoryRecordStore("jwtpolicy") } }, {}, () => bound);
+    const hooks = jwtPolicyPass(
+      p,
+      { ports: { apim: ports.apim, records: memoryRecordStore("jwtpolicy") } },
+      {},
+      () => bound,
+    );
     const jwtApplied = await runRounds(hooks, p, { now: () => NOW, maxRounds: 4 });
     expect(jwtApplied.stoppedBy).toBeUndefined();
     const log = await emu.control.requestLog();
@@ -124,7 +164,14 @@ describe("plan", () => {
     const bad = binding();
     (bad.spec.identity as { userAssignedIdentityId?: string }).userAssignedIdentityId = "/nope";
     const out: string[] = [];
-    const io: CommandIO = { stdout: (s) => out.push(s), stderr: (s) => out.push(s), stdin: () => stringify(bad), env: {}, ports, now: () => NOW };
+    const io: CommandIO = {
+      stdout: (s) => out.push(s),
+      stderr: (s) => out.push(s),
+      stdin: () => stringify(bad),
+      env: {},
+      ports,
+      now: () => NOW,
+    };
     expect(await planCommand(["-f", "-"], io)).toBe(1);
     expect(out.join("")).toMatch(/spec\.identity/);
   });

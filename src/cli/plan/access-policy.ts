@@ -11,7 +11,9 @@ import {
 import { decide } from "../../controllers/access-policy/decide.ts";
 import type { PlanAdapter } from "./model.ts";
 
-export function accessPolicyPlanAdapter(namespaces: () => { name: string; labels: Record<string, string> }[]): PlanAdapter {
+export function accessPolicyPlanAdapter(
+  namespaces: () => { name: string; labels: Record<string, string> }[],
+): PlanAdapter {
   return {
     kind: ACCESS_POLICY_KIND,
     namespaced: false,

@@ -32,8 +32,9 @@ function describe(
   afterApply: boolean,
 ): PlanChange {
   const roleName = (definitionId: string) =>
-    o.roles.find((r) => r.definition && short(r.definition.id).toLowerCase() === short(definitionId).toLowerCase())
-      ?.definition?.roleName ?? "(role name not resolved)";
+    o.roles.find(
+      (r) => r.definition && short(r.definition.id).toLowerCase() === short(definitionId).toLowerCase(),
+    )?.definition?.roleName ?? "(role name not resolved)";
   const appRole = (resourceId: string, appRoleId: string) => {
     const api = o.apis.find((x) => x.servicePrincipal?.id.toLowerCase() === resourceId.toLowerCase());
     const role = api?.servicePrincipal?.appRoles.find((r) => r.id === appRoleId);
@@ -97,7 +98,9 @@ function describe(
         summary: `${op} "${role}"${existing ? ` on ${existing.scope}` : ""} from ${a.principalId} (${a.why})`,
         fields: {
           role,
-          ...(existing ? { roleDefinitionGuid: short(existing.roleDefinitionId), scope: existing.scope } : {}),
+          ...(existing
+            ? { roleDefinitionGuid: short(existing.roleDefinitionId), scope: existing.scope }
+            : {}),
           principalId: a.principalId,
           assignmentId: a.id,
           why: a.why,
@@ -120,7 +123,12 @@ function describe(
         },
         ...(afterApply
           ? {}
-          : { write: { method: "POST" as const, path: `/v1.0/servicePrincipals/${a.resourceId}/appRoleAssignedTo` } }),
+          : {
+              write: {
+                method: "POST" as const,
+                path: `/v1.0/servicePrincipals/${a.resourceId}/appRoleAssignedTo`,
+              },
+            }),
         ...after,
       };
     }
@@ -131,8 +139,18 @@ function describe(
       return {
         op,
         summary: `${op} app role "${r.value}" of ${r.api} from ${a.principalId} (${a.why})`,
-        fields: { api: r.api, appRole: r.value, resourceId: a.resourceId, principalId: a.principalId, assignmentId: a.id, why: a.why },
-        write: { method: "DELETE", path: `/v1.0/servicePrincipals/${a.resourceId}/appRoleAssignedTo/${a.id}` },
+        fields: {
+          api: r.api,
+          appRole: r.value,
+          resourceId: a.resourceId,
+          principalId: a.principalId,
+          assignmentId: a.id,
+          why: a.why,
+        },
+        write: {
+          method: "DELETE",
+          path: `/v1.0/servicePrincipals/${a.resourceId}/appRoleAssignedTo/${a.id}`,
+        },
         ...after,
       };
     }
@@ -142,7 +160,9 @@ function describe(
 /** Grants decide found already there and not ours: adopted (never revoked), no write. */
 function adoptions(next: BindingStatus, previous: BindingStatus | undefined): PlanChange[] {
   const had = new Set(
-    (previous?.roleAssignments ?? []).filter((r) => r.ownership === "Adopted").map((r) => r.id?.toLowerCase()),
+    (previous?.roleAssignments ?? [])
+      .filter((r) => r.ownership === "Adopted")
+      .map((r) => r.id?.toLowerCase()),
   );
   return (next.roleAssignments ?? [])
     .filter((r) => r.ownership === "Adopted" && r.id && !had.has(r.id.toLowerCase()))
@@ -159,14 +179,20 @@ function adoptions(next: BindingStatus, previous: BindingStatus | undefined): Pl
     }));
 }
 
-function refusalsOf(conditions: readonly { type: string; status: string; reason: string; message?: string }[]): PlanRefusal[] {
+function refusalsOf(
+  conditions: readonly { type: string; status: string; reason: string; message?: string }[],
+): PlanRefusal[] {
   return conditions
     .filter((c) => c.type === "Stalled" && c.status === "True")
     .map((c) => ({ reason: c.reason, message: c.message ?? "" }));
 }
 
 /** The observation as the next round would see it once the identity is on: a placeholder principal. */
-function withPrincipal(o: BindingObservation, b: LogicAppIdentityBinding, a: Extract<BindingAction, { type: "setIdentity" }>): BindingObservation {
+function withPrincipal(
+  o: BindingObservation,
+  b: LogicAppIdentityBinding,
+  a: Extract<BindingAction, { type: "setIdentity" }>,
+): BindingObservation {
   const ua = o.userAssignedIdentity;
   return {
     ...o,
@@ -227,7 +253,9 @@ export const bindingPlanAdapter: PlanAdapter = {
       changes.push(...more.map((a) => describe(a, projected, b.spec.logicAppId, true)));
       principal = next.status.principalId;
       if (principal === KNOWN_AFTER_APPLY)
-        notes.push("The identity's principal is created by Azure when it is turned on: grants show it as known after apply.");
+        notes.push(
+          "The identity's principal is created by Azure when it is turned on: grants show it as known after apply.",
+        );
     }
     if (decision.requeueAfterMs !== undefined && changes.length === 0 && !decision.stalled)
       notes.push("Waiting on Azure (replication or a fresh identity); the operator re-checks by itself.");
@@ -242,7 +270,12 @@ export const bindingPlanAdapter: PlanAdapter = {
       ],
       notes,
       ...(principal
-        ? { identity: { principalId: principal, ...(decision.status.tenantId ? { tenantId: decision.status.tenantId } : {}) } }
+        ? {
+            identity: {
+              principalId: principal,
+              ...(decision.status.tenantId ? { tenantId: decision.status.tenantId } : {}),
+            },
+          }
         : {}),
     };
   },
@@ -250,7 +283,8 @@ export const bindingPlanAdapter: PlanAdapter = {
     const b = obj as Readonly<LogicAppIdentityBinding>;
     const principal = plan.identity?.principalId;
     // A principal Azure has not made yet cannot be pinned: a JWT policy then plans as waiting for the binding.
-    if (plan.error || plan.refusals.length > 0 || !principal || principal === KNOWN_AFTER_APPLY) return undefined;
+    if (plan.error || plan.refusals.length > 0 || !principal || principal === KNOWN_AFTER_APPLY)
+      return undefined;
     const status: BindingStatus = {
       principalId: principal,
       ...(plan.identity?.tenantId ? { tenantId: plan.identity.tenantId } : {}),

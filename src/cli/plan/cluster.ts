@@ -63,14 +63,21 @@ export function clusterView(client: KubeClient, recordsNamespace: string): Clust
       };
       try {
         if (live)
-          await client.request("PUT", client.objectPath(r, { ...(ns ? { namespace: ns } : {}), name: obj.metadata.name }), {
-            body,
-            query: { dryRun: "All" },
-          });
+          await client.request(
+            "PUT",
+            client.objectPath(r, { ...(ns ? { namespace: ns } : {}), name: obj.metadata.name }),
+            {
+              body,
+              query: { dryRun: "All" },
+            },
+          );
         else await client.request("POST", collectionPath(r, ns), { body, query: { dryRun: "All" } });
         return undefined;
       } catch (e) {
-        if (e instanceof KubeApiError && (e.statusCode === 422 || e.statusCode === 400 || e.statusCode === 403)) {
+        if (
+          e instanceof KubeApiError &&
+          (e.statusCode === 422 || e.statusCode === 400 || e.statusCode === 403)
+        ) {
           const st = e.body as { message?: string } | undefined;
           return st?.message ?? e.message;
         }

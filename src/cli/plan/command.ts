@@ -49,7 +49,10 @@ export const processIO = (): CommandIO => ({
   env: process.env,
 });
 
-export function portsFrom(argv: readonly string[], io: CommandIO): { ports?: AzurePorts; rest: string[]; problems: string[] } {
+export function portsFrom(
+  argv: readonly string[],
+  io: CommandIO,
+): { ports?: AzurePorts; rest: string[]; problems: string[] } {
   const azure = parseAzureOptions(argv, io.env);
   if (io.ports) return { ports: io.ports, rest: azure.rest, problems: [] };
   if (azure.problems.length > 0) return { rest: azure.rest, problems: azure.problems };
@@ -97,15 +100,19 @@ export async function planCommand(argv: readonly string[], io: CommandIO): Promi
   }
   const errors = [...problems];
   if (!values.filename?.length) errors.push("-f is required: pass a file, a directory or - for stdin");
-  if (!["text", "markdown", "json"].includes(values.format)) errors.push(`--format ${values.format}: use text, markdown or json`);
-  if (values.tenancy !== "enforce" && values.tenancy !== "permissive") errors.push(`--tenancy ${values.tenancy}: use enforce or permissive`);
+  if (!["text", "markdown", "json"].includes(values.format))
+    errors.push(`--format ${values.format}: use text, markdown or json`);
+  if (values.tenancy !== "enforce" && values.tenancy !== "permissive")
+    errors.push(`--tenancy ${values.tenancy}: use enforce or permissive`);
   if (errors.length > 0 || !ports) {
     io.stderr(`plan: ${errors.join("\n  ")}\nRun 'plan --help' for usage.\n`);
     return 1;
   }
   const loaded = loadManifests(values.filename ?? [], io.stdin);
   if (loaded.manifests.length === 0 && loaded.errors.length === 0)
-    loaded.errors.push(`no ${"identity.logicapp.dev"} objects found in ${values.filename!.join(", ")} (${loaded.skipped} other documents skipped)`);
+    loaded.errors.push(
+      `no ${"identity.logicapp.dev"} objects found in ${values.filename!.join(", ")} (${loaded.skipped} other documents skipped)`,
+    );
   const useCluster = values.cluster === true && values["no-cluster"] !== true;
   let client: KubeClient | undefined;
   try {
@@ -139,7 +146,9 @@ export async function planCommand(argv: readonly string[], io: CommandIO): Promi
     const msg = e instanceof Error ? e.message : String(e);
     io.stderr(
       `plan: ${msg}\n` +
-        (client ? "Check that the kubeconfig's user may get/list the operator's kinds, Namespaces and ConfigMaps in the records namespace, or run with --no-cluster.\n" : ""),
+        (client
+          ? "Check that the kubeconfig's user may get/list the operator's kinds, Namespaces and ConfigMaps in the records namespace, or run with --no-cluster.\n"
+          : ""),
     );
     return 1;
   } finally {

@@ -64,63 +64,117 @@ function staticCache<T extends KubeObject>(items: readonly T[]): CacheReader<T> 
 
 const specDiff = (a: unknown, b: unknown, at = "spec"): string[] => {
   if (JSON.stringify(a) === JSON.stringify(b)) return [];
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) || Array.isArray(b))
+  if (
+    typeof a !== "object" ||
+    typeof b !== "object" ||
+    a === null ||
+    b === null ||
+    Array.isArray(a) ||
+    Array.isArray(b)
+  )
     return [at];
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].flatMap((k) => specDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`));
+  return [...keys].flatMap((k) =>
+    specDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`),
+  );
 };
 
 export async function plan(manifests: readonly Manifest[], options: PlanOptions): Promise<PlanResult> {
   const ports = readOnlyPorts(options.ports);
   const cluster = options.cluster;
-  const nsFiles = (options.namespaces ?? []).map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} }));
+  const nsFiles = (options.namespaces ?? []).map((n) => ({
+    name: n.metadata.name,
+    labels: n.metadata.labels ?? {},
+  }));
   const nsCluster = cluster ? await cluster.namespaces() : [];
   const namespaces = [...nsFiles, ...nsCluster.filter((n) => !nsFiles.some((f) => f.name === n.name))];
   for (const m of manifests) {
     const ns = m.object.metadata.namespace;
     if (m.object.kind !== "AzureAccessPolicy" && ns === undefined) m.object.metadata.namespace = "default";
     const name = m.object.metadata.namespace;
-    if (name && !namespaces.some((n) => n.name === name)) namespaces.push({ name, labels: { "kubernetes.io/metadata.name": name } });
+    if (name && !namespaces.some((n) => n.name === name))
+      namespaces.push({ name, labels: { "kubernetes.io/metadata.name": name } });
   }
-  const adapters = [accessPolicyPlanAdapter(() => namespaces), bindingPlanAdapter, jwtPolicyPlanAdapter, ...(options.adapters ?? [])];
+  const adapters = [
+    accessPolicyPlanAdapter(() => namespaces),
+    bindingPlanAdapter,
+    jwtPolicyPlanAdapter,
+    ...(options.adapters ?? []),
+  ];
   const byKind = new Map(adapters.map((a) => [a.kind, a]));
 
-  const filePolicies = manifests.filter((m) => m.object.kind === "AzureAccessPolicy").map((m) => m.object as unknown as AzureAccessPolicy);
-  const clusterPolicies = cluster ? ((await cluster.list("AzureAccessPolicy")) as unknown as AzureAccessPolicy[]) : [];
-  const policies = [...filePolicies, ...clusterPolicies.filter((p) => !filePolicies.some((f) => f.metadata.name === p.metadata.name))];
+  const filePolicies = manifests
+    .filter((m) => m.object.kind === "AzureAccessPolicy")
+    .map((m) => m.object as unknown as AzureAccessPolicy);
+  const clusterPolicies = cluster
+    ? ((await cluster.list("AzureAccessPolicy")) as unknown as AzureAccessPolicy[])
+    : [];
+  const policies = [
+    ...filePolicies,
+    ...clusterPolicies.filter((p) => !filePolicies.some((f) => f.metadata.name === p.metadata.name)),
+  ];
   const tenancy = new TenancyFence({
     mode: options.tenancy,
     policies: staticCache(policies),
-    namespaces: staticCache(namespaces.map((n) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: n.name, labels: n.labels }, spec: {} }))),
+    namespaces: staticCache(
+      namespaces.map((n) => ({
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: n.name, labels: n.labels },
+        spec: {},
+      })),
+    ),
   });
 
   const projected = new Map<string, Obj>();
   const clusterBindings = cluster ? await cluster.list("LogicAppIdentityBinding") : [];
   const bindings = (ns: string, name: string): Obj | undefined =>
-    projected.get(`${ns}/${name}`) ?? clusterBindings.find((b) => b.metadata.namespace === ns && b.metadata.name === name);
+    projected.get(`${ns}/${name}`) ??
+    clusterBindings.find((b) => b.metadata.namespace === ns && b.metadata.name === name);
 
-  const ordered = [...manifests].sort((a, b) => (byKind.get(a.object.kind)?.order ?? 99) - (byKind.get(b.object.kind)?.order ?? 99));
+  const ordered = [...manifests].sort(
+    (a, b) => (byKind.get(a.object.kind)?.order ?? 99) - (byKind.get(b.object.kind)?.order ?? 99),
+  );
   const out: ObjectPlan[] = [];
   let done = 0;
   for (const m of ordered) {
     const o = m.object;
-    const base = { kind: o.kind, name: o.metadata.name, source: m.source, changes: [], refusals: [], notes: [], ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) };
+    const base = {
+      kind: o.kind,
+      name: o.metadata.name,
+      source: m.source,
+      changes: [],
+      refusals: [],
+      notes: [],
+      ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+    };
     const adapter = byKind.get(o.kind);
     options.progress?.(done++, ordered.length);
     if (!adapter) {
-      out.push({ ...base, error: `${o.kind} is not a kind this operator plans (known: ${[...byKind.keys()].join(", ")})` });
+      out.push({
+        ...base,
+        error: `${o.kind} is not a kind this operator plans (known: ${[...byKind.keys()].join(", ")})`,
+      });
       continue;
     }
     if (o.apiVersion.split("/")[1] !== VERSION) {
-      out.push({ ...base, error: `apiVersion ${o.apiVersion} is not served; use ${o.apiVersion.split("/")[0]}/${VERSION}` });
+      out.push({
+        ...base,
+        error: `apiVersion ${o.apiVersion} is not served; use ${o.apiVersion.split("/")[0]}/${VERSION}`,
+      });
       continue;
     }
     const problems = validateAgainst(adapter.specSchema, o.spec, "spec");
     if (problems.length > 0) {
-      out.push({ ...base, error: `invalid (the API server would refuse it): ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` });
+      out.push({
+        ...base,
+        error: `invalid (the API server would refuse it): ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`,
+      });
       continue;
     }
-    const live = cluster ? await cluster.get(o.kind, adapter.namespaced ? o.metadata.namespace : undefined, o.metadata.name) : undefined;
+    const live = cluster
+      ? await cluster.get(o.kind, adapter.namespaced ? o.metadata.namespace : undefined, o.metadata.name)
+      : undefined;
     if (cluster) {
       const verdict = await cluster.dryRun(o, live);
       if (verdict) {
@@ -149,7 +203,10 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
       const status = adapter.projectStatus?.(o, result);
       if (status !== undefined) projected.set(`${o.metadata.namespace}/${o.metadata.name}`, { ...o, status });
     } catch (e) {
-      out.push({ ...base, error: `${e instanceof Error ? e.message : String(e)} — check the Azure endpoint and that the plan identity has Reader (docs/azure-permissions.md)` });
+      out.push({
+        ...base,
+        error: `${e instanceof Error ? e.message : String(e)} — check the Azure endpoint and that the plan identity has Reader (docs/azure-permissions.md)`,
+      });
     }
   }
   options.progress?.(ordered.length, ordered.length);

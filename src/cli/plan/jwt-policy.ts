@@ -26,7 +26,12 @@ export function policyPath(serviceId: string, target: JwtPolicyTarget | undefine
   return `${serviceId}/policies/policy`;
 }
 
-function describe(a: Action, o: Observed, policy: Readonly<ApimJwtPolicy>, uidKnown: boolean): PlanChange | undefined {
+function describe(
+  a: Action,
+  o: Observed,
+  policy: Readonly<ApimJwtPolicy>,
+  uidKnown: boolean,
+): PlanChange | undefined {
   const svc = policy.spec.apimServiceId;
   const label = targetLabel(policy.spec.target);
   const after = uidKnown ? {} : { afterApply: true };
@@ -36,8 +41,13 @@ function describe(a: Action, o: Observed, policy: Readonly<ApimJwtPolicy>, uidKn
       return {
         op: exists ? "update" : "create",
         summary: `${exists ? "update" : "create"} policy fragment ${uidKnown ? a.fragmentId : "(ID known after apply)"} on ${svc.split("/").pop()}`,
-        fields: { service: svc, fragmentId: uidKnown ? a.fragmentId : "(known after apply: derived from the object's UID)" },
-        ...(uidKnown ? { write: { method: "PUT" as const, path: `${svc}/policyFragments/${a.fragmentId}` } } : {}),
+        fields: {
+          service: svc,
+          fragmentId: uidKnown ? a.fragmentId : "(known after apply: derived from the object's UID)",
+        },
+        ...(uidKnown
+          ? { write: { method: "PUT" as const, path: `${svc}/policyFragments/${a.fragmentId}` } }
+          : {}),
         ...after,
       };
     }
@@ -88,10 +98,14 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
       },
       ...(live?.status ? { status: live.status } : {}),
     };
-    const lookup = (ns: string, name: string) => ctx.bindings(ns, name) as Readonly<LogicAppIdentityBinding> | undefined;
+    const lookup = (ns: string, name: string) =>
+      ctx.bindings(ns, name) as Readonly<LogicAppIdentityBinding> | undefined;
     const hooks = jwtPolicyPass(
       policy,
-      { ports: { apim: ctx.ports.apim, records: overlayRecords(ctx.records.jwtPolicies as JwtRecordStore) }, tenancy: ctx.tenancy },
+      {
+        ports: { apim: ctx.ports.apim, records: overlayRecords(ctx.records.jwtPolicies as JwtRecordStore) },
+        tenancy: ctx.tenancy,
+      },
       {},
       lookup,
     );
@@ -105,18 +119,26 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
     const desired = desiredOf(policy, lookup);
     for (const a of verdict.allowed) {
       if (a.type === "putFragment")
-        diffs.push(unifiedDiff(observed.fragment?.xml ?? "", a.xml, `fragment ${uid ? a.fragmentId : "(new)"}`, 3));
+        diffs.push(
+          unifiedDiff(observed.fragment?.xml ?? "", a.xml, `fragment ${uid ? a.fragmentId : "(new)"}`, 3),
+        );
       if (a.type === "putPolicy")
-        diffs.push(unifiedDiff(observed.policy?.xml ?? "", a.xml, `policy ${targetLabel(policy.spec.target)}`, 1));
+        diffs.push(
+          unifiedDiff(observed.policy?.xml ?? "", a.xml, `policy ${targetLabel(policy.spec.target)}`, 1),
+        );
       if (a.type === "deletePolicy" && observed.policy)
         diffs.push(unifiedDiff(observed.policy.xml, "", `policy ${targetLabel(policy.spec.target)}`, 0));
     }
     const notes: string[] = [];
     const previous = live?.status?.target;
     if (previous !== undefined && previous !== targetLabel(policy.spec.target))
-      notes.push(`The target moved from ${previous}: the operator first takes our include out of ${previous} (not shown as a diff).`);
+      notes.push(
+        `The target moved from ${previous}: the operator first takes our include out of ${previous} (not shown as a diff).`,
+      );
     if (policy.spec.bindingRef && !desired.binding?.ready)
-      notes.push(`Waits for LogicAppIdentityBinding ${policy.spec.bindingRef.name} to be Ready (its principal is pinned).`);
+      notes.push(
+        `Waits for LogicAppIdentityBinding ${policy.spec.bindingRef.name} to be Ready (its principal is pinned).`,
+      );
     if (policy.spec.bindingRef && desired.binding?.principalId)
       notes.push(`Pins principal ${desired.binding.principalId} of binding ${policy.spec.bindingRef.name}.`);
     const stalled = decision.conditions.filter((c) => c.type === "Stalled" && c.status === "True");

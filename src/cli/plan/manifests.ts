@@ -32,7 +32,9 @@ export function parseStream(text: string, origin: string, into: LoadResult): voi
   docs.forEach((doc, i) => {
     const source = `${origin}#${i + 1}`;
     if (doc.errors.length > 0) {
-      into.errors.push(`${source}: YAML does not parse: ${doc.errors[0]!.message.split("\n")[0]} — fix the file`);
+      into.errors.push(
+        `${source}: YAML does not parse: ${doc.errors[0]!.message.split("\n")[0]} — fix the file`,
+      );
       return;
     }
     const value: unknown = doc.toJS();

@@ -4,10 +4,17 @@ import type { PlanResult } from "./engine.ts";
 
 const keyOf = (o: ObjectPlan) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ""}${o.name}`;
 const verdictOf = (o: ObjectPlan) =>
-  o.error ? "error" : o.refusals.length > 0 ? "refused" : o.changes.length > 0 ? `${o.changes.length} change(s)` : "no changes";
+  o.error
+    ? "error"
+    : o.refusals.length > 0
+      ? "refused"
+      : o.changes.length > 0
+        ? `${o.changes.length} change(s)`
+        : "no changes";
 
 function counts(objects: readonly ObjectPlan[]) {
-  const n = (op: string[]) => objects.reduce((s, o) => s + o.changes.filter((c) => op.includes(c.op)).length, 0);
+  const n = (op: string[]) =>
+    objects.reduce((s, o) => s + o.changes.filter((c) => op.includes(c.op)).length, 0);
   return {
     create: n(["create", "enable-identity", "attach-identity", "re-grant", "repair-identity"]),
     update: n(["update", "migrate"]),
@@ -27,10 +34,14 @@ export function renderText(result: PlanResult, loadErrors: readonly string[]): s
   const lines: string[] = [];
   for (const e of loadErrors) lines.push(`error: ${e}`);
   for (const o of result.objects) {
-    lines.push(`${keyOf(o)}  (${o.source})${o.cluster ? `  [cluster: ${o.cluster}${o.clusterDiff ? `: ${o.clusterDiff.join(", ")}` : ""}]` : ""}`);
+    lines.push(
+      `${keyOf(o)}  (${o.source})${o.cluster ? `  [cluster: ${o.cluster}${o.clusterDiff ? `: ${o.clusterDiff.join(", ")}` : ""}]` : ""}`,
+    );
     if (o.error) lines.push(`  ! ${o.error}`);
     for (const c of o.changes) {
-      lines.push(`  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" ? "=" : c.op === "update" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`);
+      lines.push(
+        `  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" ? "=" : c.op === "update" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`,
+      );
       for (const [k, v] of Object.entries(c.fields)) lines.push(`      ${k}: ${v}`);
     }
     for (const r of o.refusals) lines.push(`  x refused ${r.reason}: ${r.message}`);
@@ -55,20 +66,39 @@ export function renderMarkdown(result: PlanResult, loadErrors: readonly string[]
   const out: string[] = ["### logicapp-identity-operator plan", ""];
   out.push("| Object | Source | Result | Add | Remove | Refused |", "|---|---|---|---|---|---|");
   for (const o of result.objects) {
-    const add = o.changes.filter((x) => !["revoke", "sweep", "delete", "disable-identity", "adopt"].includes(x.op)).length;
-    const rem = o.changes.filter((x) => ["revoke", "sweep", "delete", "disable-identity"].includes(x.op)).length;
-    out.push(`| \`${esc(keyOf(o))}\` | ${esc(o.source)} | ${verdictOf(o)} | ${add} | ${rem} | ${o.refusals.length} |`);
+    const add = o.changes.filter(
+      (x) => !["revoke", "sweep", "delete", "disable-identity", "adopt"].includes(x.op),
+    ).length;
+    const rem = o.changes.filter((x) =>
+      ["revoke", "sweep", "delete", "disable-identity"].includes(x.op),
+    ).length;
+    out.push(
+      `| \`${esc(keyOf(o))}\` | ${esc(o.source)} | ${verdictOf(o)} | ${add} | ${rem} | ${o.refusals.length} |`,
+    );
   }
   out.push("", `**${summaryLine(result)}**`, "");
   for (const e of loadErrors) out.push(`> :x: ${esc(e)}`, "");
   for (const o of result.objects) {
-    out.push(`<details${o.error || o.refusals.length > 0 ? " open" : ""}><summary><code>${esc(keyOf(o))}</code>: ${verdictOf(o)}</summary>`, "");
-    if (o.cluster) out.push(`Cluster: **${o.cluster}**${o.clusterDiff ? ` (${o.clusterDiff.map((d) => `\`${d}\``).join(", ")})` : ""}`, "");
+    out.push(
+      `<details${o.error || o.refusals.length > 0 ? " open" : ""}><summary><code>${esc(keyOf(o))}</code>: ${verdictOf(o)}</summary>`,
+      "",
+    );
+    if (o.cluster)
+      out.push(
+        `Cluster: **${o.cluster}**${o.clusterDiff ? ` (${o.clusterDiff.map((d) => `\`${d}\``).join(", ")})` : ""}`,
+        "",
+      );
     if (o.error) out.push(`:x: ${esc(o.error)}`, "");
     if (o.changes.length > 0) {
       out.push("| Change | What | Details |", "|---|---|---|");
       for (const ch of o.changes)
-        out.push(`| ${ch.op}${ch.afterApply ? " (after apply)" : ""} | ${esc(ch.summary)} | ${Object.entries(ch.fields).map(([k, v]) => `${k}: \`${esc(v)}\``).join("<br>")} |`);
+        out.push(
+          `| ${ch.op}${ch.afterApply ? " (after apply)" : ""} | ${esc(ch.summary)} | ${Object.entries(
+            ch.fields,
+          )
+            .map(([k, v]) => `${k}: \`${esc(v)}\``)
+            .join("<br>")} |`,
+        );
       out.push("");
     }
     for (const r of o.refusals) out.push(`- :no_entry: **${r.reason}**: ${esc(r.message)}`);
@@ -86,5 +116,11 @@ export function renderMarkdown(result: PlanResult, loadErrors: readonly string[]
 }
 
 export function renderJson(result: PlanResult, loadErrors: readonly string[], exitCode: number): string {
-  return JSON.stringify({ exitCode, summary: summaryLine(result), celBy: result.celBy, loadErrors, objects: result.objects }, null, 2) + "\n";
+  return (
+    JSON.stringify(
+      { exitCode, summary: summaryLine(result), celBy: result.celBy, loadErrors, objects: result.objects },
+      null,
+      2,
+    ) + "\n"
+  );
 }

@@ -17,7 +17,8 @@ if (!FormatRegistry.Has("date-time"))
   FormatRegistry.Set("date-time", (v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d\d-\d\dT/.test(v));
 
 type Json = Record<string, unknown>;
-const has = (o: unknown, k: string): boolean => typeof o === "object" && o !== null && (o as Json)[k] !== undefined;
+const has = (o: unknown, k: string): boolean =>
+  typeof o === "object" && o !== null && (o as Json)[k] !== undefined;
 
 /**
  * Every CEL rule of the CRDs that plan evaluates without an API server, by its exact text. A test
@@ -26,14 +27,19 @@ const has = (o: unknown, k: string): boolean => typeof o === "object" && o !== n
  */
 export const LOCAL_CEL: Readonly<Record<string, (self: unknown) => boolean>> = {
   "has(self.names) || has(self.selector)": (s) => has(s, "names") || has(s, "selector"),
-  "self.type == 'UserAssigned' ? has(self.userAssignedIdentityId) : !has(self.userAssignedIdentityId)": (s) =>
-    (s as Json).type === "UserAssigned" ? has(s, "userAssignedIdentityId") : !has(s, "userAssignedIdentityId"),
+  "self.type == 'UserAssigned' ? has(self.userAssignedIdentityId) : !has(self.userAssignedIdentityId)": (
+    s,
+  ) =>
+    (s as Json).type === "UserAssigned"
+      ? has(s, "userAssignedIdentityId")
+      : !has(s, "userAssignedIdentityId"),
   "!self.trim().startsWith('@') && !self.contains('{{')": (s) =>
     typeof s === "string" && !s.trim().startsWith("@") && !s.includes("{{"),
   "!(has(self.productId) && has(self.apiId))": (s) => !(has(s, "productId") && has(s, "apiId")),
   "!has(self.operationId) || has(self.apiId)": (s) => !has(s, "operationId") || has(s, "apiId"),
   "has(self.bindingRef) || (has(self.audiences) && size(self.audiences) > 0)": (s) =>
-    has(s, "bindingRef") || (Array.isArray((s as Json).audiences) && ((s as Json).audiences as unknown[]).length > 0),
+    has(s, "bindingRef") ||
+    (Array.isArray((s as Json).audiences) && ((s as Json).audiences as unknown[]).length > 0),
   "has(self.bindingRef) || has(self.tenantId)": (s) => has(s, "bindingRef") || has(s, "tenantId"),
 };
 
