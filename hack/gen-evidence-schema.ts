@@ -3,4 +3,4 @@ import { writeFileSync } from "node:fs";
 import { evidenceSchemaJson } from "../src/cli/evidence/schema-json.ts";
 
 writeFileSync(new URL("../docs/evidence.schema.json", import.meta.url), evidenceSchemaJson());
-console.log("wrote docs/evidence.schema.json");
+console.log("wrote docs/evidence.schema.json (run npx prettier --write docs/evidence.schema.json)");
