@@ -62,24 +62,21 @@ export function clusterView(client: KubeClient, recordsNamespace: string): Clust
         spec: obj.spec,
       };
       try {
-        if (live)
-          await client.request(
-            "PUT",
-            client.objectPath(r, { ...(ns ? { namespace: ns } : {}), name: obj.metadata.name }),
-            {
-              body,
-              query: { dryRun: "All" },
-            },
-          );
-        else await client.request("POST", collectionPath(r, ns), { body, query: { dryRun: "All" } });
-        return undefined;
+        const path = live
+          ? client.objectPath(r, { ...(ns ? { namespace: ns } : {}), name: obj.metadata.name })
+          : collectionPath(r, ns);
+        const stored = await client.request<Obj>(live ? "PUT" : "POST", path, {
+          body,
+          query: { dryRun: "All" },
+        });
+        return { stored };
       } catch (e) {
         if (
           e instanceof KubeApiError &&
           (e.statusCode === 422 || e.statusCode === 400 || e.statusCode === 403)
         ) {
           const st = e.body as { message?: string } | undefined;
-          return st?.message ?? e.message;
+          return { refused: st?.message ?? e.message };
         }
         throw e;
       }

@@ -28,8 +28,11 @@ export interface ClusterView {
   list(kind: string): Promise<Obj[]>;
   namespaces(): Promise<{ name: string; labels: Record<string, string> }[]>;
   records: { bindings: RecordAccess<unknown>; jwtPolicies: RecordAccess<unknown> };
-  /** The API server's own verdict (schema + every CEL rule, transition rules included); undefined: accepted. */
-  dryRun(obj: Obj, live: Obj | undefined): Promise<string | undefined>;
+  /**
+   * The API server's own verdict (schema + every CEL rule, transition rules included): `refused` with its message,
+   * or the object as it would be stored (defaults applied), to compare with the live one.
+   */
+  dryRun(obj: Obj, live: Obj | undefined): Promise<{ refused: string } | { stored: Obj }>;
 }
 
 export interface PlanOptions {
@@ -175,12 +178,14 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
     const live = cluster
       ? await cluster.get(o.kind, adapter.namespaced ? o.metadata.namespace : undefined, o.metadata.name)
       : undefined;
+    let stored: Obj = o;
     if (cluster) {
       const verdict = await cluster.dryRun(o, live);
-      if (verdict) {
-        out.push({ ...base, error: `the API server refuses it: ${verdict}` });
+      if ("refused" in verdict) {
+        out.push({ ...base, error: `the API server refuses it: ${verdict.refused}` });
         continue;
       }
+      stored = verdict.stored;
     }
     try {
       const p = await adapter.plan(o, {
@@ -193,8 +198,8 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
       });
       const compared = cluster
         ? live
-          ? specDiff(live.spec, o.spec).length > 0
-            ? { cluster: "changed" as const, clusterDiff: specDiff(live.spec, o.spec) }
+          ? specDiff(live.spec, stored.spec).length > 0
+            ? { cluster: "changed" as const, clusterDiff: specDiff(live.spec, stored.spec) }
             : { cluster: "unchanged" as const }
           : { cluster: "new" as const }
         : {};
