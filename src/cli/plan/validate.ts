@@ -78,10 +78,11 @@ function celProblems(schema: TSchema, value: unknown, at: string): Problem[] {
   for (const r of rules) {
     const local = LOCAL_CEL[r.rule];
     if (!local) continue;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = local(value);
     } catch {
+      // A value of the wrong shape fails the rule (the schema error says why).
       ok = false;
     }
     if (!ok) out.push({ path: at, message: r.message });
