@@ -157,8 +157,12 @@ function describe(
   }
 }
 
-/** Grants decide found already there and not ours: adopted (never revoked), no write. */
-function adoptions(next: BindingStatus, previous: BindingStatus | undefined): PlanChange[] {
+/**
+ * Grants decide found already there and not provably this object's: adopted (never revoked), no write. Without the
+ * object from the cluster plan knows no UID, so a grant the operator made for it looks the same as a foreign one:
+ * it is reported as existing, and --cluster tells which.
+ */
+function adoptions(next: BindingStatus, previous: BindingStatus | undefined, known: boolean): PlanChange[] {
   const had = new Set(
     (previous?.roleAssignments ?? [])
       .filter((r) => r.ownership === "Adopted")
@@ -167,8 +171,10 @@ function adoptions(next: BindingStatus, previous: BindingStatus | undefined): Pl
   return (next.roleAssignments ?? [])
     .filter((r) => r.ownership === "Adopted" && r.id && !had.has(r.id.toLowerCase()))
     .map((r) => ({
-      op: "adopt",
-      summary: `adopt existing "${r.role}" on ${r.scope} (${r.id}): kept, never revoked`,
+      op: known ? "adopt" : "exists",
+      summary: known
+        ? `adopt existing "${r.role}" on ${r.scope}: kept, never revoked`
+        : `"${r.role}" on ${r.scope} exists already (made for this binding or by someone else: --cluster tells which)`,
       fields: {
         role: r.role,
         ...(r.roleDefinitionId ? { roleDefinitionGuid: short(r.roleDefinitionId) } : {}),
@@ -239,7 +245,7 @@ export const bindingPlanAdapter: PlanAdapter = {
     const decision = hooks.decide(b, observed, ctx.now);
     const verdict = ctx.tenancy.bindingGuard(b, decision.actions);
     const changes = verdict.allowed.map((a) => describe(a, observed, b.spec.logicAppId, false));
-    changes.push(...adoptions(decision.status, live?.status));
+    changes.push(...adoptions(decision.status, live?.status, live !== undefined));
     const notes: string[] = [];
     const enable = verdict.allowed.find(
       (a): a is Extract<BindingAction, { type: "setIdentity" }> =>

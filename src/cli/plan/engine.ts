@@ -221,5 +221,6 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
 /** terraform plan -detailed-exitcode: 0 nothing to do, 2 changes, 1 an error or a refusal (apply would stall). */
 export function exitCodeOf(result: PlanResult, loadErrors: readonly string[]): 0 | 1 | 2 {
   if (loadErrors.length > 0 || result.objects.some((o) => o.error || o.refusals.length > 0)) return 1;
-  return result.objects.some((o) => o.changes.length > 0) ? 2 : 0;
+  // "exists" is an observation, not a change.
+  return result.objects.some((o) => o.changes.some((c) => c.op !== "exists")) ? 2 : 0;
 }

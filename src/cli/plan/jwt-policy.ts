@@ -129,6 +129,10 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
       if (a.type === "deletePolicy" && observed.policy)
         diffs.push(unifiedDiff(observed.policy.xml, "", `policy ${targetLabel(policy.spec.target)}`, 0));
     }
+    // Without the object's UID the fragment ID is not known: say so rather than show an ID that will not be used.
+    if (uid === undefined)
+      for (let i = 0; i < diffs.length; i++)
+        diffs[i] = diffs[i]!.replaceAll(desired.fragmentId, "(known after apply)");
     const notes: string[] = [];
     const previous = live?.status?.target;
     if (previous !== undefined && previous !== targetLabel(policy.spec.target))

@@ -3,13 +3,14 @@ import type { ObjectPlan } from "./model.ts";
 import type { PlanResult } from "./engine.ts";
 
 const keyOf = (o: ObjectPlan) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ""}${o.name}`;
+const changed = (o: ObjectPlan) => o.changes.filter((c) => c.op !== "exists").length;
 const verdictOf = (o: ObjectPlan) =>
   o.error
     ? "error"
     : o.refusals.length > 0
       ? "refused"
-      : o.changes.length > 0
-        ? `${o.changes.length} change(s)`
+      : changed(o) > 0
+        ? `${changed(o)} change(s)`
         : "no changes";
 
 function counts(objects: readonly ObjectPlan[]) {
@@ -40,14 +41,14 @@ export function renderText(result: PlanResult, loadErrors: readonly string[]): s
     if (o.error) lines.push(`  ! ${o.error}`);
     for (const c of o.changes) {
       lines.push(
-        `  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" ? "=" : c.op === "update" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`,
+        `  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" || c.op === "exists" ? "=" : c.op === "update" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`,
       );
       for (const [k, v] of Object.entries(c.fields)) lines.push(`      ${k}: ${v}`);
     }
     for (const r of o.refusals) lines.push(`  x refused ${r.reason}: ${r.message}`);
     for (const n of o.notes) lines.push(`  # ${n}`);
     if (o.diff) lines.push(...o.diff.split("\n").map((l) => `    ${l}`));
-    if (!o.error && o.changes.length === 0 && o.refusals.length === 0) lines.push("  no changes");
+    if (!o.error && changed(o) === 0 && o.refusals.length === 0) lines.push("  no changes");
     lines.push("");
   }
   lines.push(summaryLine(result));
@@ -67,7 +68,7 @@ export function renderMarkdown(result: PlanResult, loadErrors: readonly string[]
   out.push("| Object | Source | Result | Add | Remove | Refused |", "|---|---|---|---|---|---|");
   for (const o of result.objects) {
     const add = o.changes.filter(
-      (x) => !["revoke", "sweep", "delete", "disable-identity", "adopt"].includes(x.op),
+      (x) => !["revoke", "sweep", "delete", "disable-identity", "adopt", "exists"].includes(x.op),
     ).length;
     const rem = o.changes.filter((x) =>
       ["revoke", "sweep", "delete", "disable-identity"].includes(x.op),
