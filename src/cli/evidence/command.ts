@@ -63,12 +63,14 @@ export async function evidenceCommand(argv: readonly string[], io: CommandIO): P
     problems.push(`--format ${values.format}: use markdown, csv or json`);
   if (values.namespace && values["all-namespaces"]) problems.push("-n and -A exclude each other: pick one");
   if (values.verify) problems.push(...azure.problems);
-  if (problems.length > 0 || (values.verify && !azure.ports)) {
+  if (problems.length > 0) {
     io.stderr(`evidence: ${problems.join("\n  ")}\nRun 'evidence --help' for usage.\n`);
     return 1;
   }
   let client: KubeClient;
+  let verifyPorts;
   try {
+    verifyPorts = values.verify ? readOnlyPorts(azure.ports()) : undefined;
     client = kubeClientFrom(io);
   } catch (e) {
     io.stderr(`evidence: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -84,7 +86,7 @@ export async function evidenceCommand(argv: readonly string[], io: CommandIO): P
     const e = await collectEvidence(clusterEvidenceSource(client, values["records-namespace"]), {
       ...(namespace ? { namespace } : {}),
       now: (io.now ?? (() => new Date().toISOString()))(),
-      ...(values.verify && azure.ports ? { verify: readOnlyPorts(azure.ports) } : {}),
+      ...(verifyPorts ? { verify: verifyPorts } : {}),
       progress: bar.update,
     });
     bar.end();

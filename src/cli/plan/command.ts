@@ -49,33 +49,56 @@ export const processIO = (): CommandIO => ({
   env: process.env,
 });
 
+/**
+ * The Azure options of `run`, and the ports built from them on demand: a credential that cannot be made (no
+ * workload identity environment) is a one-line error saying which option to use, not a stack trace, and a command
+ * that does not read Azure (evidence without --verify, --help) never builds one.
+ */
 export function portsFrom(
   argv: readonly string[],
   io: CommandIO,
-): { ports?: AzurePorts; rest: string[]; problems: string[] } {
+): { ports: () => AzurePorts; rest: string[]; problems: string[] } {
   const azure = parseAzureOptions(argv, io.env);
-  if (io.ports) return { ports: io.ports, rest: azure.rest, problems: [] };
-  if (azure.problems.length > 0) return { rest: azure.rest, problems: azure.problems };
-  const ports = createAzurePorts({
-    credential: createCredential(azure.options.credential),
-    ...(azure.options.armEndpoint ? { armEndpoint: azure.options.armEndpoint } : {}),
-    ...(azure.options.graphEndpoint ? { graphEndpoint: azure.options.graphEndpoint } : {}),
-    ...(azure.options.caFile ? { tlsCa: readFileSync(azure.options.caFile, "utf8") } : {}),
-  });
-  return { ports, rest: azure.rest, problems: [] };
+  const ports = (): AzurePorts => {
+    if (io.ports) return io.ports;
+    let credential;
+    try {
+      credential = createCredential(azure.options.credential);
+    } catch (e) {
+      throw new Error(
+        `no Azure credential (${azure.options.credential}): ${e instanceof Error ? e.message.split("\n")[0] : String(e)} ` +
+          "— in CI log in first (azure/login, AzureCLI task) and pass --azure-credential default",
+        { cause: e },
+      );
+    }
+    return createAzurePorts({
+      credential,
+      ...(azure.options.armEndpoint ? { armEndpoint: azure.options.armEndpoint } : {}),
+      ...(azure.options.graphEndpoint ? { graphEndpoint: azure.options.graphEndpoint } : {}),
+      ...(azure.options.caFile ? { tlsCa: readFileSync(azure.options.caFile, "utf8") } : {}),
+    });
+  };
+  return { ports, rest: azure.rest, problems: io.ports ? [] : azure.problems };
 }
 
 export function kubeClientFrom(io: CommandIO): KubeClient {
   if (io.kubeConfig) return new KubeClient(io.kubeConfig);
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (e) {
+    throw new Error(
+      `cannot load the kubeconfig (${e instanceof Error ? e.message : String(e)}): set KUBECONFIG to a readable kubeconfig`,
+      { cause: e },
+    );
+  }
   if (!kc.getCurrentCluster())
     throw new Error("no cluster in the kubeconfig: set KUBECONFIG or run without --cluster");
   return new KubeClient(kc);
 }
 
 export async function planCommand(argv: readonly string[], io: CommandIO): Promise<number> {
-  const { ports, rest, problems } = portsFrom(argv, io);
+  const { ports: makePorts, rest, problems } = portsFrom(argv, io);
   let values;
   try {
     ({ values } = parseArgs({
@@ -104,8 +127,15 @@ export async function planCommand(argv: readonly string[], io: CommandIO): Promi
     errors.push(`--format ${values.format}: use text, markdown or json`);
   if (values.tenancy !== "enforce" && values.tenancy !== "permissive")
     errors.push(`--tenancy ${values.tenancy}: use enforce or permissive`);
-  if (errors.length > 0 || !ports) {
+  if (errors.length > 0) {
     io.stderr(`plan: ${errors.join("\n  ")}\nRun 'plan --help' for usage.\n`);
+    return 1;
+  }
+  let ports: AzurePorts;
+  try {
+    ports = makePorts();
+  } catch (e) {
+    io.stderr(`plan: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
   const loaded = loadManifests(values.filename ?? [], io.stdin);
