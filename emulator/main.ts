@@ -32,6 +32,10 @@ const emulator = await startEmulator({
       ? { applicationReplicationDelayMs: Number(values["application-replication-delay-ms"]) }
       : {}),
   },
+}).catch((e: unknown) => {
+  // A bad path or a missing openssl is the user's to fix: one line saying what, not a stack trace.
+  console.error(`emulator: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
 });
 if (values["seed-scenario"]) console.log(JSON.stringify(await emulator.control.seedScenario(), null, 2));
 

@@ -1,19 +1,24 @@
 /**
  * logicapp-identity-operator command line.
  *   run        the operator (in a cluster: workload identity, no secrets)
+ *   plan       what merging these manifests would do in Azure (read-only; docs/plan-and-evidence.md)
+ *   evidence   every binding's access, for reviewers (read-only)
  *   help       this text
- * Later: plan (pull-request preview), evidence (access export), standalone (a directory of YAML, no cluster).
  */
 import { readFileSync } from "node:fs";
 import { createCredential } from "../azure/credential.ts";
 import { ConfigError, helpText, parseConfig } from "../runtime/config.ts";
 import { azureHelp, parseAzureOptions } from "./azure-options.ts";
 import { createOperator } from "./operator.ts";
+import { evidenceCommand } from "./evidence/command.ts";
+import { planCommand, processIO } from "./plan/command.ts";
 
 const USAGE = `Usage: logicapp-identity-operator <command> [options]
 
 Commands:
-  run     Reconcile LogicAppIdentityBinding and ApimJwtPolicy objects against Azure.
+  run       Reconcile LogicAppIdentityBinding and ApimJwtPolicy objects against Azure.
+  plan      Show what the operator would do in Azure for a set of manifests (read-only). plan --help
+  evidence  Export every binding's identity and grants for reviewers (read-only). evidence --help
   help    Show this help.
 `;
 
@@ -57,6 +62,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "run":
       return run(rest);
+    case "plan":
+      return planCommand(rest, processIO());
+    case "evidence":
+      return evidenceCommand(rest, processIO());
     case undefined:
     case "help":
     case "--help":

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { allCrds } from "../../api/v1alpha1/crds.ts";
+import { BindingSpecSchema, JwtPolicySpecSchema } from "../../api/v1alpha1/index.ts";
+import { celRulesOf, LOCAL_CEL, NOT_LOCAL, validateAgainst } from "./validate.ts";
+
+describe("local validation", () => {
+  it("every CEL rule of the CRDs is evaluated locally or listed as not (so plan's claim stays true)", () => {
+    const rules = celRulesOf(allCrds);
+    expect(rules.size).toBeGreaterThan(0);
+    for (const r of rules) expect(r in LOCAL_CEL || NOT_LOCAL.has(r), r).toBe(true);
+  });
+
+  it("reports schema errors and CEL verdicts with the field path", () => {
+    const p = validateAgainst(BindingSpecSchema, { logicAppId: "nope", identity: { type: "Bogus" } }, "spec");
+    expect(p.map((x) => x.path)).toEqual(["spec.logicAppId", "spec.identity.type"]);
+    expect(p[1]!.message).toBe("must be one of SystemAssigned, UserAssigned");
+    const jwt = validateAgainst(
+      JwtPolicySpecSchema,
+      {
+        apimServiceId:
+          "/subscriptions/8f2c7a1e-3b4d-4e5f-9a6b-7c8d9e0f1a2b/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim",
+        target: { productId: "p", apiId: "a" },
+        audiences: ["@(context.Request)"],
+        tenantId: "5f0c2b8e-6d1a-4c3b-9e7f-a1b2c3d4e5f6",
+      },
+      "spec",
+    );
+    expect(jwt.map((x) => x.message)).toEqual(
+      expect.arrayContaining([
+        "target takes productId or apiId, not both",
+        expect.stringMatching(/must not start with '@'/),
+      ]),
+    );
+  });
+
+  it("a valid spec has no problems", () => {
+    expect(
+      validateAgainst(
+        BindingSpecSchema,
+        {
+          logicAppId:
+            "/subscriptions/8f2c7a1e-3b4d-4e5f-9a6b-7c8d9e0f1a2b/resourceGroups/rg/providers/Microsoft.Logic/workflows/wf",
+          identity: { type: "SystemAssigned" },
+        },
+        "spec",
+      ),
+    ).toEqual([]);
+  });
+});

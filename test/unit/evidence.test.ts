@@ -1,0 +1,151 @@
+/**
+ * `evidence` from a binding the real rounds converged against the emulator: the JSON validates against the
+ * published schema, CSV is RFC 4180, and --verify marks a grant deleted by hand MISSING and a grant nothing declared
+ * UNDECLARED — reading Azure only.
+ */
+import { readFileSync } from "node:fs";
+import { Value } from "@sinclair/typebox/value";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { FINALIZER, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
+import { createAzurePorts } from "../../src/azure/clients.ts";
+import type { AzurePorts } from "../../src/azure/ports.ts";
+import { converge } from "../../src/controllers/binding/kind.ts";
+import { BindingRecords } from "../../src/controllers/binding/ownership.ts";
+import type { BindingRecord } from "../../src/controllers/shared/ownership.ts";
+import { collectEvidence, type EvidenceSource } from "../../src/cli/evidence/collect.ts";
+import { csvField, renderCsv, renderJson, renderMarkdown } from "../../src/cli/evidence/render.ts";
+import { EvidenceSchema } from "../../src/cli/evidence/schema.ts";
+import { evidenceSchemaJson } from "../../src/cli/evidence/schema-json.ts";
+import { readOnlyPorts } from "../../src/cli/plan/read-only.ts";
+import { memoryRecordStore } from "../../src/runtime/records.ts";
+
+const credential = {
+  getToken: async () => ({ token: "evidence-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
+};
+const NOW = "2026-12-01T10:00:00Z";
+const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+let emu: RunningEmulator;
+let ids: ScenarioIds;
+let ports: AzurePorts;
+
+beforeAll(async () => {
+  emu = await startEmulator();
+});
+afterAll(async () => {
+  await emu?.stop();
+});
+beforeEach(async () => {
+  await emu.control.reset();
+  await emu.control.setConfig({ replicationDelayMs: 0 });
+  ids = await emu.control.seedScenario();
+  ports = createAzurePorts({
+    credential,
+    armEndpoint: emu.url,
+    graphEndpoint: emu.url,
+    tlsCa: emu.caPem,
+    lroPollIntervalMs: 10,
+  });
+});
+
+async function converged(): Promise<{ source: EvidenceSource; binding: LogicAppIdentityBinding }> {
+  const b: LogicAppIdentityBinding = {
+    apiVersion: "identity.logicapp.dev/v1alpha1",
+    kind: "LogicAppIdentityBinding",
+    metadata: { name: "orders", namespace: "team-a", uid: "uid-1", generation: 1, finalizers: [FINALIZER] },
+    spec: {
+      logicAppId: ids.logicAppId,
+      identity: { type: "SystemAssigned" },
+      roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
+      appRoleAssignments: [{ api: ids.ordersApi.identifierUri, appRole: "AddRole" }],
+    },
+  };
+  const store = memoryRecordStore<BindingRecord>("binding");
+  const r = await converge(b, ports, {
+    now: () => NOW,
+    replicationPollMs: 1,
+    records: new BindingRecords({ records: store }),
+  });
+  expect(r.stoppedBy).toBeUndefined();
+  const binding = { ...b, status: r.status! };
+  return {
+    binding,
+    source: {
+      bindings: async () => [binding],
+      jwtPolicies: async () => [],
+      record: async (ns, name) => (await store.get(`${ns}/${name}`, new AbortController().signal))?.data,
+    },
+  };
+}
+
+describe("evidence", () => {
+  it("exports identity and grants from status and the record; JSON matches the published schema", async () => {
+    const { source } = await converged();
+    const e = await collectEvidence(source, { now: NOW });
+    const b = e.bindings[0]!;
+    expect(b.principalId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b.rbac).toEqual([
+      expect.objectContaining({
+        role: "Key Vault Secrets User",
+        roleDefinitionGuid: "4633458b-17de-408a-b874-0445c86b69e6",
+        ownership: "Created",
+        recorded: true,
+        state: "Granted",
+      }),
+    ]);
+    expect(b.appRoles).toEqual([
+      expect.objectContaining({
+        appRole: "AddRole",
+        appRoleId: ids.ordersApi.appRoles.AddRole,
+        recorded: true,
+      }),
+    ]);
+    const json: unknown = JSON.parse(renderJson(e));
+    expect(Value.Check(EvidenceSchema, json)).toBe(true);
+    expect(Value.Check(EvidenceSchema, { ...(json as object), bindings: [{ name: "x" }] })).toBe(false);
+    expect(renderMarkdown(e)).toContain("| Key Vault Secrets User |");
+  });
+
+  it("--verify marks a grant deleted by hand MISSING and one nothing declared UNDECLARED, reading only", async () => {
+    const { source } = await converged();
+    const before = await collectEvidence(source, { now: NOW });
+    const principal = before.bindings[0]!.principalId!;
+    await emu.control.deleteRoleAssignment(before.bindings[0]!.rbac[0]!.assignmentId!);
+    await emu.control.seedRoleAssignment({
+      scope: ids.keyVaultScope,
+      roleDefinitionId: READER,
+      principalId: principal,
+    });
+    await emu.control.resetLog();
+    const e = await collectEvidence(source, { now: NOW, verify: readOnlyPorts(ports) });
+    expect((await emu.control.requestLog()).filter((x) => x.method !== "GET")).toEqual([]);
+    const rbac = e.bindings[0]!.rbac;
+    expect(rbac.map((r) => [r.role, r.verify])).toEqual([
+      ["Key Vault Secrets User", "MISSING"],
+      ["Reader", "UNDECLARED"],
+    ]);
+    expect(e.bindings[0]!.appRoles.map((a) => a.verify)).toEqual(["OK"]);
+    expect(e.bindings[0]!.identityVerify).toBe("OK");
+    expect(Value.Check(EvidenceSchema, JSON.parse(renderJson(e)))).toBe(true);
+  });
+
+  it("CSV is RFC 4180 with CRLF, quoting what needs it and defusing formulas", async () => {
+    const { source } = await converged();
+    const csv = renderCsv(await collectEvidence(source, { now: NOW }));
+    expect(csv.endsWith("\r\n")).toBe(true);
+    const lines = csv.split("\r\n").filter(Boolean);
+    expect(lines).toHaveLength(4);
+    expect(lines.map((l) => l.split(",").length)).toEqual([17, 17, 17, 17]);
+    expect(csvField('a,"b"')).toBe('"a,""b"""');
+    expect(csvField("=cmd()")).toBe("'=cmd()");
+    expect(csvField("line\nbreak")).toBe('"line\nbreak"');
+  });
+
+  it("docs/evidence.schema.json is the one the code generates (npm exec -- node hack/gen-evidence-schema.ts)", () => {
+    // Compared as JSON: the committed file is prettier-formatted.
+    const committed: unknown = JSON.parse(
+      readFileSync(new URL("../../docs/evidence.schema.json", import.meta.url), "utf8"),
+    );
+    expect(committed).toEqual(JSON.parse(evidenceSchemaJson()));
+  });
+});
