@@ -41,7 +41,8 @@ export const AppRoleSpecSchema = Type.Object(
     description: Type.Optional(Type.String({ description: "What the role allows.", maxLength: 1024 })),
     allowedMemberTypes: Type.Optional(
       Type.Array(StringEnum(AllowedMemberTypes, { description: "Application or User." }), {
-        description: "Who may be granted the role. Default: Application (service principals, e.g. Logic Apps).",
+        description:
+          "Who may be granted the role. Default: Application (service principals, e.g. Logic Apps).",
         minItems: 1,
         maxItems: 2,
         default: ["Application"],
@@ -62,10 +63,15 @@ export const AppRoleSpecSchema = Type.Object(
 
 export const ApiRegistrationSpecSchema = Type.Object(
   {
-    displayName: Type.String({ description: "The application's display name.", minLength: 1, maxLength: 256 }),
+    displayName: Type.String({
+      description: "The application's display name.",
+      minLength: 1,
+      maxLength: 256,
+    }),
     identifierUris: Type.Array(
       Type.String({
-        description: "An Application ID URI: api://… or https://… on a verified domain, without a trailing slash.",
+        description:
+          "An Application ID URI: api://… or https://… on a verified domain, without a trailing slash.",
         pattern: identifierUriPattern,
         maxLength: 246,
         ...cel({
@@ -76,7 +82,8 @@ export const ApiRegistrationSpecSchema = Type.Object(
         }),
       }),
       {
-        description: "Identifier URIs (Expose an API). Unique in the tenant; the first is the v1 token audience.",
+        description:
+          "Identifier URIs (Expose an API). Unique in the tenant; the first is the v1 token audience.",
         minItems: 1,
         maxItems: MAX_IDENTIFIER_URIS,
         "x-kubernetes-list-type": "set",
@@ -135,14 +142,19 @@ export const ApiRegistrationStatusSchema = Type.Object(
     servicePrincipalId: Type.Optional(Type.String({ description: "Object ID of its service principal." })),
     tenantId: Type.Optional(Type.String({ description: "Tenant that owns the application." })),
     identifierUris: Type.Optional(
-      Type.Array(Type.String(), { description: "Identifier URIs as observed.", maxItems: MAX_IDENTIFIER_URIS }),
+      Type.Array(Type.String(), {
+        description: "Identifier URIs as observed.",
+        maxItems: MAX_IDENTIFIER_URIS,
+      }),
     ),
     tokenVersion: Type.Optional(Type.Integer({ description: "Access token version as observed (1 or 2)." })),
     appRoles: Type.Optional(
       Type.Array(AppRoleStatusSchema, { description: "App roles as observed.", maxItems: MAX_APP_ROLES * 2 }),
     ),
     adopted: Type.Optional(
-      Type.Boolean({ description: "True when the application existed before this object (never deleted by it)." }),
+      Type.Boolean({
+        description: "True when the application existed before this object (never deleted by it).",
+      }),
     ),
     conditions: Type.Optional(ConditionsSchema),
   },
