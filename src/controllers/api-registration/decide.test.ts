@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ApiRegistration, ApiRegistrationSpec } from "../../../api/v1alpha1/index.ts";
-import type { ApplicationAppRole, ApplicationRegistration, ServicePrincipal } from "../../../azure/ports.ts";
+import type { ApiRegistration, ApiRegistrationSpec } from "../../api/v1alpha1/index.ts";
+import type { ApplicationAppRole, ApplicationRegistration, ServicePrincipal } from "../../azure/ports.ts";
 import { decide, rolesPatch } from "./decide.ts";
 import type { RegistrationObservation } from "./model.ts";
 
