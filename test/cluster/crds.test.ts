@@ -61,7 +61,12 @@ async function create(
     group: GROUP,
     version: VERSION,
     namespace: ns,
-    plural: obj.kind === "ApimJwtPolicy" ? "apimjwtpolicies" : "logicappidentitybindings",
+    plural:
+      obj.kind === "ApimJwtPolicy"
+        ? "apimjwtpolicies"
+        : obj.kind === "ApiRegistration"
+          ? "apiregistrations"
+          : "logicappidentitybindings",
     body: obj,
     // What kubectl sends by default: unknown fields are an error, not silently pruned.
     fieldValidation: "Strict",
@@ -86,6 +91,8 @@ describe("CRDs on a real API server", () => {
         readFileSync(new URL(`../../examples/${file}`, import.meta.url), "utf8"),
       )) {
         const obj = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
+        // Cluster-scoped: the schema is checked by the tenancy suites, which create and delete policies.
+        if (obj.kind === "AzureAccessPolicy") continue;
         delete obj.metadata.namespace;
         await create(obj as Parameters<typeof create>[0]);
       }
