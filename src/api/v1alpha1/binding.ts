@@ -145,7 +145,6 @@ export const BindingSpecSchema = Type.Object(
         ...cel({
           rule: "self.all(x, self.exists_one(y, y == x))",
           message: "each (api or apiRegistrationRef, appRole) pair appears once",
-          reason: "FieldValueDuplicate",
         }),
       }),
     ),
