@@ -54,9 +54,14 @@ export function bindingKind(
       const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
         env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
       );
-      const registrations = env.ctx.cache<ApiRegistration>(API_REGISTRATION_RESOURCE);
+      // The registration cache is asked for only when a grant references one (a controller without that watch
+      // still runs bindings that do not).
       const resolve = (b: Readonly<LogicAppIdentityBinding>) =>
-        withRegistrationRefs(b, (name) => registrations.get({ namespace: b.metadata.namespace ?? "", name }));
+        withRegistrationRefs(b, (name) =>
+          env.ctx
+            .cache<ApiRegistration>(API_REGISTRATION_RESOURCE)
+            .get({ namespace: b.metadata.namespace ?? "", name }),
+        );
       const hooks = bindingPass(resolve(obj), options, session, env.call);
       // Every round reads the references anew from the cache: a registration that got its appId meanwhile counts.
       return {
