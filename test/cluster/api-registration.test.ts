@@ -25,6 +25,8 @@ import {
 } from "../../src/controllers/resources.ts";
 import { KubeClient, isNotFound } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
+import { CONFIGMAP, RECORD_KIND_LABEL } from "../../src/runtime/records.ts";
+import { REGISTRATION_CLAIM_KIND } from "../../src/controllers/api-registration/kind.ts";
 import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
 import { startTestOperator } from "../support/operator.ts";
@@ -138,6 +140,13 @@ const stalledWith =
     return c?.status === "True" && c.reason === reason;
   };
 
+const claims = async () =>
+  (
+    await client.list<{ metadata: { name: string } }>(CONFIGMAP, recordsNs, {
+      labelSelector: `${RECORD_KIND_LABEL}=${REGISTRATION_CLAIM_KIND}`,
+    })
+  ).items.map((c) => c.metadata.name);
+
 /** The live application answering to an identifier URI, as the emulator holds it (every property). */
 async function appByUri(u: string) {
   return Object.values((await emu.control.state()).applications).find(
@@ -168,6 +177,7 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
     expect(
       Object.values(sps).some((sp) => sp.appId === app!.appId && sp.id === reg.status!.servicePrincipalId),
     ).toBe(true);
+    expect(await claims()).toHaveLength(1);
     const out = await kubectl(kubeconfigPath, ["get", "apireg", "-n", ns, "inventory"]);
     expect(out.stdout).toMatch(/AppId\s+Ready/i);
     expect(out.stdout).toContain(app!.appId);
@@ -325,6 +335,40 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
     expect(app.appRoles.map((r) => r.value)).toEqual(["Other"]);
   });
 
+  it("another object naming the same identifier URI cannot take the application over", async () => {
+    await createRegistration("inventory", spec());
+    const first = await waitFor(
+      "Ready",
+      () => getRegistration("inventory"),
+      (r) => ready(r) && !!r.status?.servicePrincipalId,
+    );
+    await createRegistration("impostor", spec({ displayName: "Taken over", appRoles: [] }));
+    const second = await waitFor(
+      "Stalled ApplicationClaimed",
+      () => getRegistration("impostor"),
+      stalledWith("ApplicationClaimed"),
+    );
+    expect(findCondition(second.status?.conditions, "Stalled")?.message).toContain(`${ns}/inventory`);
+    const app = (await appByUri(uri))!;
+    expect(app.appId).toBe(first.status!.appId);
+    expect(app.displayName).toBe("Inventory API");
+    expect(app.appRoles.map((r) => r.value)).toEqual(["AddRole"]);
+  });
+
+  it("an identifier URI outside the policy's prefixes is refused before Graph is written", async () => {
+    await createRegistration("elsewhere", spec({ identifierUris: [`${uri}-admin`] }));
+    const reg = await waitFor(
+      "Stalled NotAllowed",
+      () => getRegistration("elsewhere"),
+      stalledWith("NotAllowed"),
+    );
+    expect(findCondition(reg.status?.conditions, "Stalled")?.message).toContain(
+      "spec.apiRegistrations.identifierUriPrefixes",
+    );
+    expect(await appByUri(`${uri}-admin`)).toBeUndefined();
+    expect(await emu.control.requestLog({ operation: "Applications_Create" })).toEqual([]);
+  });
+
   it("deletionPolicy Delete is refused while a binding grants one of its roles, and deletes once it is gone", async () => {
     await createRegistration("inventory", spec({ deletionPolicy: "Delete" }));
     await waitFor(
@@ -369,6 +413,8 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
       40_000,
     );
     expect(await appByUri(uri)).toBeUndefined();
+    // Its claim went with the finalizer: nothing in the records namespace still names the application.
+    expect(await claims()).toEqual([]);
     expect(
       (await emu.control.listApplications()).find((a) => a.identifierUris.includes(uri))?.deletedDateTime,
     ).toBeTruthy();

@@ -92,7 +92,8 @@ export function apiRegistrationKind(
             bindings: () => env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
             servicePrincipalPending,
           });
-          claimToRelease = o.claim ? o.app?.id : undefined;
+          // Kept from earlier rounds: after a Delete the application (and so its id) is gone from Graph.
+          if (o.claim && o.app) claimToRelease = o.app.id;
           return o;
         },
         decide: (reg, observed) =>
