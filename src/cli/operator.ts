@@ -16,7 +16,11 @@ import {
   JwtPolicyReconciler,
   policiesReferencing,
 } from "../controllers/jwt-policy/reconciler.ts";
-import { ACCESS_POLICY_RESOURCE, NAMESPACE_RESOURCE } from "../controllers/resources.ts";
+import {
+  ACCESS_POLICY_RESOURCE,
+  API_REGISTRATION_RESOURCE,
+  NAMESPACE_RESOURCE,
+} from "../controllers/resources.ts";
 import { AccessPolicyReconciler } from "../controllers/access-policy/kind.ts";
 import { TenancyFence } from "../controllers/tenancy/fence.ts";
 import { objectsInNamespace, objectsSelectedBy } from "../controllers/tenancy/watches.ts";
@@ -26,7 +30,9 @@ import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { KeyIndex } from "../runtime/key-index.ts";
 import { Manager, type ManagerOptions, type WatchRegistration } from "../runtime/manager.ts";
-import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
+import type { ApiRegistration, ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
+import { ApiRegistrationReconciler, registrationClaims } from "../controllers/api-registration/kind.ts";
+import { bindingsReferencing, registrationsReferencedBy } from "../controllers/api-registration/watches.ts";
 
 export interface OperatorOptions {
   config: RuntimeConfig;
@@ -92,7 +98,17 @@ export function createOperator(options: OperatorOptions): Manager {
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
     predicate: specOrMetadataChanged,
-    watches: tenancyWatches,
+    watches: [
+      {
+        resource: API_REGISTRATION_RESOURCE,
+        map: (reg, primary) =>
+          bindingsReferencing(
+            reg as Readonly<ApiRegistration>,
+            primary as unknown as { list(ns?: string): readonly Readonly<LogicAppIdentityBinding>[] },
+          ),
+      },
+      ...tenancyWatches,
+    ],
     reconciler: (s) => {
       const stores = createOwnershipStores(s.client, recordsNamespace);
       return new BindingReconciler({
@@ -137,6 +153,23 @@ export function createOperator(options: OperatorOptions): Manager {
             policies as unknown as { list(ns?: string): readonly Readonly<ApimJwtPolicy>[] },
           ),
       },
+      {
+        // A registration's token version or appId moves the audience and issuer of policies that follow it.
+        resource: API_REGISTRATION_RESOURCE,
+        map: (reg, policies) => {
+          const r = reg as Readonly<ApiRegistration>;
+          const bindingCache = manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE);
+          return bindingsReferencing(r, bindingCache).flatMap((k) => {
+            const b = bindingCache.get(k);
+            return b
+              ? policiesReferencing(
+                  b,
+                  policies as unknown as { list(ns?: string): readonly Readonly<ApimJwtPolicy>[] },
+                )
+              : [];
+          });
+        },
+      },
       ...tenancyWatches,
     ],
     reconciler: (s) =>
@@ -162,6 +195,35 @@ export function createOperator(options: OperatorOptions): Manager {
         status: s.status,
         events: s.events,
         metrics: s.metrics,
+      }),
+  });
+  // ApiRegistration: the API's app registration. A binding that grants one of its roles (any namespace) holds off
+  // its Delete, so a binding change wakes the registrations it names.
+  manager.addController<ApiRegistration>({
+    name: "ApiRegistration",
+    resource: API_REGISTRATION_RESOURCE,
+    predicate: specOrMetadataChanged,
+    watches: [
+      {
+        resource: BINDING_RESOURCE,
+        map: (binding) => registrationsReferencedBy(binding as Readonly<LogicAppIdentityBinding>),
+      },
+      ...tenancyWatches,
+    ],
+    reconciler: (s) =>
+      new ApiRegistrationReconciler({
+        ports: {
+          applications: ports.applications,
+          graph: ports.graph,
+          claims: registrationClaims(s.client, recordsNamespace),
+        },
+        tenancy,
+        guard: tenancy.apiRegistrationGuard,
+        client: s.client,
+        status: s.status,
+        events: s.events,
+        metrics: s.metrics,
+        ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
       }),
   });
   // The policies' own status (selected namespaces, a Warning when none): re-evaluated when a namespace changes.

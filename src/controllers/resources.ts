@@ -1,5 +1,7 @@
 /** The operator's two kinds as REST resources, for the runtime (informers, status, finalizers) and the reconcilers. */
 import {
+  API_REGISTRATION_KIND,
+  API_REGISTRATION_PLURAL,
   BINDING_KIND,
   BINDING_PLURAL,
   GROUP,
@@ -42,4 +44,12 @@ export const NAMESPACE_RESOURCE: ResourceType = {
   plural: "namespaces",
   kind: "Namespace",
   namespaced: false,
+};
+
+export const API_REGISTRATION_RESOURCE: ResourceType = {
+  group: GROUP,
+  version: VERSION,
+  plural: API_REGISTRATION_PLURAL,
+  kind: API_REGISTRATION_KIND,
+  namespaced: true,
 };

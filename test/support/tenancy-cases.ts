@@ -60,6 +60,7 @@ export function tenancyPolicies(ns: TeamNamespaces): AzureAccessPolicy[] {
           { api: GRAPH_APP_ID, appRoles: ["User.Read.All"] },
         ],
         apimServices: [{ serviceId: APIM_A }],
+        apiRegistrations: { identifierUriPrefixes: ["api://orders", "https://contoso.example/apis/"] },
       },
     },
     {
@@ -82,6 +83,52 @@ export function tenancyPolicies(ns: TeamNamespaces): AzureAccessPolicy[] {
 
 export type TenancyObject =
   { kind: "LogicAppIdentityBinding"; spec: BindingSpec } | { kind: "ApimJwtPolicy"; spec: JwtPolicySpec };
+
+/**
+ * ApiRegistration cases (matcher only: admission does not check identifier URIs, the reconciler does before Graph
+ * is read). Team a may declare under api://orders and https://contoso.example/apis/; team b may declare nothing.
+ */
+export const API_REGISTRATION_CASES: { name: string; team: Team; uri: string; verdict: true | DenyReason }[] =
+  [
+    { name: "registration: the allowed URI itself", team: "a", uri: "api://orders", verdict: true },
+    {
+      name: "registration: below the prefix at a path boundary",
+      team: "a",
+      uri: "api://orders/v2",
+      verdict: true,
+    },
+    {
+      name: "registration: a prefix ending in / covers its paths",
+      team: "a",
+      uri: "https://contoso.example/apis/x",
+      verdict: true,
+    },
+    {
+      name: "registration: same start, no boundary",
+      team: "a",
+      uri: "api://orders-admin",
+      verdict: "NotAllowed",
+    },
+    {
+      name: "registration: case differs (tokens carry it verbatim)",
+      team: "a",
+      uri: "api://Orders",
+      verdict: "NotAllowed",
+    },
+    { name: "registration: another URI", team: "a", uri: "api://payments", verdict: "NotAllowed" },
+    {
+      name: "registration: a policy without apiRegistrations allows none",
+      team: "b",
+      uri: "api://orders",
+      verdict: "NotAllowed",
+    },
+    {
+      name: "registration: no policy selects the namespace",
+      team: "none",
+      uri: "api://orders",
+      verdict: "NoAccessPolicy",
+    },
+  ];
 
 export interface TenancyCase {
   name: string;

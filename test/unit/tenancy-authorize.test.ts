@@ -6,6 +6,7 @@ import {
   RG_A,
   RG_B,
   TEAM_B_LABELS,
+  API_REGISTRATION_CASES,
   TENANCY_CASES,
   tenancyPolicies,
   type Team,
@@ -364,5 +365,19 @@ describe("matcher properties", () => {
     );
     // The property must not hold only vacuously.
     expect(allowedSeen).toBeGreaterThan(50);
+  });
+});
+
+describe("ApiRegistration identifier URIs, against the matcher", () => {
+  it.each(API_REGISTRATION_CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    const v = authorize(input(c.team), { kind: "declareApiRegistration", identifierUri: c.uri });
+    if (c.verdict === true) expect(v, JSON.stringify(v)).toMatchObject({ allowed: true });
+    else {
+      expect(v).toMatchObject({ allowed: false, reason: c.verdict });
+      if (!v.allowed) {
+        expect(v.message).toContain(`namespace "${NS[c.team]}"`);
+        expect(v.message).toContain(c.uri);
+      }
+    }
   });
 });

@@ -143,6 +143,26 @@ export const ApimAllowanceSchema = Type.Object(
   { description: "API Management services where validate-jwt rules may be installed." },
 );
 
+export const ApiRegistrationAllowanceSchema = Type.Object(
+  {
+    identifierUriPrefixes: Type.Array(
+      Type.String({
+        description:
+          "An identifier URI, or a prefix ending at a path boundary: api://orders allows api://orders and " +
+          "api://orders/v2, not api://orders-admin.",
+        pattern: "^(api|https)://[^\\s]+$",
+        maxLength: 246,
+      }),
+      { description: "Identifier URIs ApiRegistration objects may declare.", minItems: 1, maxItems: 64 },
+    ),
+  },
+  {
+    description:
+      "The namespaces this policy selects may declare ApiRegistration objects (Entra app registrations) with " +
+      "these identifier URIs. Without it, no registration is allowed.",
+  },
+);
+
 export const AccessPolicySpecSchema = Type.Object(
   {
     namespaces: NamespaceSelectionSchema,
@@ -201,6 +221,7 @@ export const AccessPolicySpecSchema = Type.Object(
         maxItems: MAX_ENTRIES,
       }),
     ),
+    apiRegistrations: Type.Optional(ApiRegistrationAllowanceSchema),
   },
   {
     description:

@@ -46,13 +46,32 @@ export const RoleAssignmentSpecSchema = Type.Object(
 
 export const AppRoleAssignmentSpecSchema = Type.Object(
   {
-    api: Type.String({
-      description:
-        "The API's app registration: its application (client) ID GUID, or an identifier URI such as api://orders. " +
-        "An identifier URI must match the registration's identifierUris exactly (a trailing slash matters).",
-      pattern: patterns.apiReference,
-      maxLength: 256,
-    }),
+    api: Type.Optional(
+      Type.String({
+        description:
+          "The API's app registration: its application (client) ID GUID, or an identifier URI such as api://orders. " +
+          "An identifier URI must match the registration's identifierUris exactly (a trailing slash matters).",
+        pattern: patterns.apiReference,
+        maxLength: 256,
+      }),
+    ),
+    apiRegistrationRef: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({
+            description: "Name of an ApiRegistration in this namespace.",
+            pattern: patterns.objectName,
+            maxLength: 253,
+          }),
+        },
+        {
+          description:
+            "The API declared by an ApiRegistration in this namespace, instead of api: no copied appId or URI. " +
+            "Granted once the registration reports its appId; a JWT policy following this binding takes the " +
+            "registration's audience and issuer (token version) from it.",
+        },
+      ),
+    ),
     appRole: Type.String({
       description:
         "The app role's value as it appears in the token's roles claim (e.g. AddRole), not its display name.",
@@ -60,7 +79,13 @@ export const AppRoleAssignmentSpecSchema = Type.Object(
       maxLength: 249,
     }),
   },
-  { description: "A Microsoft Graph app role on an API, granted to the Logic App's identity." },
+  {
+    description: "A Microsoft Graph app role on an API, granted to the Logic App's identity.",
+    ...cel({
+      rule: "has(self.api) != has(self.apiRegistrationRef)",
+      message: "an app role grant names its API by api or by apiRegistrationRef, exactly one of them",
+    }),
+  },
 );
 
 export const BindingIdentitySchema = Type.Object(
@@ -113,10 +138,14 @@ export const BindingSpecSchema = Type.Object(
     appRoleAssignments: Type.Optional(
       Type.Array(AppRoleAssignmentSpecSchema, {
         description:
-          "Microsoft Graph app roles to grant to the identity. Each (api, appRole) pair appears once.",
+          "Microsoft Graph app roles to grant to the identity. Each (api or apiRegistrationRef, appRole) appears once.",
         maxItems: MAX_APP_ROLE_ASSIGNMENTS,
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["api", "appRole"],
+        // atomic rather than a map keyed by api: a key must be required, and api is absent with apiRegistrationRef.
+        "x-kubernetes-list-type": "atomic",
+        ...cel({
+          rule: "self.all(x, self.exists_one(y, y == x))",
+          message: "each (api or apiRegistrationRef, appRole) pair appears once",
+        }),
       }),
     ),
     deletionPolicy: Type.Optional(deletionPolicy),
@@ -225,3 +254,19 @@ export type BindingStatus = Static<typeof BindingStatusSchema>;
 export type RoleAssignmentSpec = Static<typeof RoleAssignmentSpecSchema>;
 export type AppRoleAssignmentSpec = Static<typeof AppRoleAssignmentSpecSchema>;
 export type LogicAppIdentityBinding = KubeObject<BindingSpec, BindingStatus>;
+
+/** What an unresolved apiRegistrationRef reads as in messages: it never matches an appId or identifier URI. */
+export const apiRegistrationLabel = (name: string): string => `ApiRegistration/${name}`;
+
+/**
+ * The app-role grants of a spec with their API as one string: `api` as written, or, for an apiRegistrationRef the
+ * binding kind has not resolved (the registration has no appId yet), `ApiRegistration/<name>`.
+ */
+export function appRoleGrants(
+  spec: Pick<BindingSpec, "appRoleAssignments">,
+): { api: string; appRole: string }[] {
+  return (spec.appRoleAssignments ?? []).map((a) => ({
+    api: a.api ?? apiRegistrationLabel(a.apiRegistrationRef?.name ?? ""),
+    appRole: a.appRole,
+  }));
+}

@@ -10,6 +10,12 @@ import {
   AccessPolicySpecSchema,
   AccessPolicyStatusSchema,
 } from "./access-policy.ts";
+import {
+  API_REGISTRATION_KIND,
+  API_REGISTRATION_PLURAL,
+  ApiRegistrationSpecSchema,
+  ApiRegistrationStatusSchema,
+} from "./api-registration.ts";
 import { BINDING_KIND, BINDING_PLURAL, BindingSpecSchema, BindingStatusSchema } from "./binding.ts";
 import { CATEGORY, GROUP, VERSION } from "./group.ts";
 import {
@@ -233,4 +239,41 @@ export const accessPolicyCrd = crd({
   ],
 });
 
-export const allCrds = [bindingCrd, jwtPolicyCrd, accessPolicyCrd];
+export const apiRegistrationCrd = crd({
+  kind: API_REGISTRATION_KIND,
+  plural: API_REGISTRATION_PLURAL,
+  singular: "apiregistration",
+  shortNames: ["apireg", "apiregs"],
+  description:
+    "ApiRegistration declares an API's Microsoft Entra app registration (identifier URIs, access token version, app " +
+    "roles) and its service principal; bindings and JWT policies can reference it instead of copying IDs and URIs.",
+  spec: ApiRegistrationSpecSchema,
+  status: ApiRegistrationStatusSchema,
+  columns: [
+    { name: "AppId", type: "string", jsonPath: ".status.appId", description: "Application (client) ID." },
+    ...ready("registration"),
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      description: "Reason of the Ready condition.",
+      priority: 1,
+    },
+    {
+      name: "URI",
+      type: "string",
+      jsonPath: ".spec.identifierUris[0]",
+      description: "First identifier URI.",
+      priority: 1,
+    },
+    {
+      name: "Token",
+      type: "integer",
+      jsonPath: ".status.tokenVersion",
+      description: "Access token version.",
+      priority: 1,
+    },
+  ],
+});
+
+export const allCrds = [bindingCrd, jwtPolicyCrd, accessPolicyCrd, apiRegistrationCrd];

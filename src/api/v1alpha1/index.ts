@@ -6,3 +6,4 @@ export * from "./jwt-policy.ts";
 export * from "./patterns.ts";
 export * from "./arm-id.ts";
 export * from "./access-policy.ts";
+export * from "./api-registration.ts";

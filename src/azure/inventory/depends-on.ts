@@ -3,6 +3,7 @@
  * (spec and status) → the Azure things it depends on; an inventory change → the same kind of keys. The runtime's
  * KeyIndex (src/runtime/key-index.ts) keeps the binding side current from the informer cache, knowing nothing of Azure.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { InventoryChange } from "./inventory.ts";
 
@@ -18,7 +19,7 @@ export function bindingDependsOn(binding: Readonly<LogicAppIdentityBinding>): st
   if (s?.lastHeal?.previousPrincipalId) out.add(principal(s.lastHeal.previousPrincipalId));
   for (const e of [...(s?.roleAssignments ?? []), ...(s?.appRoleAssignments ?? [])])
     if (e.principalId) out.add(principal(e.principalId));
-  for (const a of binding.spec.appRoleAssignments ?? []) out.add(api(a.api));
+  for (const a of appRoleGrants(binding.spec)) out.add(api(a.api));
   return [...out];
 }
 

@@ -4,6 +4,7 @@
  */
 import type { ApimJwtPolicy, BindingStatus, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { findCondition } from "../../api/v1alpha1/conditions.ts";
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { AzurePorts } from "../../azure/ports.ts";
 import { targetLabel } from "../../controllers/jwt-policy/decide.ts";
 import type { BindingRecord } from "../../controllers/shared/ownership.ts";
@@ -60,8 +61,8 @@ function appRolesOf(
 
 /** A policy pins a binding it names in bindingRef; it admits one whose audiences (and roles, if any) it accepts. */
 function jwtFor(b: LogicAppIdentityBinding, policies: readonly ApimJwtPolicy[]): JwtEvidence[] {
-  const audiences = new Set((b.spec.appRoleAssignments ?? []).map((g) => lower(g.api)));
-  const roles = new Set((b.spec.appRoleAssignments ?? []).map((g) => g.appRole));
+  const audiences = new Set(appRoleGrants(b.spec).map((g) => lower(g.api)));
+  const roles = new Set(appRoleGrants(b.spec).map((g) => g.appRole));
   const out: JwtEvidence[] = [];
   for (const p of policies) {
     if (p.metadata.namespace !== b.metadata.namespace && p.spec.bindingRef) continue;
@@ -83,7 +84,7 @@ function jwtFor(b: LogicAppIdentityBinding, policies: readonly ApimJwtPolicy[]):
         auds.length > 0
           ? auds
           : pins
-            ? [...new Set((b.spec.appRoleAssignments ?? []).map((g) => g.api))]
+            ? [...new Set(appRoleGrants(b.spec).map((g) => g.api))]
             : [],
       roles: req,
       ...(findCondition(p.status?.conditions, "Ready")

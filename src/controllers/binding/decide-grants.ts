@@ -3,6 +3,7 @@
  * assignments by (principal, appRoleId). For each: Granted (observed), Pending (being created, or waiting for the
  * identity or for replication), or Failed (a person must fix the spec or the API). Pure.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { AppRole, ServicePrincipal } from "../../azure/ports.ts";
 import type {
   AppRoleAssignmentStatus,
@@ -154,7 +155,7 @@ export function decideAppRoleGrants(
   let appPending = 0;
   let audienceWarning: string | undefined;
   const specAppKeys = new Set<string>();
-  for (const ar of spec.appRoleAssignments ?? []) {
+  for (const ar of appRoleGrants(spec)) {
     const key = appRoleKey(ar.api, ar.appRole);
     specAppKeys.add(key);
     const t = appRoleTarget(ar.api, ar.appRole, observed);

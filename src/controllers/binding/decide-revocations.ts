@@ -5,6 +5,7 @@
  * restored object), a Graph assignment the record lists. Status only says where to look (gather); a status entry,
  * forged or stale, never makes anything ours. Pure.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type {
   AppRoleAssignmentStatus,
   LogicAppIdentityBinding,
@@ -119,7 +120,7 @@ function appNames(
   observed: BindingObservation,
   live: AppRoleAssignment,
 ): { api: string; appRole: string } {
-  for (const ar of binding.spec.appRoleAssignments ?? []) {
+  for (const ar of appRoleGrants(binding.spec)) {
     const t = appRoleTarget(ar.api, ar.appRole, observed);
     if ("sp" in t && eqi(t.sp.id, live.resourceId) && eqi(t.role.id, live.appRoleId))
       return { api: ar.api, appRole: ar.appRole };

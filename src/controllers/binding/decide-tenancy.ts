@@ -4,6 +4,7 @@
  * created for it (never an adopted or hand-made one); a refused Logic App or identity takes every grant with it and
  * means no identity write. The refusal is reported as a Failed entry and, through the facets, Stalled. Pure.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type {
   AppRoleAssignmentStatus,
   LogicAppIdentityBinding,
@@ -24,9 +25,7 @@ export function allowedSpec(binding: LogicAppIdentityBinding, t: BindingVerdicts
   const roles = t.identity
     ? []
     : (spec.roleAssignments ?? []).filter((r) => !t.roles[roleKey(r.scope, r.role)]);
-  const apps = t.identity
-    ? []
-    : (spec.appRoleAssignments ?? []).filter((a) => !t.apps[appRoleKey(a.api, a.appRole)]);
+  const apps = t.identity ? [] : appRoleGrants(spec).filter((a) => !t.apps[appRoleKey(a.api, a.appRole)]);
   return { ...binding, spec: { ...spec, roleAssignments: roles, appRoleAssignments: apps } };
 }
 
@@ -78,7 +77,7 @@ export function refusedGrants(
     if (!revoking.roleKeys.has(key))
       out.roleStatuses.push({ scope: ra.scope, role: ra.role, state: "Failed", message: r.message });
   }
-  for (const ar of spec.appRoleAssignments ?? []) {
+  for (const ar of appRoleGrants(spec)) {
     const key = appRoleKey(ar.api, ar.appRole);
     const r = why(key, t.apps);
     if (!r) continue;

@@ -4,6 +4,7 @@
  * per distinct (scope, role) (cached by the adapter), 1 role assignment list per scope, 1 service principal lookup
  * and 1 appRoleAssignedTo list per API.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import { isAzureError } from "../../azure/errors.ts";
@@ -143,7 +144,7 @@ async function observeApis(
   call: CallOptions,
 ): Promise<ApiObservation[]> {
   const apis: ApiObservation[] = [];
-  for (const { api } of binding.spec.appRoleAssignments ?? []) {
+  for (const { api } of appRoleGrants(binding.spec)) {
     if (apis.some((a) => a.api === api)) continue;
     try {
       let sp = await ports.graph.findServicePrincipal(api, call);

@@ -4,10 +4,15 @@
  * per API per pass, the ownership record and claim: ./ownership.ts). `converge` runs the same rounds without
  * Kubernetes (benchmark, standalone, plan), with its records in memory.
  */
-import { BINDING_KIND, type BindingStatus, type LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import {
+  BINDING_KIND,
+  type ApiRegistration,
+  type BindingStatus,
+  type LogicAppIdentityBinding,
+} from "../../api/v1alpha1/index.ts";
 import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
-import { BINDING_RESOURCE } from "../resources.ts";
+import { API_REGISTRATION_RESOURCE, BINDING_RESOURCE } from "../resources.ts";
 import type { TenancyFence } from "../tenancy/fence.ts";
 import type { Kind } from "../shared/pass.ts";
 import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from "../shared/rounds.ts";
@@ -49,7 +54,21 @@ export function bindingKind(
       const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
         env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
       );
-      return bindingPass(obj, options, session, env.call);
+      // The registration cache is asked for only when a grant references one (a controller without that watch
+      // still runs bindings that do not).
+      const resolve = (b: Readonly<LogicAppIdentityBinding>) =>
+        withRegistrationRefs(b, (name) =>
+          env.ctx
+            .cache<ApiRegistration>(API_REGISTRATION_RESOURCE)
+            .get({ namespace: b.metadata.namespace ?? "", name }),
+        );
+      const hooks = bindingPass(resolve(obj), options, session, env.call);
+      // Every round reads the references anew from the cache: a registration that got its appId meanwhile counts.
+      return {
+        ...hooks,
+        gather: (b) => hooks.gather(resolve(b)),
+        decide: (b, observed, now) => hooks.decide(resolve(b), observed, now),
+      };
     },
   };
 }
@@ -110,6 +129,27 @@ export function bindingPass(
     carryStatus: true,
     // No status write-ahead: status is a report; the Graph intent goes into the ownership record (the seam).
   };
+}
+
+/**
+ * The binding with every `apiRegistrationRef` replaced by the registration's appId (same namespace only), as the
+ * rest of the kind reads grants. A registration that does not exist or has no appId yet leaves the reference
+ * unresolved (`ApiRegistration/<name>`, which no service principal answers to): the grant waits, and the
+ * registration's watch wakes the binding when its status changes.
+ */
+export function withRegistrationRefs(
+  binding: Readonly<LogicAppIdentityBinding>,
+  registration: (name: string) => Readonly<ApiRegistration> | undefined,
+): LogicAppIdentityBinding {
+  const grants = binding.spec.appRoleAssignments;
+  if (!grants?.some((g) => g.apiRegistrationRef)) return binding as LogicAppIdentityBinding;
+  const appRoleAssignments = grants.map((g) => {
+    if (!g.apiRegistrationRef) return g;
+    const r = registration(g.apiRegistrationRef.name);
+    const appId = r && r.metadata.deletionTimestamp === undefined ? r.status?.appId : undefined;
+    return appId ? { api: appId, appRole: g.appRole } : g;
+  });
+  return { ...binding, spec: { ...binding.spec, appRoleAssignments } } as LogicAppIdentityBinding;
 }
 
 /** One binding pass without Kubernetes. */

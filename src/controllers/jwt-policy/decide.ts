@@ -38,6 +38,15 @@ export interface BindingFacts {
   audiences?: string[];
   /** App role values the binding holds. */
   roles?: string[];
+  /** Token versions of the ApiRegistrations its grants reference: the issuers follow them (v1 sts, v2 login). */
+  tokenVersions?: (1 | 2)[];
+}
+
+/** The issuer Entra puts in an access token of this version (v1: sts.windows.net; v2: login.microsoftonline.com). */
+export function issuerFor(tenantId: string, version: 1 | 2): string {
+  return version === 2
+    ? `https://login.microsoftonline.com/${tenantId}/v2.0`
+    : `https://sts.windows.net/${tenantId}/`;
 }
 
 export interface Desired {
@@ -283,7 +292,9 @@ export function ruleInput(
   const input: ValidateJwtInput = {
     tenantId,
     audiences,
-    issuers: spec.issuers,
+    issuers:
+      spec.issuers ??
+      (binding?.tokenVersions?.length ? binding.tokenVersions.map((v) => issuerFor(tenantId, v)) : undefined),
     openIdConfigUrl: spec.openIdConfigUrl,
     requiredRoles: roles,
     callerPrincipalId: spec.bindingRef ? binding?.principalId : undefined,

@@ -4,7 +4,12 @@
  * Steady-state cost: 2 requests (policy GET + fragment GET). The existence check of service/product/API/operation
  * (1-3 more GETs) only runs when the policy GET says 404, since a document can only exist on an existing target.
  */
-import type { ApimJwtPolicy, JwtPolicyTarget, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type {
+  ApiRegistration,
+  ApimJwtPolicy,
+  JwtPolicyTarget,
+  LogicAppIdentityBinding,
+} from "../../api/v1alpha1/index.ts";
 import { findCondition } from "../../api/v1alpha1/conditions.ts";
 import { isAzureError } from "../../azure/errors.ts";
 import { parseFragmentOwner } from "../../azure/naming.ts";
@@ -69,6 +74,7 @@ export function targetFromLabel(label: string): JwtPolicyTarget | undefined {
 export function bindingFacts(
   name: string,
   binding: Readonly<LogicAppIdentityBinding> | undefined,
+  registration: (name: string) => Readonly<ApiRegistration> | undefined = () => undefined,
 ): BindingFacts {
   if (!binding) return { name, ready: false };
   const ready = findCondition(binding.status?.conditions, "Ready");
@@ -78,14 +84,30 @@ export function bindingFacts(
     ready.status === "True" &&
     (gen === undefined || ready.observedGeneration === undefined || ready.observedGeneration === gen);
   const grants = binding.spec.appRoleAssignments ?? [];
-  const uniq = (xs: string[]) => [...new Set(xs)];
+  const uniq = <V>(xs: V[]) => [...new Set(xs)];
+  // A grant through an ApiRegistration: the audience its tokens carry follows its token version (v2: the appId,
+  // v1: the identifier URI), and so does the issuer (decide builds it for the tenant).
+  const refs = grants.flatMap((g) => {
+    const r = g.apiRegistrationRef ? registration(g.apiRegistrationRef.name) : undefined;
+    return r ? [r] : [];
+  });
+  const versions = uniq(refs.map((r) => (r.status?.tokenVersion === 2 ? 2 : 1) as 1 | 2));
+  const audienceOf = (g: (typeof grants)[number]): string | undefined => {
+    if (g.api !== undefined) return g.api;
+    const r = g.apiRegistrationRef ? registration(g.apiRegistrationRef.name) : undefined;
+    if (!r) return undefined;
+    return r.status?.tokenVersion === 2
+      ? r.status.appId
+      : (r.status?.identifierUris?.[0] ?? r.spec.identifierUris[0]);
+  };
   return {
     name,
     ready: current,
     ...(binding.status?.principalId ? { principalId: binding.status.principalId } : {}),
     ...(binding.status?.tenantId ? { tenantId: binding.status.tenantId } : {}),
     ...(binding.status?.clientId ? { clientId: binding.status.clientId } : {}),
-    audiences: uniq(grants.map((g) => g.api)),
+    ...(versions.length > 0 ? { tokenVersions: versions } : {}),
+    audiences: uniq(grants.map(audienceOf).filter((a): a is string => a !== undefined)),
     roles: uniq(grants.map((g) => g.appRole)),
   };
 }

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import {
   JWT_POLICY_KIND,
+  type ApiRegistration,
   type ApimJwtPolicy,
   type JwtPolicyStatus,
   type JwtPolicyTarget,
@@ -15,7 +16,7 @@ import {
 } from "../../api/v1alpha1/index.ts";
 import { fragmentId, fragmentOwnerMarker, legacyFragmentId } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
-import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
+import { API_REGISTRATION_RESOURCE, BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
 import type { Kind } from "../shared/pass.ts";
 import type { TenancyFence } from "../tenancy/fence.ts";
 import { runRounds, type PassHooks, type Report } from "../shared/rounds.ts";
@@ -63,6 +64,7 @@ export interface JwtPolicyKindOptions {
 
 type JwtHooks = PassHooks<ApimJwtPolicy, Observed, Action, JwtPolicyStatus>;
 type BindingLookup = (namespace: string, name: string) => Readonly<LogicAppIdentityBinding> | undefined;
+type RegistrationLookup = (namespace: string, name: string) => Readonly<ApiRegistration> | undefined;
 
 export function jwtPolicyKind(
   options: JwtPolicyKindOptions,
@@ -71,19 +73,32 @@ export function jwtPolicyKind(
     name: JWT_POLICY_KIND,
     resource: JWT_POLICY_RESOURCE,
     open: (obj, env) =>
-      jwtPolicyPass(obj, options, env.call, (namespace, name) =>
-        env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).get({ namespace, name }),
+      jwtPolicyPass(
+        obj,
+        options,
+        env.call,
+        (namespace, name) =>
+          env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).get({ namespace, name }),
+        (namespace, name) =>
+          env.ctx.cache<ApiRegistration>(API_REGISTRATION_RESOURCE).get({ namespace, name }),
       ),
   };
 }
 
 /** What the policy wants, with the binding it references resolved from the cache. */
-export function desiredOf(policy: Readonly<ApimJwtPolicy>, lookup: BindingLookup): Desired {
+export function desiredOf(
+  policy: Readonly<ApimJwtPolicy>,
+  lookup: BindingLookup,
+  registrations?: RegistrationLookup,
+): Desired {
   const ns = policy.metadata.namespace ?? "";
   const uid = policy.metadata.uid ?? "";
   const deleting = policy.metadata.deletionTimestamp !== undefined;
   const bindingName = policy.spec.bindingRef?.name;
-  const binding = bindingName && !deleting ? bindingFacts(bindingName, lookup(ns, bindingName)) : undefined;
+  const binding =
+    bindingName && !deleting
+      ? bindingFacts(bindingName, lookup(ns, bindingName), (name) => registrations?.(ns, name))
+      : undefined;
   return {
     namespace: ns,
     name: policy.metadata.name,
@@ -103,9 +118,10 @@ export function jwtPolicyPass(
   options: JwtPolicyKindOptions,
   call: CallOptions,
   lookup: BindingLookup,
+  registrations?: RegistrationLookup,
 ): JwtHooks {
   const { ports } = options;
-  const desired = desiredOf(policy, lookup);
+  const desired = desiredOf(policy, lookup, registrations);
   const target = apimTarget(policy.spec.apimServiceId, policy.spec.target);
   // Only for the report: a fingerprint recorded for another target says nothing about this one.
   const previousLabel = policy.status?.target;

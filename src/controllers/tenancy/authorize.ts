@@ -59,7 +59,9 @@ export type AccessRequest =
       identifierUris?: readonly string[];
       value: string;
     }
-  | { kind: "apimRule"; serviceId: string; target: ApimTarget };
+  | { kind: "apimRule"; serviceId: string; target: ApimTarget }
+  /** Declare (create, adopt or change) an Entra app registration answering to this identifier URI. */
+  | { kind: "declareApiRegistration"; identifierUri: string };
 
 export const DenyReasons = [
   "NoAccessPolicy",
@@ -156,6 +158,16 @@ function parsed(id: string, what: string): ArmId | Verdict {
 const isVerdict = (x: ArmId | Verdict): x is Verdict => "allowed" in x;
 const within = (id: ArmId, list: readonly string[] | undefined) => (list ?? []).some((p) => isWithin(id, p));
 
+/**
+ * Whether an identifier URI falls under a policy's prefix, at a path boundary and case-sensitively (tokens carry
+ * the URI verbatim): `api://orders` covers `api://orders` and `api://orders/v2`, never `api://orders-admin`.
+ */
+export function uriWithin(uri: string, prefix: string): boolean {
+  if (uri === prefix) return true;
+  const base = prefix.endsWith("/") ? prefix : `${prefix}/`;
+  return uri.startsWith(base);
+}
+
 /** Decides one request. */
 export function authorize(input: TenancyInput, request: AccessRequest): Verdict {
   if (input.mode === "permissive") return { allowed: true, policies: [] };
@@ -216,6 +228,21 @@ function decideRequest(input: TenancyInput, request: AccessRequest): Verdict {
       return authorizeRole(input, selecting, request);
     case "grantAppRole":
       return authorizeAppRole(selecting, request, who, none);
+    case "declareApiRegistration": {
+      const uri = request.identifierUri;
+      const what = `declare an app registration with identifier URI ${JSON.stringify(uri)}`;
+      if (selecting.length === 0) return none(what);
+      const ok = selecting.filter((p) =>
+        (p.spec.apiRegistrations?.identifierUriPrefixes ?? []).some((prefix) => uriWithin(uri, prefix)),
+      );
+      return ok.length
+        ? allow(ok)
+        : deny(
+            "NotAllowed",
+            "spec.apiRegistrations.identifierUriPrefixes",
+            `${who} may not ${what}: not under spec.apiRegistrations.identifierUriPrefixes of any ${ACCESS_POLICY_KIND} selecting it (${ASK})`,
+          );
+    }
     case "apimRule": {
       const id = parsed(request.serviceId, "API Management service");
       if (isVerdict(id)) return id;

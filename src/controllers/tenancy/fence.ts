@@ -9,7 +9,8 @@
  * were never resolved is refused (RoleNotResolved / NotAllowed): the fence fails closed.
  */
 import type { AzureAccessPolicy } from "../../api/v1alpha1/access-policy.ts";
-import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { ApiRegistration, ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { RegistrationAction } from "../api-registration/model.ts";
 import type { KubeObject } from "../../api/v1alpha1/metadata.ts";
 import type { RoleDefinition, ServicePrincipal } from "../../azure/ports.ts";
 import type { CacheReader } from "../../runtime/reconciler.ts";
@@ -77,6 +78,28 @@ export class TenancyFence {
   jwtPolicyVerdict(policy: Readonly<ApimJwtPolicy>): Refusal | undefined {
     return jwtPolicyVerdict(policy, this.input(policy.metadata.namespace ?? ""));
   }
+
+  /** Gather: the verdict on one identifier URI an ApiRegistration declares. */
+  apiRegistrationVerdict(reg: Readonly<ApiRegistration>): (uri: string) => Refusal | undefined {
+    const input = this.input(reg.metadata.namespace ?? "");
+    return (uri) => {
+      const v = authorize(input, { kind: "declareApiRegistration", identifierUri: uri });
+      return v.allowed ? undefined : { reason: v.reason, rule: v.rule, message: v.message };
+    };
+  }
+
+  /** The guard for ApiRegistration: every create and change re-checked against the URIs it would carry. */
+  readonly apiRegistrationGuard: Guard<ApiRegistration> = (obj, actions) =>
+    this.split(obj, actions, (a) => {
+      const action = a as PassAction as RegistrationAction;
+      if (action.type === "deleteApplication") return [];
+      const uris =
+        action.type === "createApplication" || action.type === "patchApplication"
+          ? (("app" in action ? action.app.identifierUris : action.changes.identifierUris) ??
+            obj.spec.identifierUris)
+          : obj.spec.identifierUris;
+      return uris.map((identifierUri) => ({ kind: "declareApiRegistration" as const, identifierUri }));
+    });
 
   /** The guard for LogicAppIdentityBinding. */
   readonly bindingGuard: Guard<LogicAppIdentityBinding> = (obj, actions) =>

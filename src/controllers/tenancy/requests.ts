@@ -3,6 +3,7 @@
  * definition's GUID and permissions, the API's service principal and owner tenant), and the verdicts per spec
  * entry. Pure: gather hands in what it read, decide and the guard read the verdicts.
  */
+import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { RoleDefinition, ServicePrincipal } from "../../azure/ports.ts";
 import { appRoleKey, roleKey, type BindingVerdicts, type Refusal } from "../binding/model.ts";
@@ -94,7 +95,7 @@ export function bindingVerdicts(
     if (refusal) roles[roleKey(ra.scope, ra.role)] = refusal;
   }
   const apps: Record<string, Refusal> = {};
-  for (const ar of spec.appRoleAssignments ?? []) {
+  for (const ar of appRoleGrants(spec)) {
     const sp = resolved.apis.find((o) => o.api === ar.api)?.servicePrincipal;
     // An API named by appId is judged by it even when its service principal was not found (first-party rules).
     const refusal = sp
