@@ -10,6 +10,7 @@ import { LogicManagementClient } from "@azure/arm-logic";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import type { TokenCredential } from "@azure/identity";
 import { ApimAdapter } from "./arm/apim-policies.ts";
+import { ConnectionAdapter } from "./arm/connections.ts";
 import { LogicAppAdapter } from "./arm/logic-apps.ts";
 import { RoleAssignmentAdapter, RoleDefinitionAdapter } from "./arm/role-assignments.ts";
 import {
@@ -24,6 +25,7 @@ import {
 } from "./arm/transport.ts";
 import type { TransportSettings } from "./arm/transport.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
+import { WorkflowAdapter } from "./arm/workflows.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
 import { ApplicationAdapter } from "./graph/applications.ts";
 import type { AzureBudget } from "./inventory/budget.ts";
@@ -123,6 +125,8 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { lis
     graph: new GraphAdapter(settings),
     applications: new ApplicationAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
+    workflows: new WorkflowAdapter({ logic, web }),
+    connections: new ConnectionAdapter(settings),
     listings: {
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),

@@ -13,6 +13,8 @@ import type { Kind } from "../shared/pass.ts";
 import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from "../shared/rounds.ts";
 import { apply, report } from "./apply.ts";
 import { decide } from "./decide.ts";
+import { decideWorkflows } from "./decide-workflows.ts";
+import { gatherWorkflows } from "./gather-workflows.ts";
 import { gather, type BindingPorts } from "./gather.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import {
@@ -79,9 +81,18 @@ export function bindingPass(
       const record = await ownership.settle(b, o);
       const lostGrants = lostSince(before, record);
       const tenancy = options.tenancy;
+      const workflows = await gatherWorkflows(
+        b,
+        { logicAppExists: o.logicApp.exists, kind: o.logicApp.kind, apis: o.apis },
+        ports,
+        call,
+        record,
+        (id) => tenancy?.connectionVerdict(b, id),
+      );
       return {
         ...o,
         ...(record ? { record } : {}),
+        ...(workflows ? { workflows } : {}),
         ...(lostGrants.length > 0 ? { lostGrants } : {}),
         ...(ownership.claimedBy !== undefined ? { claimedBy: ownership.claimedBy } : {}),
         othersOnLogicApp: ownership.othersOnLogicApp,
@@ -91,11 +102,17 @@ export function bindingPass(
       };
     },
     decide: (b, observed, now) =>
-      decide(b, observed, {
-        now,
-        naming: NAMING,
-        ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
-      }),
+      decideWorkflows(
+        b,
+        observed,
+        decide(b, observed, {
+          now,
+          naming: NAMING,
+          ...(options.replicationPollMs !== undefined
+            ? { replicationPollMs: options.replicationPollMs }
+            : {}),
+        }),
+      ),
     apply: async (actions) => {
       const r = await apply(actions, ports, logicAppId, call);
       applyFailures = { ...applyFailures, ...r.failures };

@@ -53,6 +53,19 @@ export interface BindingRecord {
   identity: BindingIdentityRecord;
   graph: GraphGrantRecord[];
   rbac: RbacGrantRecord[];
+  /**
+   * Access policies on managed API connections this binding wrote (issue 14), recorded before the PUT: only these are
+   * ever deleted. Optional: records written before it existed have none.
+   */
+  connectionPolicies?: ConnectionPolicyRecord[];
+}
+
+export interface ConnectionPolicyRecord {
+  /** Canonical (lower-case) connection ID. */
+  connectionId: string;
+  /** The policy's name (deterministic, see connectionPolicyName). */
+  name: string;
+  principalId: string;
 }
 
 export interface JwtPolicyRecord {

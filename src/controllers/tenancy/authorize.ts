@@ -59,7 +59,12 @@ export type AccessRequest =
       identifierUris?: readonly string[];
       value: string;
     }
-  | { kind: "apimRule"; serviceId: string; target: ApimTarget };
+  | { kind: "apimRule"; serviceId: string; target: ApimTarget }
+  /**
+   * Let the Logic App's identity use a managed API connection (an access policy on it, issue 14). Access to a
+   * resource is what `spec.scopes` governs, so the connection must lie within one of them.
+   */
+  | { kind: "useConnection"; connectionId: string };
 
 export const DenyReasons = [
   "NoAccessPolicy",
@@ -216,6 +221,20 @@ function decideRequest(input: TenancyInput, request: AccessRequest): Verdict {
       return authorizeRole(input, selecting, request);
     case "grantAppRole":
       return authorizeAppRole(selecting, request, who, none);
+    case "useConnection": {
+      const id = parsed(request.connectionId, "API connection");
+      if (isVerdict(id)) return id;
+      const what = `give the Logic App's identity access to API connection ${id.text}`;
+      if (selecting.length === 0) return none(what);
+      const ok = selecting.filter((p) => within(id, p.spec.scopes));
+      return ok.length
+        ? allow(ok)
+        : deny(
+            "NotAllowed",
+            "spec.scopes",
+            `${who} may not ${what}: the connection is not within spec.scopes of any ${ACCESS_POLICY_KIND} selecting it (${ASK})`,
+          );
+    }
     case "apimRule": {
       const id = parsed(request.serviceId, "API Management service");
       if (isVerdict(id)) return id;
