@@ -434,6 +434,9 @@ export class Inventory {
       // Application registrations are read and written by their own kind, not observed in bulk.
       applications: inner.applications,
       apim: inner.apim,
+      // Workflow definitions and connections are read per binding pass (issue 14), not listed in bulk.
+      ...(inner.workflows ? { workflows: inner.workflows } : {}),
+      ...(inner.connections ? { connections: inner.connections } : {}),
     };
   }
 }

@@ -406,6 +406,19 @@ export function parseBindingRecord(value: unknown): BindingRecord {
         principalId: str(e, "principalId", w),
       };
     }),
+    ...(o.connectionPolicies !== undefined
+      ? {
+          connectionPolicies: arr(o, "connectionPolicies", "record").map((c, i) => {
+            const w = `record.connectionPolicies[${i}]`;
+            const e = obj(c, w);
+            return {
+              connectionId: str(e, "connectionId", w),
+              name: str(e, "name", w),
+              principalId: str(e, "principalId", w),
+            };
+          }),
+        }
+      : {}),
   };
 }
 
