@@ -18,9 +18,11 @@ import type {
   GraphPort,
   LogicAppObservation,
   LogicAppPort,
+  LogicAppWorkflows,
   RoleAssignment,
   RoleAssignmentPort,
   ServicePrincipal,
+  WorkflowPort,
 } from "../ports.ts";
 import { withPriority } from "./budget.ts";
 
@@ -303,6 +305,20 @@ export class Inventory {
   }
 
   /** The decorated ports. */
+  #cachedWorkflows(inner: WorkflowPort): WorkflowPort {
+    const read = new Map<string, { version: string; value: LogicAppWorkflows | undefined }>();
+    return {
+      readDefinitions: async (logicAppId, ...rest: unknown[]) => {
+        const version = (await this.#subscription(logicAppId))?.logicApps.get(lower(logicAppId))?.version;
+        const cached = read.get(lower(logicAppId));
+        if (version !== undefined && cached?.version === version) return structuredClone(cached.value);
+        const value = await inner.readDefinitions(logicAppId, ...(rest as []));
+        if (version !== undefined) read.set(lower(logicAppId), { version, value });
+        return value;
+      },
+    };
+  }
+
   ports(): AzurePorts {
     const inner = this.#inner;
     const logicApps: LogicAppPort = {
@@ -434,8 +450,9 @@ export class Inventory {
       // Application registrations are read and written by their own kind, not observed in bulk.
       applications: inner.applications,
       apim: inner.apim,
-      // Workflow definitions and connections are read per binding pass (issue 14), not listed in bulk.
-      ...(inner.workflows ? { workflows: inner.workflows } : {}),
+      // Workflow definitions are read per binding pass (issue 14), not listed in bulk; a Logic App whose listed
+      // version (Consumption: changedTime, which every save moves) is the one already read is served from memory.
+      ...(inner.workflows ? { workflows: this.#cachedWorkflows(inner.workflows) } : {}),
       ...(inner.connections ? { connections: inner.connections } : {}),
     };
   }
