@@ -262,6 +262,19 @@ describe("connections follow the identity (Standard, V2)", () => {
       { name: "by-hand", objectId: p1 },
       { name: `laio-${p2}`, objectId: p2 },
     ]);
+
+    // Deleting the binding (policy Delete) removes the policy it made, and only that one.
+    await client.delete(BINDING_RESOURCE, { namespace: ns, name: "standard" });
+    await waitUntil(
+      "binding gone",
+      async () =>
+        client.get(BINDING_RESOURCE, { namespace: ns, name: "standard" }).then(
+          () => false,
+          () => true,
+        ),
+      30_000,
+    );
+    expect(await policies()).toEqual([{ name: "by-hand", objectId: p1 }]);
   });
 
   it("a connection outside the namespace's AzureAccessPolicy is refused with a reason and never written", async () => {

@@ -186,10 +186,10 @@ export function report(r: ActionResult<BindingAction>, logicAppId: string): Repo
       return {
         event: {
           type: "Normal",
-          reason: "OrphanSwept",
-          note: `stale access policy ${a.name} (principal ${a.principalId}) removed from connection ${a.connectionId}`,
+          reason: a.why === "stale" ? "OrphanSwept" : "ConnectionAccessRemoved",
+          note: `access policy ${a.name} (principal ${a.principalId}) that this binding made removed from connection ${a.connectionId} (${a.why})`,
         },
-        metric: { name: "healed", facet: "connection" },
+        ...(a.why === "stale" ? { metric: { name: "healed" as const, facet: "connection" } } : {}),
       };
   }
 }

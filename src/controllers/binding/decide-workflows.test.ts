@@ -301,3 +301,45 @@ describe("decideWorkflows: Consumption connections after a recreated system iden
     expect(d.dropConditions).toContain("ConnectionsReady");
   });
 });
+
+describe("decideWorkflows: deletion", () => {
+  const deleting = (policy?: "Orphan") => {
+    const b = binding();
+    b.metadata.deletionTimestamp = "2026-12-04T00:00:00Z";
+    if (policy) b.spec.deletionPolicy = policy;
+    return b;
+  };
+  const recorded = [{ connectionId: CONN.toLowerCase(), name: connectionPolicyName(P2), principalId: P2 }];
+  const o = () =>
+    observed(
+      {
+        connections: [
+          conn(
+            [
+              { name: connectionPolicyName(P2), objectId: P2 },
+              { name: "by-hand", objectId: P2 },
+            ],
+            { source: "record" },
+          ),
+        ],
+      },
+      recorded,
+    );
+  const done = { ...base(P2), finalize: true };
+
+  it("Delete: our recorded policy goes first and the finalizer waits; someone else's stays", () => {
+    const d = decideWorkflows(deleting(), o(), done);
+    expect(d.actions).toEqual([
+      expect.objectContaining({
+        type: "deleteConnectionAccessPolicy",
+        name: connectionPolicyName(P2),
+        why: "deleted",
+      }),
+    ]);
+    expect(d.finalize).toBe(false);
+  });
+
+  it("Orphan: nothing", () => {
+    expect(decideWorkflows(deleting("Orphan"), o(), done)).toEqual(done);
+  });
+});

@@ -38,7 +38,8 @@ export function decideWorkflows(
   base: BindingDecision,
 ): BindingDecision {
   const w = observed.workflows;
-  if (!w || binding.metadata.deletionTimestamp !== undefined || observed.claimedBy !== undefined) return base;
+  if (!w || observed.claimedBy !== undefined) return base;
+  if (binding.metadata.deletionTimestamp !== undefined) return deletion(binding, observed, base);
   const gen = binding.metadata.generation;
   const prev = binding.status?.conditions ?? [];
   const check = workflowCondition(binding, w, gen);
@@ -67,6 +68,36 @@ export function decideWorkflows(
     ],
     findings: [...base.findings, ...findings],
   };
+}
+
+/**
+ * Deletion (policy Delete): the access policies this binding's record lists go with it, like its grants; the
+ * finalizer waits for them. Orphan leaves them, as it leaves everything.
+ */
+function deletion(
+  binding: LogicAppIdentityBinding,
+  observed: BindingObservation,
+  base: BindingDecision,
+): BindingDecision {
+  if ((binding.spec.deletionPolicy ?? "Delete") === "Orphan" || !(binding.metadata.finalizers ?? []).length)
+    return base;
+  const deletes: BindingAction[] = [];
+  for (const conn of observed.workflows?.connections ?? []) {
+    for (const e of observed.record?.connectionPolicies ?? []) {
+      if (!eqi(e.connectionId, conn.connectionId)) continue;
+      if (!(conn.accessPolicies ?? []).some((p) => eqi(p.name, e.name))) continue;
+      deletes.push({
+        type: "deleteConnectionAccessPolicy",
+        key: `conn|${conn.connectionId.toLowerCase()}|${e.name.toLowerCase()}`,
+        connectionId: conn.connectionId,
+        name: e.name,
+        principalId: e.principalId,
+        why: "deleted",
+      });
+    }
+  }
+  if (deletes.length === 0) return base;
+  return { ...base, actions: [...deletes, ...base.actions], finalize: false };
 }
 
 function boundIdentity(binding: LogicAppIdentityBinding): BoundIdentity {
@@ -192,6 +223,7 @@ function connectionsStep(
           connectionId: conn.connectionId,
           name: e.name,
           principalId: e.principalId,
+          why: isWanted ? "stale" : "unwanted",
         });
     }
   }

@@ -35,9 +35,23 @@ export async function gatherWorkflows(
   record: BindingRecord | undefined,
   authorizeConnection: (connectionId: string) => Refusal | undefined,
 ): Promise<WorkflowsObservation | undefined> {
-  if (!ports.workflows || !observed.logicAppExists || binding.metadata.deletionTimestamp !== undefined)
-    return undefined;
   const kind = observed.kind;
+  if (binding.metadata.deletionTimestamp !== undefined) {
+    // Deleting: only the connections this binding wrote a policy on, so the policies can go with it.
+    if (!ports.connections || !record?.connectionPolicies?.length) return undefined;
+    if ((binding.spec.deletionPolicy ?? "Delete") === "Orphan") return undefined;
+    const connections = await observeConnections(
+      binding,
+      "Standard",
+      [],
+      ports,
+      call,
+      record,
+      () => undefined,
+    );
+    return { kind, apis: [], msiConnections: [], connections };
+  }
+  if (!ports.workflows || !observed.logicAppExists) return undefined;
   let definitions: WorkflowDefinitionInput[] | undefined;
   let connectionsJson: unknown;
   let problem: string | undefined;

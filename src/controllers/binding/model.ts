@@ -186,6 +186,8 @@ export type BindingAction =
       connectionId: string;
       name: string;
       principalId: string;
+      /** stale: a previous principal's; unwanted: the connection left the spec; deleted: the binding is deleted. */
+      why: "stale" | "unwanted" | "deleted";
     };
 
 /**
