@@ -357,6 +357,8 @@ export interface ListedLogicApp {
   /** ARM ID as Azure returned it. */
   id: string;
   observation: LogicAppObservation;
+  /** Consumption: the definition and parameters the list returned anyway (the workflow check's input). */
+  workflows?: LogicAppWorkflows;
 }
 
 /**

@@ -217,6 +217,10 @@ export class Inventory {
           logicApps: new Map(apps.map((a) => [lower(a.id), a.observation])),
           roleAssignments: new Map(assignments.map((a) => [lower(a.id), a])),
         };
+        // The list already carries Consumption definitions: the workflow check reads them from here (issue 14).
+        for (const a of apps)
+          if (a.workflows && a.observation.version)
+            this.#definitions.set(lower(a.id), { version: a.observation.version, value: a.workflows });
         for (const replay of journal) replay(snap);
         this.#subs.set(sub, snap);
         this.#subFailedAt.delete(sub);
@@ -305,8 +309,11 @@ export class Inventory {
   }
 
   /** The decorated ports. */
+  /** Definitions read per Logic App, with the listed version they were read at (issue 14). */
+  readonly #definitions = new Map<string, { version: string; value: LogicAppWorkflows | undefined }>();
+
   #cachedWorkflows(inner: WorkflowPort): WorkflowPort {
-    const read = new Map<string, { version: string; value: LogicAppWorkflows | undefined }>();
+    const read = this.#definitions;
     return {
       readDefinitions: async (logicAppId, ...rest: unknown[]) => {
         const version = (await this.#subscription(logicAppId))?.logicApps.get(lower(logicAppId))?.version;
@@ -344,6 +351,10 @@ export class Inventory {
             ...(rest as []),
           );
           this.#recordSub(logicAppId, (s) => s.logicApps.set(lower(logicAppId), after));
+          // An identity-only PUT made against the version the definitions were read at does not change them.
+          const defs = this.#definitions.get(lower(logicAppId));
+          if (defs && expectedVersion !== undefined && defs.version === expectedVersion && after.version)
+            this.#definitions.set(lower(logicAppId), { ...defs, version: after.version });
           return after;
         } catch (e) {
           // The list was stale (someone else changed the app): the next observe reads it from Azure.

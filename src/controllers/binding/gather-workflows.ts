@@ -11,6 +11,7 @@ import type { BindingRecord } from "../shared/ownership.ts";
 import type { BindingPorts } from "./gather.ts";
 import type { ApiObservation, ConnectionObservation, Refusal, WorkflowsObservation } from "./model.ts";
 import {
+  checkWorkflows,
   consumptionMsiConnections,
   standardMsiConnections,
   type BoundApi,
@@ -27,6 +28,49 @@ function problemOf(e: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * What a pass reads once, not once a round: definitions do not change because of the pass's own writes (an identity
+ * PUT moves a Consumption app's version, not its definition), and token versions are kept for a while (`ttlMs`).
+ */
+export class WorkflowReads {
+  readonly #tokenVersions = new Map<string, { version: 1 | 2 | null | undefined; at: number }>();
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: { ttlMs?: number; now?: () => number } = {}) {
+    this.#ttlMs = options.ttlMs ?? 10 * 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The API's `requestedAccessTokenVersion`, from the app registration when ApplicationPort may read it. */
+  async tokenVersion(
+    appId: string,
+    ports: BindingPorts,
+    call: CallOptions,
+  ): Promise<1 | 2 | null | undefined> {
+    const hit = this.#tokenVersions.get(appId.toLowerCase());
+    if (hit && this.#now() - hit.at < this.#ttlMs) return hit.version;
+    let version: 1 | 2 | null | undefined;
+    try {
+      version = (await ports.applications?.observeByAppId(appId, call))?.requestedAccessTokenVersion;
+    } catch (e) {
+      // With Application.ReadWrite.OwnedBy another team's registration may be unreadable: version unknown.
+      if (problemOf(e) === undefined) throw e;
+    }
+    this.#tokenVersions.set(appId.toLowerCase(), { version, at: this.#now() });
+    return version;
+  }
+}
+
+/** One pass's memo: the definitions are read in its first round only. */
+export interface PassWorkflowMemo {
+  definitions?: Promise<{
+    definitions?: WorkflowDefinitionInput[];
+    connectionsJson?: unknown;
+    problem?: string;
+  }>;
+}
+
 export async function gatherWorkflows(
   binding: LogicAppIdentityBinding,
   observed: { logicAppExists: boolean; kind: "Consumption" | "Standard"; apis: ApiObservation[] },
@@ -34,6 +78,8 @@ export async function gatherWorkflows(
   call: CallOptions,
   record: BindingRecord | undefined,
   authorizeConnection: (connectionId: string) => Refusal | undefined,
+  reads: WorkflowReads = new WorkflowReads(),
+  memo: PassWorkflowMemo = {},
 ): Promise<WorkflowsObservation | undefined> {
   const kind = observed.kind;
   if (binding.metadata.deletionTimestamp !== undefined) {
@@ -52,18 +98,31 @@ export async function gatherWorkflows(
     return { kind, apis: [], msiConnections: [], connections };
   }
   if (!ports.workflows || !observed.logicAppExists) return undefined;
-  let definitions: WorkflowDefinitionInput[] | undefined;
-  let connectionsJson: unknown;
-  let problem: string | undefined;
-  try {
-    const read = await ports.workflows.readDefinitions(binding.spec.logicAppId, call);
-    definitions = read?.workflows;
-    connectionsJson = read?.connectionsJson;
-  } catch (e) {
-    problem = problemOf(e);
-    if (problem === undefined) throw e;
-  }
-  const apis = await boundApis(observed.apis, ports, call);
+  const workflowsPort = ports.workflows;
+  memo.definitions ??= (async () => {
+    try {
+      const read = await workflowsPort.readDefinitions(binding.spec.logicAppId, call);
+      return { ...(read ? { definitions: read.workflows } : {}), connectionsJson: read?.connectionsJson };
+    } catch (e) {
+      const problem = problemOf(e);
+      if (problem === undefined) throw e;
+      return { problem };
+    }
+  })();
+  // A failed read (throttling) is not remembered: the next round or pass reads again.
+  const pending = memo.definitions;
+  pending.catch(() => {
+    if (memo.definitions === pending) delete memo.definitions;
+  });
+  const { definitions, connectionsJson, problem } = await pending;
+  let apis = await boundApis(observed.apis, ports, call, undefined);
+  // The token version only shapes the advice in a mismatch message: read it only when there is one.
+  if (
+    definitions &&
+    checkWorkflows({ workflows: definitions, identity: { type: "SystemAssigned" }, apis }).mismatches.length >
+      0
+  )
+    apis = await boundApis(observed.apis, ports, call, reads);
   const msiConnections: MsiConnection[] =
     kind === "Consumption"
       ? consumptionMsiConnections(definitions?.[0]?.parameters)
@@ -92,18 +151,13 @@ async function boundApis(
   apis: ApiObservation[],
   ports: BindingPorts,
   call: CallOptions,
+  reads: WorkflowReads | undefined,
 ): Promise<BoundApi[]> {
   const out: BoundApi[] = [];
   for (const a of apis) {
     const sp = a.servicePrincipal;
     if (!sp) continue;
-    let tokenVersion: 1 | 2 | null | undefined;
-    try {
-      tokenVersion = (await ports.applications?.observeByAppId(sp.appId, call))?.requestedAccessTokenVersion;
-    } catch (e) {
-      // With Application.ReadWrite.OwnedBy another team's registration may be unreadable: version unknown.
-      if (problemOf(e) === undefined) throw e;
-    }
+    const tokenVersion = reads ? await reads.tokenVersion(sp.appId, ports, call) : undefined;
     out.push({
       api: a.api,
       appId: sp.appId,

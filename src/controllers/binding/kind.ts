@@ -14,7 +14,7 @@ import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from
 import { apply, report } from "./apply.ts";
 import { decide } from "./decide.ts";
 import { decideWorkflows } from "./decide-workflows.ts";
-import { gatherWorkflows } from "./gather-workflows.ts";
+import { gatherWorkflows, WorkflowReads, type PassWorkflowMemo } from "./gather-workflows.ts";
 import { gather, type BindingPorts } from "./gather.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import {
@@ -37,6 +37,8 @@ export interface BindingKindOptions {
   replicationPollMs?: number;
   /** Ownership records and claims (the reconciler passes the same object as the engine's write-ahead seam). */
   records: BindingRecords;
+  /** What the workflow check keeps across passes (token versions); default: one per kind instance. */
+  workflowReads?: WorkflowReads;
 }
 
 type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus>;
@@ -44,6 +46,7 @@ type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, Bindi
 export function bindingKind(
   options: BindingKindOptions,
 ): Kind<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus> {
+  const workflowReads = options.workflowReads ?? new WorkflowReads();
   return {
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
@@ -51,7 +54,7 @@ export function bindingKind(
       const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
         env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
       );
-      return bindingPass(obj, options, session, env.call);
+      return bindingPass(obj, { ...options, workflowReads }, session, env.call);
     },
   };
 }
@@ -65,6 +68,7 @@ export function bindingPass(
   const ports = withServicePrincipalCache(options.ports);
   const logicAppId = binding.spec.logicAppId;
   let applyFailures: Record<string, ApplyFailure> = {};
+  const workflowMemo: PassWorkflowMemo = {};
   const created: string[] = [];
   return {
     gather: async (b) => {
@@ -88,6 +92,8 @@ export function bindingPass(
         call,
         record,
         (id) => tenancy?.connectionVerdict(b, id),
+        options.workflowReads,
+        workflowMemo,
       );
       return {
         ...o,
