@@ -4,9 +4,11 @@ import type { EmulatorConfig } from "./runtime.ts";
 import type { Fault, FaultSpec } from "./faults.ts";
 import type { LogEntry, LogSummary } from "./request-log.ts";
 import type * as S from "./seed.ts";
+import type * as W from "./seed-workflows.ts";
 import type { State } from "./state.ts";
 
 export type * from "./seed.ts";
+export type * from "./seed-workflows.ts";
 export type { Fault, FaultAction, FaultMatcher, FaultSpec } from "./faults.ts";
 export type { LogEntry, LogSummary } from "./request-log.ts";
 export type { ApplicationPermission, EmulatorConfig, GraphCaller } from "./runtime.ts";
@@ -33,6 +35,15 @@ export interface AppRoleAssignmentView {
   resourceId: string;
   resourceDisplayName: string;
   createdDateTime: string;
+}
+
+/** An access policy of a managed API connection, as ARM renders it. */
+export interface ConnectionAccessPolicyView {
+  id: string;
+  name: string;
+  type: string;
+  location: string;
+  properties: { principal: { type: string; identity: { objectId: string; tenantId?: string } } };
 }
 
 export class EmulatorControlError extends Error {
@@ -152,6 +163,29 @@ export class EmulatorControl {
   }
   seedAppRoleAssignment(a: S.SeedAppRoleAssignment): Promise<AppRoleAssignmentView> {
     return this.call("POST", "/seed/app-role-assignments", a);
+  }
+  /** A Consumption workflow's definition (and parameters) as a person saves it in the designer. */
+  seedWorkflowDefinition(d: W.SeedWorkflowDefinition): Promise<{ id: string; version: string }> {
+    return this.call("POST", "/seed/workflow-definitions", d);
+  }
+  /** A Standard app's workflow; every call is a new version. */
+  seedSiteWorkflow(w: W.SeedSiteWorkflow): Promise<{ id: string; version: string }> {
+    return this.call("POST", "/seed/site-workflows", w);
+  }
+  seedSiteConnections(c: W.SeedSiteConnections): Promise<{ siteId: string }> {
+    return this.call("POST", "/seed/site-connections", c);
+  }
+  seedConnection(c: W.SeedConnection): Promise<{ id: string; name: string }> {
+    return this.call("POST", "/seed/connections", c);
+  }
+  seedConnectionAccessPolicy(p: W.SeedConnectionAccessPolicy): Promise<ConnectionAccessPolicyView> {
+    return this.call("POST", "/seed/connection-access-policies", p);
+  }
+  connectionAccessPolicies(connectionId: string): Promise<ConnectionAccessPolicyView[]> {
+    return this.call(
+      "GET",
+      `/state/connection-access-policies?connectionId=${encodeURIComponent(connectionId)}`,
+    );
   }
   seedApimService(s: S.SeedApimService): Promise<{ id: string }> {
     return this.call("POST", "/seed/apim-services", s);

@@ -12,6 +12,7 @@ import { key } from "./ids.ts";
 import type { FaultSpec } from "./faults.ts";
 import type { EmulatorConfig, Runtime } from "./runtime.ts";
 import * as seed from "./seed.ts";
+import * as wf from "./seed-workflows.ts";
 import { emptyState, parseSnapshot } from "./state.ts";
 import type { TlsMaterial } from "./tls.ts";
 
@@ -82,6 +83,14 @@ const ROUTES: Record<string, Handler> = {
   "POST /seed/apim-operations": (rt, b: seed.SeedApimOperation) => seed.seedApimOperation(rt, b),
   "POST /seed/apim-product-apis": (rt, b: seed.SeedApimProductApi) => seed.seedApimProductApi(rt, b),
   "POST /seed/policy-fragments": (rt, b: seed.SeedPolicyFragment) => seed.seedPolicyFragment(rt, b),
+  "POST /seed/workflow-definitions": (rt, b: wf.SeedWorkflowDefinition) => wf.seedWorkflowDefinition(rt, b),
+  "POST /seed/site-workflows": (rt, b: wf.SeedSiteWorkflow) => wf.seedSiteWorkflow(rt, b),
+  "POST /seed/site-connections": (rt, b: wf.SeedSiteConnections) => wf.seedSiteConnections(rt, b),
+  "POST /seed/connections": (rt, b: wf.SeedConnection) => wf.seedConnection(rt, b),
+  "POST /seed/connection-access-policies": (rt, b: wf.SeedConnectionAccessPolicy) =>
+    wf.seedConnectionAccessPolicy(rt, b),
+  "GET /state/connection-access-policies": (rt, _b, q) =>
+    wf.listConnectionAccessPolicies(rt, q1(q, "connectionId")),
   "POST /seed/scenario": (rt, b: seed.ScenarioOptions | undefined) => seed.seedScenario(rt, b ?? {}),
 
   "GET /state": (rt) => rt.state,

@@ -1,7 +1,9 @@
 import { apimRoutes } from "./arm/apim.ts";
 import { authorizationRoutes } from "./arm/authorization.ts";
+import { connectionRoutes } from "./arm/connections.ts";
 import { logicRoutes } from "./arm/logic.ts";
 import { msiRoutes } from "./arm/msi.ts";
+import { siteWorkflowRoutes } from "./arm/site-workflows.ts";
 import { webRoutes } from "./arm/web.ts";
 import { appRoleAssignmentRoutes } from "./graph/app-role-assignments.ts";
 import { applicationRoutes } from "./graph/applications.ts";
@@ -14,6 +16,8 @@ export const ROUTES: readonly Route[] = [
   ...msiRoutes,
   ...logicRoutes,
   ...webRoutes,
+  ...siteWorkflowRoutes,
+  ...connectionRoutes,
   ...apimRoutes,
   ...servicePrincipalRoutes,
   ...appRoleAssignmentRoutes,

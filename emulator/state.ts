@@ -52,6 +52,54 @@ export interface SiteRecord {
   tags: Record<string, string>;
   properties: JsonObject;
   identity: IdentityRecord;
+  /** Standard workflows of the app, keyed by lower-case name (./arm/site-workflows.ts). */
+  workflows?: Record<string, SiteWorkflowRecord>;
+  /** The app's `connections.json` (managedApiConnections...), shown in each workflow's `files`. */
+  connectionsJson?: JsonObject;
+}
+
+/** One workflow of a Standard app, with every definition it has had (hostruntime `versions`). */
+export interface SiteWorkflowRecord {
+  name: string;
+  /** "Stateful" | "Stateless". */
+  kind: string;
+  flowState: string;
+  health: JsonObject;
+  definition: JsonObject;
+  parameters: JsonObject;
+  createdTime: string;
+  changedTime: string;
+  /** The current version id; `versions` holds it and every earlier one. */
+  version: string;
+  versions: Record<
+    string,
+    { definition: JsonObject; parameters: JsonObject; createdTime: string; changedTime: string }
+  >;
+}
+
+/** A managed API connection (`Microsoft.Web/connections`, ./arm/connections.ts). */
+export interface ConnectionRecord {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  /** "V1" (Consumption) or "V2" (Standard); absent when the caller sent none. */
+  kind?: string;
+  tags: Record<string, string>;
+  /** displayName, parameterValues..., api {id, name, displayName...}: as written. */
+  properties: JsonObject;
+  createdTime: string;
+  changedTime: string;
+  /** Keyed by lower-case policy name. */
+  accessPolicies: Record<string, ConnectionAccessPolicyRecord>;
+}
+
+export interface ConnectionAccessPolicyRecord {
+  name: string;
+  location: string;
+  /** `{type: "ActiveDirectory", identity: {objectId, tenantId}}` as written. */
+  principal: JsonObject;
 }
 
 export interface UserAssignedIdentityRecord {
@@ -232,6 +280,8 @@ export interface State {
   roleAssignments: Record<string, RoleAssignmentRecord>;
   appRoleAssignments: Record<string, AppRoleAssignmentRecord>;
   apimServices: Record<string, ApimServiceRecord>;
+  /** Managed API connections, keyed by lower-case ARM id. */
+  connections: Record<string, ConnectionRecord>;
   /** Monotonic counter behind APIM entity tags. */
   etagCounter: number;
 }
@@ -258,6 +308,7 @@ export function emptyState(tenantId: string = DEFAULT_TENANT_ID): State {
     roleAssignments: {},
     appRoleAssignments: {},
     apimServices: {},
+    connections: {},
     etagCounter: 1,
   };
 }

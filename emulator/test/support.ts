@@ -70,6 +70,8 @@ export interface Clients {
   authorization(sub?: string): AuthorizationManagementClient;
   apim(sub: string): ApiManagementClient;
   graph(method: string, path: string, body?: unknown): Promise<PipelineResponse & { json: unknown }>;
+  /** ARM calls no SDK client makes (managed API connections and their access policies). */
+  arm(method: string, path: string, body?: unknown): Promise<PipelineResponse & { json: unknown }>;
 }
 
 export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}): Clients {
@@ -88,6 +90,14 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
     bearerTokenAuthenticationPolicy({ credential, scopes: "https://graph.microsoft.com/.default" }),
   );
   graphPipeline.addPolicy(recorder.policy, { afterPhase: "Retry" });
+  const armPipeline = createPipelineFromOptions({
+    tlsOptions: { ca: emu.caPem },
+    ...(opts.retries === false ? { retryOptions: { maxRetries: 0 } } : {}),
+  });
+  armPipeline.addPolicy(
+    bearerTokenAuthenticationPolicy({ credential, scopes: "https://management.azure.com/.default" }),
+  );
+  armPipeline.addPolicy(recorder.policy, { afterPhase: "Retry" });
   const httpClient = createDefaultHttpClient();
   return {
     recorder,
@@ -97,17 +107,24 @@ export function clients(emu: RunningEmulator, opts: { retries?: boolean } = {}):
     authorization: (sub) =>
       new AuthorizationManagementClient(credential, sub ?? "00000000-0000-0000-0000-000000000000", options),
     apim: (sub) => new ApiManagementClient(credential, sub, options),
-    graph: async (method, path, body) => {
-      const req = createPipelineRequest({
-        url: `${emu.url}${path}`,
-        method: method as "GET",
-        headers: createHttpHeaders(body === undefined ? {} : { "content-type": "application/json" }),
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const res = await graphPipeline.sendRequest(httpClient, req);
-      return Object.assign(res, {
-        json: res.bodyAsText ? (JSON.parse(res.bodyAsText) as unknown) : undefined,
-      });
-    },
+    graph: (method, path, body) => send(graphPipeline, method, path, body),
+    arm: (method, path, body) => send(armPipeline, method, path, body),
   };
+  async function send(
+    pipeline: typeof graphPipeline,
+    method: string,
+    path: string,
+    body: unknown,
+  ): Promise<PipelineResponse & { json: unknown }> {
+    const req = createPipelineRequest({
+      url: `${emu.url}${path}`,
+      method: method as "GET",
+      headers: createHttpHeaders(body === undefined ? {} : { "content-type": "application/json" }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const res = await pipeline.sendRequest(httpClient, req);
+    return Object.assign(res, {
+      json: res.bodyAsText ? (JSON.parse(res.bodyAsText) as unknown) : undefined,
+    });
+  }
 }

@@ -11,6 +11,7 @@ import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import type { TokenCredential } from "@azure/identity";
 import { ApimChainAdapter } from "./arm/apim-chain.ts";
 import { ApimAdapter } from "./arm/apim-policies.ts";
+import { ConnectionAdapter } from "./arm/connections.ts";
 import { LogicAppAdapter } from "./arm/logic-apps.ts";
 import { RoleAssignmentAdapter, RoleDefinitionAdapter } from "./arm/role-assignments.ts";
 import {
@@ -25,6 +26,7 @@ import {
 } from "./arm/transport.ts";
 import type { TransportSettings } from "./arm/transport.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
+import { WorkflowAdapter } from "./arm/workflows.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
 import { ApplicationAdapter } from "./graph/applications.ts";
 import type { AzureBudget } from "./inventory/budget.ts";
@@ -127,6 +129,8 @@ export function createAzurePorts(
     applications: new ApplicationAdapter(settings),
     apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
     apimChain: new ApimChainAdapter(apim),
+    workflows: new WorkflowAdapter({ logic, web }),
+    connections: new ConnectionAdapter(settings),
     listings: {
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),

@@ -306,11 +306,73 @@ export interface ApimChainPort {
   listProductApis(serviceId: string, productId: string, call?: CallOptions): Promise<string[]>;
 }
 
+/** One workflow's definition, as the workflow check reads it (read-only; the operator never writes definitions). */
+export interface WorkflowDefinition {
+  /** Consumption: the Logic App's name; Standard: the workflow's name within the app. */
+  workflow: string;
+  definition: unknown;
+  /** Consumption `properties.parameters` (`$connections`...); Standard keeps them in files the check does not read. */
+  parameters?: unknown;
+}
+
+export interface LogicAppWorkflows {
+  workflows: WorkflowDefinition[];
+  /** Standard: the app's `connections.json` as GetWorkflow shows it in `files`; undefined for Consumption. */
+  connectionsJson?: unknown;
+}
+
+export interface WorkflowPort {
+  /**
+   * Consumption: the workflow's `properties.definition` and `parameters` (Workflows_Get). Standard: every workflow of
+   * the site (WebApps_ListWorkflows, then WebApps_GetWorkflow each). Undefined when the Logic App is gone.
+   */
+  readDefinitions(logicAppId: string, call?: CallOptions): Promise<LogicAppWorkflows | undefined>;
+}
+
+/** An access policy of a managed API connection: the principal allowed to use it (Standard, `kind: V2`). */
+export interface ConnectionAccessPolicy {
+  /** ARM id `…/connections/{c}/accessPolicies/{name}`. */
+  id: string;
+  name: string;
+  objectId: string;
+  tenantId?: string;
+}
+
+export interface ConnectionObservation {
+  exists: boolean;
+  /** "V1" | "V2" when Azure reports it. */
+  kind?: string;
+  location?: string;
+  /** `properties.createdTime`: a connection made after an identity was recreated is not a stale one. */
+  createdTime?: string;
+}
+
+/**
+ * Managed API connections (`Microsoft.Web/connections`, 2016-06-01) and their access policies. No SDK client covers
+ * them; the adapter speaks ARM directly.
+ */
+export interface ConnectionPort {
+  observe(connectionId: string, call?: CallOptions): Promise<ConnectionObservation>;
+  listAccessPolicies(connectionId: string, call?: CallOptions): Promise<ConnectionAccessPolicy[]>;
+  /** Creates or replaces the policy; idempotent. */
+  putAccessPolicy(
+    connectionId: string,
+    name: string,
+    principal: { objectId: string; tenantId: string },
+    location: string,
+    call?: CallOptions,
+  ): Promise<ConnectionAccessPolicy>;
+  /** A gone policy is not an error. */
+  deleteAccessPolicy(connectionId: string, name: string, call?: CallOptions): Promise<void>;
+}
+
 /** A Logic App as a subscription-wide list reports it. */
 export interface ListedLogicApp {
   /** ARM ID as Azure returned it. */
   id: string;
   observation: LogicAppObservation;
+  /** Consumption: the definition and parameters the list returned anyway (the workflow check's input). */
+  workflows?: LogicAppWorkflows;
 }
 
 /**
@@ -335,6 +397,10 @@ export interface AzurePorts {
   apim: ApimPort;
   /** Optional so hand-built port sets (tests) need not carry it; the access check is skipped without it. */
   apimChain?: ApimChainPort;
+  /** The workflow check's reads (issue 14); optional so hand-built port sets without it keep working. */
+  workflows?: WorkflowPort;
+  /** V2 connections' access policies (issue 14); optional for the same reason. */
+  connections?: ConnectionPort;
 }
 
 /** The SDK client (or Graph) behind an Azure call; a bounded label set for metrics. */

@@ -23,6 +23,8 @@ export interface OperatorMetrics {
   throttled(service: string): void;
   healed(kind: string, facet: string): void;
   driftRepaired(kind: string, facet: string): void;
+  /** A workflow action that will not get through (issue 14); facet is audience, identity or host. */
+  workflowMismatch(kind: string, facet: string): void;
 }
 
 const MAX_LABEL_VALUES = 64;
@@ -61,6 +63,7 @@ export class RuntimeMetrics implements OperatorMetrics {
   readonly throttles: Counter<"service">;
   readonly heals: Counter<"kind" | "facet">;
   readonly driftRepairs: Counter<"kind" | "facet">;
+  readonly workflowMismatches: Counter<"kind" | "facet">;
   readonly informerRestarts: Counter<"resource" | "reason">;
   readonly leader: Gauge;
   readonly tenancyMode: Gauge<"mode">;
@@ -136,6 +139,12 @@ export class RuntimeMetrics implements OperatorMetrics {
       labelNames: ["kind", "facet"],
       registers,
     });
+    this.workflowMismatches = new Counter({
+      name: "laio_workflow_mismatches_total",
+      help: "Workflow actions found (when the finding changed) whose audience, identity or host will not match the binding.",
+      labelNames: ["kind", "facet"],
+      registers,
+    });
     this.informerRestarts = new Counter({
       name: "laio_informer_restarts_total",
       help: "Informer relists and reconnects after errors, 410 Gone or the watchdog.",
@@ -180,6 +189,10 @@ export class RuntimeMetrics implements OperatorMetrics {
 
   driftRepaired(kind: string, facet: string): void {
     this.driftRepairs.inc({ kind: this.kinds.value(kind), facet: this.facets.value(facet) });
+  }
+
+  workflowMismatch(kind: string, facet: string): void {
+    this.workflowMismatches.inc({ kind: this.kinds.value(kind), facet: this.facets.value(facet) });
   }
 
   reconciled(kind: string, result: ReconcileOutcome, durationMs: number): void {

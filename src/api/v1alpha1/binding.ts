@@ -13,6 +13,7 @@ export const BINDING_PLURAL = "logicappidentitybindings";
 
 export const MAX_ROLE_ASSIGNMENTS = 32;
 export const MAX_APP_ROLE_ASSIGNMENTS = 16;
+export const MAX_CONNECTIONS = 16;
 
 export const IdentityTypes = ["SystemAssigned", "UserAssigned"] as const;
 export const DeletionPolicies = ["Delete", "Orphan"] as const;
@@ -147,6 +148,24 @@ export const BindingSpecSchema = Type.Object(
           message: "each (api or apiRegistrationRef, appRole) pair appears once",
         }),
       }),
+    ),
+    connections: Type.Optional(
+      Type.Array(
+        Type.String({
+          description: "ARM ID of a managed API connection (Microsoft.Web/connections/<name>).",
+          pattern: patterns.connectionId,
+          maxLength: 1024,
+        }),
+        {
+          description:
+            "Standard Logic Apps: V2 API connections whose access policy must name the identity, in addition to those " +
+            "found in the app's connections.json. The operator keeps one access policy per connection for the current " +
+            "principal and removes the ones it made for a previous principal. Each must lie within spec.scopes of an " +
+            "AzureAccessPolicy.",
+          maxItems: MAX_CONNECTIONS,
+          "x-kubernetes-list-type": "set",
+        },
+      ),
     ),
     deletionPolicy: Type.Optional(deletionPolicy),
   },

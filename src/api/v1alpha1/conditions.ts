@@ -43,6 +43,10 @@ export const ConditionType = {
   AppRoleAssignmentsReady: "AppRoleAssignmentsReady",
   AudienceWarning: "AudienceWarning",
   PolicyApplied: "PolicyApplied",
+  /** The workflows' managed-identity actions match the binding (issue 14); a warning, never blocks Ready. */
+  WorkflowConsistent: "WorkflowConsistent",
+  /** Connections follow the identity: V2 access policies name the current principal (issue 14). */
+  ConnectionsReady: "ConnectionsReady",
 } as const;
 
 export type ConditionStatus = Condition["status"];

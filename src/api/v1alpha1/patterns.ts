@@ -23,6 +23,8 @@ export const patterns = {
   apiReference: `^(${GUID}|(api|https)://[A-Za-z0-9][-A-Za-z0-9._~:/?#@!$&'()*+,;=%]{0,250})$`,
   /** App role values: printable ASCII without spaces (Entra's rule for an app role's `value`). */
   appRoleValue: "^[!-~]{1,249}$",
+  /** A managed API connection (Microsoft.Web/connections), whose access policy follows the identity. */
+  connectionId: `^${SUB_RG}/(?i:providers/Microsoft\\.Web/connections)/[A-Za-z0-9][-\\w.]{0,79}$`,
   apimServiceId: `^${SUB_RG}/(?i:providers/Microsoft\\.ApiManagement/service)/[A-Za-z][A-Za-z0-9-]{0,49}$`,
   /** APIM entity identifiers (API, product, operation). */
   apimEntityId: "^[A-Za-z0-9][-A-Za-z0-9._~]{0,255}$",

@@ -164,6 +164,9 @@ export class LogicAppAdapter implements LogicAppPort {
             identity: toIdentity(wf.identity),
             version: rawChanged.get(wf.id.toLowerCase()) ?? wf.changedTime?.toISOString(),
           },
+          workflows: {
+            workflows: [{ workflow: wf.name ?? "", definition: wf.definition, parameters: wf.parameters }],
+          },
         });
       }
     });

@@ -18,9 +18,11 @@ import type {
   GraphPort,
   LogicAppObservation,
   LogicAppPort,
+  LogicAppWorkflows,
   RoleAssignment,
   RoleAssignmentPort,
   ServicePrincipal,
+  WorkflowPort,
 } from "../ports.ts";
 import { withPriority } from "./budget.ts";
 
@@ -215,6 +217,10 @@ export class Inventory {
           logicApps: new Map(apps.map((a) => [lower(a.id), a.observation])),
           roleAssignments: new Map(assignments.map((a) => [lower(a.id), a])),
         };
+        // The list already carries Consumption definitions: the workflow check reads them from here (issue 14).
+        for (const a of apps)
+          if (a.workflows && a.observation.version)
+            this.#definitions.set(lower(a.id), { version: a.observation.version, value: a.workflows });
         for (const replay of journal) replay(snap);
         this.#subs.set(sub, snap);
         this.#subFailedAt.delete(sub);
@@ -303,6 +309,23 @@ export class Inventory {
   }
 
   /** The decorated ports. */
+  /** Definitions read per Logic App, with the listed version they were read at (issue 14). */
+  readonly #definitions = new Map<string, { version: string; value: LogicAppWorkflows | undefined }>();
+
+  #cachedWorkflows(inner: WorkflowPort): WorkflowPort {
+    const read = this.#definitions;
+    return {
+      readDefinitions: async (logicAppId, ...rest: unknown[]) => {
+        const version = (await this.#subscription(logicAppId))?.logicApps.get(lower(logicAppId))?.version;
+        const cached = read.get(lower(logicAppId));
+        if (version !== undefined && cached?.version === version) return structuredClone(cached.value);
+        const value = await inner.readDefinitions(logicAppId, ...(rest as []));
+        if (version !== undefined) read.set(lower(logicAppId), { version, value });
+        return value;
+      },
+    };
+  }
+
   ports(): AzurePorts {
     const inner = this.#inner;
     const logicApps: LogicAppPort = {
@@ -328,6 +351,10 @@ export class Inventory {
             ...(rest as []),
           );
           this.#recordSub(logicAppId, (s) => s.logicApps.set(lower(logicAppId), after));
+          // An identity-only PUT made against the version the definitions were read at does not change them.
+          const defs = this.#definitions.get(lower(logicAppId));
+          if (defs && expectedVersion !== undefined && defs.version === expectedVersion && after.version)
+            this.#definitions.set(lower(logicAppId), { ...defs, version: after.version });
           return after;
         } catch (e) {
           // The list was stale (someone else changed the app): the next observe reads it from Azure.
@@ -434,6 +461,10 @@ export class Inventory {
       // Application registrations are read and written by their own kind, not observed in bulk.
       applications: inner.applications,
       apim: inner.apim,
+      // Workflow definitions are read per binding pass (issue 14), not listed in bulk; a Logic App whose listed
+      // version (Consumption: changedTime, which every save moves) is the one already read is served from memory.
+      ...(inner.workflows ? { workflows: this.#cachedWorkflows(inner.workflows) } : {}),
+      ...(inner.connections ? { connections: inner.connections } : {}),
     };
   }
 }

@@ -154,6 +154,24 @@ function describe(
         ...after,
       };
     }
+    case "putConnectionAccessPolicy":
+      return {
+        op: "create",
+        summary: `let ${a.principalId} use API connection ${short(a.connectionId)} (access policy ${a.name})`,
+        fields: { connection: a.connectionId, accessPolicy: a.name, principalId: a.principalId },
+        ...(afterApply
+          ? {}
+          : { write: { method: "PUT" as const, path: `${a.connectionId}/accessPolicies/${a.name}` } }),
+        ...after,
+      };
+    case "deleteConnectionAccessPolicy":
+      return {
+        op: a.why === "stale" ? "sweep" : "revoke",
+        summary: `remove access policy ${a.name} of ${a.principalId} from API connection ${short(a.connectionId)} (${a.why})`,
+        fields: { connection: a.connectionId, accessPolicy: a.name, principalId: a.principalId, why: a.why },
+        write: { method: "DELETE", path: `${a.connectionId}/accessPolicies/${a.name}` },
+        ...after,
+      };
   }
 }
 

@@ -89,6 +89,24 @@ async function applyOne(
     case "deleteAppRoleAssignment":
       await ports.graph.deleteAppRoleAssignment(action.resourceId, action.id, call);
       return { action, outcome: "done" };
+    case "putConnectionAccessPolicy":
+    case "deleteConnectionAccessPolicy": {
+      // decide asks for these only when gather read the connections through this port.
+      const connections = ports.connections;
+      if (!connections) return { action, outcome: "deferred" };
+      if (action.type === "deleteConnectionAccessPolicy") {
+        await connections.deleteAccessPolicy(action.connectionId, action.name, call);
+        return { action, outcome: "done" };
+      }
+      const p = await connections.putAccessPolicy(
+        action.connectionId,
+        action.name,
+        { objectId: action.principalId, tenantId: action.tenantId },
+        action.location,
+        call,
+      );
+      return { action, outcome: "done", detail: p.id };
+    }
   }
 }
 
@@ -156,5 +174,22 @@ export function report(r: ActionResult<BindingAction>, logicAppId: string): Repo
           : {}),
       };
     }
+    case "putConnectionAccessPolicy":
+      return {
+        event: {
+          type: "Normal",
+          reason: "ConnectionAccessGranted",
+          note: `access policy ${a.name} on connection ${a.connectionId} now names principal ${a.principalId}`,
+        },
+      };
+    case "deleteConnectionAccessPolicy":
+      return {
+        event: {
+          type: "Normal",
+          reason: a.why === "stale" ? "OrphanSwept" : "ConnectionAccessRemoved",
+          note: `access policy ${a.name} (principal ${a.principalId}) that this binding made removed from connection ${a.connectionId} (${a.why})`,
+        },
+        ...(a.why === "stale" ? { metric: { name: "healed" as const, facet: "connection" } } : {}),
+      };
   }
 }

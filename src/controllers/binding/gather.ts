@@ -22,7 +22,9 @@ import type { ApiObservation, ApplyFailure, BindingObservation, RoleGrantObserva
 export type BindingPorts = Pick<
   AzurePorts,
   "logicApps" | "userAssignedIdentities" | "roleDefinitions" | "roleAssignments" | "graph"
->;
+> &
+  /** The workflow check and connections (issue 14): optional, the check is skipped without them. */
+  Partial<Pick<AzurePorts, "workflows" | "connections" | "applications">>;
 
 export async function gather(
   binding: LogicAppIdentityBinding,

@@ -18,6 +18,8 @@ import type { Kind } from "../shared/pass.ts";
 import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from "../shared/rounds.ts";
 import { apply, report } from "./apply.ts";
 import { decide } from "./decide.ts";
+import { decideWorkflows } from "./decide-workflows.ts";
+import { gatherWorkflows, WorkflowReads, type PassWorkflowMemo } from "./gather-workflows.ts";
 import { gather, type BindingPorts } from "./gather.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import {
@@ -40,6 +42,8 @@ export interface BindingKindOptions {
   replicationPollMs?: number;
   /** Ownership records and claims (the reconciler passes the same object as the engine's write-ahead seam). */
   records: BindingRecords;
+  /** What the workflow check keeps across passes (token versions); default: one per kind instance. */
+  workflowReads?: WorkflowReads;
 }
 
 type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus>;
@@ -47,6 +51,7 @@ type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, Bindi
 export function bindingKind(
   options: BindingKindOptions,
 ): Kind<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus> {
+  const workflowReads = options.workflowReads ?? new WorkflowReads();
   return {
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
@@ -62,7 +67,7 @@ export function bindingKind(
             .cache<ApiRegistration>(API_REGISTRATION_RESOURCE)
             .get({ namespace: b.metadata.namespace ?? "", name }),
         );
-      const hooks = bindingPass(resolve(obj), options, session, env.call);
+      const hooks = bindingPass(resolve(obj), { ...options, workflowReads }, session, env.call);
       // Every round reads the references anew from the cache: a registration that got its appId meanwhile counts.
       return {
         ...hooks,
@@ -82,6 +87,7 @@ export function bindingPass(
   const ports = withServicePrincipalCache(options.ports);
   const logicAppId = binding.spec.logicAppId;
   let applyFailures: Record<string, ApplyFailure> = {};
+  const workflowMemo: PassWorkflowMemo = {};
   const created: string[] = [];
   return {
     gather: async (b) => {
@@ -98,9 +104,20 @@ export function bindingPass(
       const record = await ownership.settle(b, o);
       const lostGrants = lostSince(before, record);
       const tenancy = options.tenancy;
+      const workflows = await gatherWorkflows(
+        b,
+        { logicAppExists: o.logicApp.exists, kind: o.logicApp.kind, apis: o.apis },
+        ports,
+        call,
+        record,
+        (id) => tenancy?.connectionVerdict(b, id),
+        options.workflowReads,
+        workflowMemo,
+      );
       return {
         ...o,
         ...(record ? { record } : {}),
+        ...(workflows ? { workflows } : {}),
         ...(lostGrants.length > 0 ? { lostGrants } : {}),
         ...(ownership.claimedBy !== undefined ? { claimedBy: ownership.claimedBy } : {}),
         othersOnLogicApp: ownership.othersOnLogicApp,
@@ -110,11 +127,17 @@ export function bindingPass(
       };
     },
     decide: (b, observed, now) =>
-      decide(b, observed, {
-        now,
-        naming: NAMING,
-        ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
-      }),
+      decideWorkflows(
+        b,
+        observed,
+        decide(b, observed, {
+          now,
+          naming: NAMING,
+          ...(options.replicationPollMs !== undefined
+            ? { replicationPollMs: options.replicationPollMs }
+            : {}),
+        }),
+      ),
     apply: async (actions) => {
       const r = await apply(actions, ports, logicAppId, call);
       applyFailures = { ...applyFailures, ...r.failures };

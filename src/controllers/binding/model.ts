@@ -13,6 +13,7 @@ import type {
 } from "../../azure/ports.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import type { DenyReason } from "../tenancy/authorize.ts";
+import type { BoundApi, MsiConnection, WorkflowDefinitionInput } from "./workflow-check.ts";
 
 export interface RoleGrantObservation {
   scope: string;
@@ -76,6 +77,38 @@ export interface BindingObservation {
   othersOnLogicApp?: number;
   /** The tenancy matcher's refusals of the spec (AzureAccessPolicy); absent when tenancy is not wired (converge). */
   tenancy?: BindingVerdicts;
+  /** What the workflow check and the connections step read; absent when the ports are not wired. */
+  workflows?: WorkflowsObservation;
+}
+
+/** The bound Logic App's workflows and connections, as ./gather-workflows.ts read them (docs/workflow-check.md). */
+export interface WorkflowsObservation {
+  kind: "Consumption" | "Standard";
+  /** undefined: not readable this pass (`problem` says why) or the Logic App is gone. */
+  definitions?: WorkflowDefinitionInput[];
+  problem?: string;
+  /** The binding's APIs as the check compares them (identifier URIs, appId, token version when known). */
+  apis: BoundApi[];
+  /** Connections that authenticate with the managed identity, from `$connections` or `connections.json`. */
+  msiConnections: MsiConnection[];
+  /** Standard: the V2 connections this binding keeps an access policy on (spec ∪ discovered), with what Azure holds. */
+  connections: ConnectionObservation[];
+}
+
+export interface ConnectionObservation {
+  connectionId: string;
+  /** Where it came from, for messages. */
+  source: "spec" | "connections.json" | "$connections" | "record";
+  exists: boolean;
+  location?: string;
+  createdTime?: string;
+  /** "V1" (Consumption) or "V2" (Standard) when Azure reports it. */
+  kind?: string;
+  /** undefined: not listed (the connection is gone or could not be read). */
+  accessPolicies?: { name: string; objectId: string }[];
+  /** The AzureAccessPolicy refusal, when the namespace may not use this connection. */
+  refusal?: Refusal;
+  problem?: string;
 }
 
 /** A request the tenancy matcher refused, as decide reports it (Stalled with this reason and message). */
@@ -135,6 +168,26 @@ export type BindingAction =
       id: string;
       principalId: string;
       why: "removedFromSpec" | "orphaned" | "deleted";
+    }
+  | {
+      /** An access policy for the current principal on a V2 connection (deterministic name, recorded first). */
+      type: "putConnectionAccessPolicy";
+      key: string;
+      connectionId: string;
+      name: string;
+      principalId: string;
+      tenantId: string;
+      location: string;
+    }
+  | {
+      /** A policy this binding's record lists for a principal that is no longer the current one. */
+      type: "deleteConnectionAccessPolicy";
+      key: string;
+      connectionId: string;
+      name: string;
+      principalId: string;
+      /** stale: a previous principal's; unwanted: the connection left the spec; deleted: the binding is deleted. */
+      why: "stale" | "unwanted" | "deleted";
     };
 
 /**

@@ -181,6 +181,21 @@ export class OwnershipSession {
           principalId: a.principalId,
         });
     }
+    // A recorded access policy that a listed connection no longer holds is gone (or its PUT never happened).
+    for (const c of o.workflows?.connections ?? []) {
+      if (!c.accessPolicies) continue;
+      const live = new Set(c.accessPolicies.map((p) => p.name.toLowerCase()));
+      r = {
+        ...r,
+        connectionPolicies: (r.connectionPolicies ?? []).filter(
+          (e) => !eqi(e.connectionId, c.connectionId) || live.has(e.name.toLowerCase()),
+        ),
+      };
+    }
+    if ((r.connectionPolicies ?? []).length === 0 && base.connectionPolicies === undefined) {
+      const { connectionPolicies: _none, ...rest } = r;
+      r = rest;
+    }
     const target = canonicalLogicAppId(b.spec.logicAppId);
     const principal = currentPrincipal(b, o);
     if (r.logicAppId !== target && principal !== undefined) {
@@ -201,6 +216,8 @@ export class OwnershipSession {
     for (const w of writes) {
       if (w.type === "createAppRoleAssignment") r = withGraphIntent(r, tripleOf(w));
       if (w.type === "setIdentity" && w.why === "enable") r = withIdentityEnabled(r, undefined);
+      // Recorded before the PUT: a crash after it must not leave a policy of ours that the record does not list.
+      if (w.type === "putConnectionAccessPolicy") r = withConnectionPolicy(r, w);
     }
     if (!this.stored || JSON.stringify(r) !== JSON.stringify(this.stored.data)) await this.write(r);
   }
@@ -257,6 +274,18 @@ export class OwnershipSession {
         case "deleteAppRoleAssignment":
           if (outcome === "done") r = withoutGraph(r, a.id);
           break;
+        case "putConnectionAccessPolicy":
+          if (outcome === "done") r = withConnectionPolicy(r, a);
+          break;
+        case "deleteConnectionAccessPolicy":
+          if (outcome === "done")
+            r = {
+              ...r,
+              connectionPolicies: (r.connectionPolicies ?? []).filter(
+                (e) => !(eqi(e.connectionId, a.connectionId) && eqi(e.name, a.name)),
+              ),
+            };
+          break;
       }
     }
     if (JSON.stringify(r) !== JSON.stringify(base)) await this.write(r);
@@ -279,6 +308,16 @@ export class OwnershipSession {
   private async write(r: BindingRecord): Promise<void> {
     this.stored = await this.deps.records.put(this.key, r, this.stored?.resourceVersion, this.signal);
   }
+}
+
+function withConnectionPolicy(
+  r: BindingRecord,
+  p: { connectionId: string; name: string; principalId: string },
+): BindingRecord {
+  const list = r.connectionPolicies ?? [];
+  if (list.some((e) => eqi(e.connectionId, p.connectionId) && eqi(e.name, p.name))) return r;
+  const entry = { connectionId: p.connectionId.toLowerCase(), name: p.name, principalId: p.principalId };
+  return { ...r, connectionPolicies: [...list, entry] };
 }
 
 /** The engine's write-ahead seam for bindings: each pass registers its session; recordIntent finds it by key. */

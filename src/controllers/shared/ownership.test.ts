@@ -363,6 +363,15 @@ describe("record payloads", () => {
       parseBindingRecord({ ...rec, graph: [{ ...rec.graph[0], assignmentId: undefined }] }),
     ).toThrow(/no assignmentId/);
     expect(() => parseBindingRecord({ ...rec, identity: { enabledByOperator: "yes" } })).toThrow(/boolean/);
+    // Connection access policies (issue 14) survive the round trip: they are what proves a policy ours.
+    const withConns = {
+      ...rec,
+      connectionPolicies: [{ connectionId: "/c", name: "laio-p", principalId: "p" }],
+    };
+    expect(parseBindingRecord(JSON.parse(JSON.stringify(withConns)))).toEqual(withConns);
+    expect(() => parseBindingRecord({ ...withConns, connectionPolicies: [{ connectionId: "/c" }] })).toThrow(
+      /connectionPolicies\[0\]\.name/,
+    );
     const pol = { uid: "u", fragments: [{ serviceId: "s", fragmentId: "f" }], targets: ["api:orders"] };
     expect(parseJwtPolicyRecord(pol)).toEqual(pol);
     expect(() => parseJwtPolicyRecord({ ...pol, targets: [1] })).toThrow(/targets\[0\]/);

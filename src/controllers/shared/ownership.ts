@@ -53,6 +53,19 @@ export interface BindingRecord {
   identity: BindingIdentityRecord;
   graph: GraphGrantRecord[];
   rbac: RbacGrantRecord[];
+  /**
+   * Access policies on managed API connections this binding wrote (issue 14), recorded before the PUT: only these are
+   * ever deleted. Optional: records written before it existed have none.
+   */
+  connectionPolicies?: ConnectionPolicyRecord[];
+}
+
+export interface ConnectionPolicyRecord {
+  /** Canonical (lower-case) connection ID. */
+  connectionId: string;
+  /** The policy's name (deterministic, see connectionPolicyName). */
+  name: string;
+  principalId: string;
 }
 
 export interface JwtPolicyRecord {
@@ -393,6 +406,19 @@ export function parseBindingRecord(value: unknown): BindingRecord {
         principalId: str(e, "principalId", w),
       };
     }),
+    ...(o.connectionPolicies !== undefined
+      ? {
+          connectionPolicies: arr(o, "connectionPolicies", "record").map((c, i) => {
+            const w = `record.connectionPolicies[${i}]`;
+            const e = obj(c, w);
+            return {
+              connectionId: str(e, "connectionId", w),
+              name: str(e, "name", w),
+              principalId: str(e, "principalId", w),
+            };
+          }),
+        }
+      : {}),
   };
 }
 

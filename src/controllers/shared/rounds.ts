@@ -21,7 +21,7 @@ export interface PassEvent {
 
 /** A counter the engine increments (bounded labels: facet is rbac/graph/identity/apim). */
 export interface PassMetric {
-  name: "healed" | "driftRepaired";
+  name: "healed" | "driftRepaired" | "workflowMismatch";
   facet: string;
 }
 

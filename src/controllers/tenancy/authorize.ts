@@ -61,7 +61,12 @@ export type AccessRequest =
     }
   | { kind: "apimRule"; serviceId: string; target: ApimTarget }
   /** Declare (create, adopt or change) an Entra app registration answering to this identifier URI. */
-  | { kind: "declareApiRegistration"; identifierUri: string };
+  | { kind: "declareApiRegistration"; identifierUri: string }
+  /**
+   * Let the Logic App's identity use a managed API connection (an access policy on it, issue 14). Access to a
+   * resource is what `spec.scopes` governs, so the connection must lie within one of them.
+   */
+  | { kind: "useConnection"; connectionId: string };
 
 export const DenyReasons = [
   "NoAccessPolicy",
@@ -241,6 +246,20 @@ function decideRequest(input: TenancyInput, request: AccessRequest): Verdict {
             "NotAllowed",
             "spec.apiRegistrations.identifierUriPrefixes",
             `${who} may not ${what}: not under spec.apiRegistrations.identifierUriPrefixes of any ${ACCESS_POLICY_KIND} selecting it (${ASK})`,
+          );
+    }
+    case "useConnection": {
+      const id = parsed(request.connectionId, "API connection");
+      if (isVerdict(id)) return id;
+      const what = `give the Logic App's identity access to API connection ${id.text}`;
+      if (selecting.length === 0) return none(what);
+      const ok = selecting.filter((p) => within(id, p.spec.scopes));
+      return ok.length
+        ? allow(ok)
+        : deny(
+            "NotAllowed",
+            "spec.scopes",
+            `${who} may not ${what}: the connection is not within spec.scopes of any ${ACCESS_POLICY_KIND} selecting it (${ASK})`,
           );
     }
     case "apimRule": {

@@ -75,6 +75,16 @@ export class TenancyFence {
     return bindingVerdicts(binding, observed, this.input(binding.metadata.namespace ?? "", names));
   }
 
+  /** Gather: whether the binding's namespace may have the operator give its identity access to a connection. */
+  connectionVerdict(binding: Readonly<LogicAppIdentityBinding>, connectionId: string): Refusal | undefined {
+    if (binding.metadata.deletionTimestamp !== undefined) return undefined;
+    const v = authorize(this.input(binding.metadata.namespace ?? ""), {
+      kind: "useConnection",
+      connectionId,
+    });
+    return v.allowed ? undefined : { reason: v.reason, rule: v.rule, message: v.message };
+  }
+
   jwtPolicyVerdict(policy: Readonly<ApimJwtPolicy>): Refusal | undefined {
     return jwtPolicyVerdict(policy, this.input(policy.metadata.namespace ?? ""));
   }
@@ -153,7 +163,10 @@ export class TenancyFence {
     switch (a.type) {
       case "deleteRoleAssignment":
       case "deleteAppRoleAssignment":
+      case "deleteConnectionAccessPolicy":
         return [];
+      case "putConnectionAccessPolicy":
+        return [...identityRequests(obj.spec), { kind: "useConnection", connectionId: a.connectionId }];
       case "setIdentity":
         return a.why === "disableOnDelete" ? [] : identityRequests(obj.spec);
       case "createRoleAssignment": {
