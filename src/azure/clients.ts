@@ -115,6 +115,7 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { lis
 
   const logicApps = new LogicAppAdapter({ logic, web });
   const roleAssignments = new RoleAssignmentAdapter(authorization);
+  const apimAdapter = new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs });
   return {
     logicApps,
     userAssignedIdentities: new UserAssignedIdentityAdapter(msi),
@@ -122,8 +123,10 @@ export function createAzurePorts(options: AzurePortsOptions): AzurePorts & { lis
     roleAssignments,
     graph: new GraphAdapter(settings),
     applications: new ApplicationAdapter(settings),
-    apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
+    apim: apimAdapter,
     listings: {
+      apimPolicyTag: (target) => apimAdapter.getPolicyTag(target),
+      apimFragmentTag: (serviceId, fragmentId) => apimAdapter.getFragmentTag(serviceId, fragmentId),
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),
     },

@@ -3,12 +3,43 @@
  * (spec and status) → the Azure things it depends on; an inventory change → the same kind of keys. The runtime's
  * KeyIndex (src/runtime/key-index.ts) keeps the binding side current from the informer cache, knowing nothing of Azure.
  */
-import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import { fragmentId } from "../naming.ts";
+import type { ApimPolicyTarget } from "../ports.ts";
 import type { InventoryChange } from "./inventory.ts";
 
 const logicApp = (id: string) => `logicApp:${id.toLowerCase()}`;
 const principal = (id: string) => `principal:${id.toLowerCase()}`;
 const api = (name: string) => `api:${name}`;
+
+/** The label ApimJwtPolicy status uses for a target (decide.targetLabel), so status and spec name it alike. */
+function label(t: Omit<ApimPolicyTarget, "serviceId">): string {
+  if (t.apiId && t.operationId) return `api/${t.apiId}/operation/${t.operationId}`;
+  if (t.apiId) return `api/${t.apiId}`;
+  if (t.productId) return `product/${t.productId}`;
+  return "global";
+}
+
+/** One policy document in APIM (APIM IDs are case-insensitive). */
+export const apimTargetRef = (t: ApimPolicyTarget): string => `apim:${t.serviceId}|${label(t)}`.toLowerCase();
+const apimLabelRef = (serviceId: string, targetLabel: string): string =>
+  `apim:${serviceId}|${targetLabel}`.toLowerCase();
+export const apimFragmentRef = (serviceId: string, id: string): string =>
+  `apimFragment:${serviceId}|${id}`.toLowerCase();
+
+/**
+ * The document at its target (now and, while a move is being cleaned up, the one status still names) and its own
+ * fragment. A fragment or include edited in APIM enqueues exactly the policies these name.
+ */
+export function jwtPolicyDependsOn(policy: Readonly<ApimJwtPolicy>): string[] {
+  const svc = policy.spec.apimServiceId;
+  const out = new Set<string>([apimTargetRef({ serviceId: svc, ...(policy.spec.target ?? {}) })]);
+  if (policy.status?.target) out.add(apimLabelRef(svc, policy.status.target));
+  const { namespace, name, uid } = policy.metadata;
+  if (namespace && name && uid) out.add(apimFragmentRef(svc, fragmentId(namespace, name, uid)));
+  if (policy.status?.fragmentId) out.add(apimFragmentRef(svc, policy.status.fragmentId));
+  return [...out];
+}
 
 /** Its Logic App, every principal its status records (current, pre-heal, grant holders) and its APIs. */
 export function bindingDependsOn(binding: Readonly<LogicAppIdentityBinding>): string[] {
@@ -35,5 +66,7 @@ export function changeRefs(change: InventoryChange): string[] {
       return [principal(change.principalId)];
     case "servicePrincipal":
       return [api(change.api)];
+    case "apim":
+      return [change.ref];
   }
 }
