@@ -5,7 +5,9 @@
  * per-object polling (./operator-sim.ts): cold start, requests per new binding, steady-state reads per hour, heal.
  *   npm run bench -- --bindings 20 --sizes 200 --spread 5 --time-scale 20
  * The 5,000-binding figures without the polling baseline (which alone takes most of the wall time at that size):
- *   npm run bench -- --bindings 1 --sizes 5000 --spread 5 --time-scale 40 --no-baseline --steady-minutes 5
+ *   npm run bench -- --bindings 1 --sizes 5000 --spread 5 --time-scale 20 --no-baseline --steady-minutes 5
+ * The operator process's memory with 10,000 bindings cached, against a real kube-apiserver (./rss.ts):
+ *   npm run bench -- --rss 10000
  */
 import { parseArgs } from "node:util";
 import { startEmulator } from "../emulator/index.ts";
@@ -31,10 +33,17 @@ const { values } = parseArgs({
     baseline: { type: "boolean", default: true },
     /** Unscaled minutes of steady state counted per scenario. */
     "steady-minutes": { type: "string", default: "10" },
+    /** Only the memory bench (./rss.ts): the operator process's RSS with this many bindings cached. */
+    rss: { type: "string" },
   },
   allowNegative: true,
 });
 const N = Number(values.bindings);
+if (values.rss !== undefined) {
+  const { rssBench } = await import("./rss.ts");
+  await rssBench(Number(values.rss));
+  process.exit(0);
+}
 
 const emu = await startEmulator();
 const ids = await emu.control.seedScenario();
