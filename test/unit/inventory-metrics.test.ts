@@ -28,7 +28,7 @@ describe("inventory and budget metrics", () => {
   });
 
   it("report budget tokens and waits per subscription and kind, read at scrape time", async () => {
-    let t = 0;
+    const t = 0;
     const clock = { now: () => t, setTimeout: () => ({ cancel() {} }) };
     const budget = new AzureBudget({ armReads: { capacity: 2, refillPerSecond: 1 } }, clock);
     const reads = budget.bucketFor("arm-logic", armUrl, "GET");

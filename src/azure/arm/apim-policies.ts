@@ -228,7 +228,13 @@ export class ApimAdapter implements ApimPort {
           case "api":
             return c.apiPolicy.getEntityTag(s.resourceGroup, s.name, target.apiId!, POLICY_ID, options);
           case "product":
-            return c.productPolicy.getEntityTag(s.resourceGroup, s.name, target.productId!, POLICY_ID, options);
+            return c.productPolicy.getEntityTag(
+              s.resourceGroup,
+              s.name,
+              target.productId!,
+              POLICY_ID,
+              options,
+            );
           case "service":
             return c.policy.getEntityTag(s.resourceGroup, s.name, POLICY_ID, options);
         }
@@ -238,7 +244,11 @@ export class ApimAdapter implements ApimPort {
   }
 
   /** A fragment's ETag (`PolicyFragment_GetEntityTag`, HEAD); undefined when it does not exist. */
-  async getFragmentTag(serviceId: string, fragmentId: string, call: CallOptions = {}): Promise<string | undefined> {
+  async getFragmentTag(
+    serviceId: string,
+    fragmentId: string,
+    call: CallOptions = {},
+  ): Promise<string | undefined> {
     const s = parseServiceId(serviceId, "getFragmentTag");
     const c = this.#clients.get(s.subscriptionId);
     const got = await absentOn404(

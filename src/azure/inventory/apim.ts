@@ -14,7 +14,21 @@ import type {
   FragmentDocument,
   PolicyDocument,
 } from "../ports.ts";
-import { apimFragmentRef, apimTargetRef } from "./depends-on.ts";
+
+/** The label ApimJwtPolicy status uses for a target (decide.targetLabel), so status and spec name it alike. */
+function label(t: Omit<ApimPolicyTarget, "serviceId">): string {
+  if (t.apiId && t.operationId) return `api/${t.apiId}/operation/${t.operationId}`;
+  if (t.apiId) return `api/${t.apiId}`;
+  if (t.productId) return `product/${t.productId}`;
+  return "global";
+}
+
+/** One policy document in APIM (APIM IDs are case-insensitive). */
+export const apimTargetRef = (t: ApimPolicyTarget): string => `apim:${t.serviceId}|${label(t)}`.toLowerCase();
+export const apimLabelRef = (serviceId: string, targetLabel: string): string =>
+  `apim:${serviceId}|${targetLabel}`.toLowerCase();
+export const apimFragmentRef = (serviceId: string, id: string): string =>
+  `apimFragment:${serviceId}|${id}`.toLowerCase();
 
 export type ApimChange = {
   kind: "apim";

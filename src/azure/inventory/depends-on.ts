@@ -5,27 +5,14 @@
  */
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { fragmentId } from "../naming.ts";
-import type { ApimPolicyTarget } from "../ports.ts";
+import { apimFragmentRef, apimLabelRef, apimTargetRef } from "./apim.ts";
 import type { InventoryChange } from "./inventory.ts";
+
+export { apimFragmentRef, apimTargetRef };
 
 const logicApp = (id: string) => `logicApp:${id.toLowerCase()}`;
 const principal = (id: string) => `principal:${id.toLowerCase()}`;
 const api = (name: string) => `api:${name}`;
-
-/** The label ApimJwtPolicy status uses for a target (decide.targetLabel), so status and spec name it alike. */
-function label(t: Omit<ApimPolicyTarget, "serviceId">): string {
-  if (t.apiId && t.operationId) return `api/${t.apiId}/operation/${t.operationId}`;
-  if (t.apiId) return `api/${t.apiId}`;
-  if (t.productId) return `product/${t.productId}`;
-  return "global";
-}
-
-/** One policy document in APIM (APIM IDs are case-insensitive). */
-export const apimTargetRef = (t: ApimPolicyTarget): string => `apim:${t.serviceId}|${label(t)}`.toLowerCase();
-const apimLabelRef = (serviceId: string, targetLabel: string): string =>
-  `apim:${serviceId}|${targetLabel}`.toLowerCase();
-export const apimFragmentRef = (serviceId: string, id: string): string =>
-  `apimFragment:${serviceId}|${id}`.toLowerCase();
 
 /**
  * The document at its target (now and, while a move is being cleaned up, the one status still names) and its own
