@@ -35,13 +35,15 @@ const { values } = parseArgs({
     "steady-minutes": { type: "string", default: "10" },
     /** Only the memory bench (./rss.ts): the operator process's RSS with this many bindings cached. */
     rss: { type: "string" },
+    /** With --rss: flags for the operator's node process, e.g. --node-flags=--max-semi-space-size=4 */
+    "node-flags": { type: "string", default: "" },
   },
   allowNegative: true,
 });
 const N = Number(values.bindings);
 if (values.rss !== undefined) {
   const { rssBench } = await import("./rss.ts");
-  await rssBench(Number(values.rss));
+  await rssBench(Number(values.rss), values["node-flags"].split(" ").filter(Boolean));
   process.exit(0);
 }
 
