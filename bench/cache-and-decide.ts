@@ -1,6 +1,6 @@
 /**
  * Two in-process figures for the scaling note: the memory 10,000 cached bindings take in the informer's form
- * (frozen, managedFields dropped) next to the same objects as the API server sends them, and `decide` throughput.
+ * (frozen, managedFields and kubectl's last-applied copy dropped) next to the same objects as the API server sends them, and `decide` throughput.
  */
 import { performance } from "node:perf_hooks";
 import type { LogicAppIdentityBinding } from "../src/api/v1alpha1/index.ts";
@@ -33,6 +33,15 @@ function asServed(b: LogicAppIdentityBinding, i: number): LogicAppIdentityBindin
       resourceVersion: String(100_000 + i),
       creationTimestamp: "2026-12-04T09:00:00Z",
       finalizers: ["identity.logicapp.dev/finalizer"],
+      // kubectl apply keeps the whole object it applied in this annotation.
+      annotations: {
+        "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({
+          apiVersion: b.apiVersion,
+          kind: b.kind,
+          metadata: { name: b.metadata.name, namespace: b.metadata.namespace },
+          spec: b.spec,
+        }),
+      },
       managedFields: [
         fields("kubectl-client-side-apply", ""),
         fields("logicapp-identity-operator", "status"),

@@ -262,12 +262,14 @@ export async function countRequests(emu: RunningEmulator): Promise<RequestCounts
   const log = await emu.control.requestLog();
   const arm = log.filter((e) => e.api === "arm" && e.status !== 429);
   const graph = log.filter((e) => e.api === "graph" && e.status !== 429);
+  // HEAD (the APIM ETag checks) is a read, as ARM counts it.
+  const read = (e: { method: string }) => e.method === "GET" || e.method === "HEAD";
   return {
     total: log.length,
-    armReads: arm.filter((e) => e.method === "GET").length,
-    armWrites: arm.filter((e) => e.method !== "GET").length,
-    graphReads: graph.filter((e) => e.method === "GET").length,
-    graphWrites: graph.filter((e) => e.method !== "GET").length,
+    armReads: arm.filter(read).length,
+    armWrites: arm.filter((e) => !read(e)).length,
+    graphReads: graph.filter(read).length,
+    graphWrites: graph.filter((e) => !read(e)).length,
     throttled: log.filter((e) => e.status === 429).length,
   };
 }
@@ -276,7 +278,7 @@ export async function countRequests(emu: RunningEmulator): Promise<RequestCounts
 export async function writeFloorSeconds(emu: RunningEmulator): Promise<number> {
   const perSub = new Map<string, number>();
   for (const e of await emu.control.requestLog())
-    if (e.api === "arm" && e.method !== "GET" && e.status !== 429 && e.subscriptionId)
+    if (e.api === "arm" && e.method !== "GET" && e.method !== "HEAD" && e.status !== 429 && e.subscriptionId)
       perSub.set(e.subscriptionId, (perSub.get(e.subscriptionId) ?? 0) + 1);
   return Math.max(0, ...[...perSub.values()].map((w) => Math.max(0, w - 200) / 10));
 }

@@ -120,6 +120,7 @@ export function createAzurePorts(
 
   const logicApps = new LogicAppAdapter({ logic, web });
   const roleAssignments = new RoleAssignmentAdapter(authorization);
+  const apimAdapter = new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs });
   return {
     logicApps,
     userAssignedIdentities: new UserAssignedIdentityAdapter(msi),
@@ -127,11 +128,13 @@ export function createAzurePorts(
     roleAssignments,
     graph: new GraphAdapter(settings),
     applications: new ApplicationAdapter(settings),
-    apim: new ApimAdapter(apim, { lroPollIntervalMs: settings.lroPollIntervalMs }),
+    apim: apimAdapter,
     apimChain: new ApimChainAdapter(apim),
     workflows: new WorkflowAdapter({ logic, web }),
     connections: new ConnectionAdapter(settings),
     listings: {
+      apimPolicyTag: (target) => apimAdapter.getPolicyTag(target),
+      apimFragmentTag: (serviceId, fragmentId) => apimAdapter.getFragmentTag(serviceId, fragmentId),
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),
     },

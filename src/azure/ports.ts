@@ -384,6 +384,10 @@ export interface AzureListings {
   listLogicApps(subscriptionId: string): Promise<ListedLogicApp[]>;
   /** Every role assignment that applies in the subscription: inherited from above, at it, and below it. */
   listRoleAssignments(subscriptionId: string): Promise<RoleAssignment[]>;
+  /** A policy document's ETag (HEAD, no body); undefined when the target has no document. */
+  apimPolicyTag(target: ApimPolicyTarget): Promise<string | undefined>;
+  /** A policy fragment's ETag (HEAD, no body); undefined when it does not exist. */
+  apimFragmentTag(serviceId: string, fragmentId: string): Promise<string | undefined>;
 }
 
 /** Every port, as the composition root hands them to reconcilers. */

@@ -5,7 +5,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createAzurePorts, type AzurePortsOptions } from "../azure/clients.ts";
 import { AzureBudget } from "../azure/inventory/budget.ts";
-import { bindingDependsOn, changeRefs } from "../azure/inventory/depends-on.ts";
+import { bindingDependsOn, changeRefs, jwtPolicyDependsOn } from "../azure/inventory/depends-on.ts";
 import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { kubeClaims } from "../controllers/binding/ownership.ts";
@@ -57,12 +57,14 @@ export function createOperator(options: OperatorOptions): Manager {
   const metrics = manager.services.metrics;
   const recordsNamespace = options.recordsNamespace ?? options.config.recordsNamespace;
   const log = manager.services.logger.child({ component: "inventory" });
+  const budget = options.azure.budget ?? new AzureBudget();
+  if (!options.ports) metrics.observeBudget(() => budget.snapshot());
   const direct = options.ports
     ? undefined
     : createAzurePorts({
         ...options.azure,
         // One budget for every client: all workers draw from the same per-subscription buckets.
-        budget: options.azure.budget ?? new AzureBudget(),
+        budget,
         onCall: (c) =>
           metrics.externalCall({
             service: c.service,
@@ -77,6 +79,7 @@ export function createOperator(options: OperatorOptions): Manager {
           intervalMs: options.config.inventoryIntervalMs,
           onError: (err, source) =>
             log.warn({ err, source }, "inventory refresh failed; serving the last list"),
+          onRefresh: (o) => metrics.inventoryRefreshed(o.source, o.durationMs, o.ok),
         })
       : undefined;
   const ports = options.ports ?? inventory?.ports() ?? direct!;
@@ -126,20 +129,7 @@ export function createOperator(options: OperatorOptions): Manager {
     // The inventory finds drift within one interval and enqueues what depends on it; resync is a safety net.
     ...(inventory ? { resyncIntervalMs: options.config.inventoryResyncIntervalMs } : {}),
   });
-  if (inventory) {
-    const index = new KeyIndex(
-      manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
-      bindingDependsOn,
-    );
-    inventory.subscribe((changes) => {
-      const keys = index.keysFor(changes.flatMap(changeRefs));
-      if (keys.length > 0)
-        log.debug({ changes: changes.length, keys: keys.length }, "Azure changed: enqueue");
-      for (const k of keys) bindings.enqueue(k);
-    });
-    manager.addRunnable(inventory);
-  }
-  manager.addController<ApimJwtPolicy>({
+  const jwtPolicies = manager.addController<ApimJwtPolicy>({
     name: "ApimJwtPolicy",
     resource: JWT_POLICY_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
@@ -196,6 +186,7 @@ export function createOperator(options: OperatorOptions): Manager {
         events: s.events,
         metrics: s.metrics,
       }),
+    ...(inventory ? { resyncIntervalMs: options.config.inventoryResyncIntervalMs } : {}),
   });
   // ApiRegistration: the API's app registration. A binding that grants one of its roles (any namespace) holds off
   // its Delete, so a binding change wakes the registrations it names.
@@ -226,6 +217,37 @@ export function createOperator(options: OperatorOptions): Manager {
         ...(options.replicationPollMs !== undefined ? { replicationPollMs: options.replicationPollMs } : {}),
       }),
   });
+  if (inventory) {
+    const bindingIndex = new KeyIndex(
+      manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
+      bindingDependsOn,
+    );
+    const policyIndex = new KeyIndex(
+      manager.informerFor<ApimJwtPolicy>(JWT_POLICY_RESOURCE),
+      jwtPolicyDependsOn,
+    );
+    inventory.subscribe((changes) => {
+      const refs = changes.flatMap(changeRefs);
+      const bindingKeys = bindingIndex.keysFor(refs);
+      const policyKeys = policyIndex.keysFor(refs);
+      for (const c of changes) metrics.inventoryChanged(c.kind);
+      metrics.inventoryEnqueued("LogicAppIdentityBinding", bindingKeys.length);
+      metrics.inventoryEnqueued("ApimJwtPolicy", policyKeys.length);
+      if (bindingKeys.length + policyKeys.length > 0)
+        log.debug(
+          { changes: changes.length, bindings: bindingKeys.length, policies: policyKeys.length },
+          "Azure changed: enqueue",
+        );
+      for (const k of bindingKeys) bindings.enqueue(k);
+      for (const k of policyKeys) jwtPolicies.enqueue(k);
+    });
+    metrics.observeInventory({
+      sizes: () => inventory.sizes(),
+      freshness: () => inventory.freshness(),
+      reads: () => ({ ...inventory.stats }),
+    });
+    manager.addRunnable(inventory);
+  }
   // The policies' own status (selected namespaces, a Warning when none): re-evaluated when a namespace changes.
   manager.addController<AzureAccessPolicy>({
     name: "AzureAccessPolicy",

@@ -29,4 +29,23 @@ describe("withoutManagedFields", () => {
     const obj = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a" }, spec: {} };
     expect(withoutManagedFields(obj)).toBe(obj);
   });
+
+  it("drops kubectl's last-applied-configuration and keeps every other annotation", () => {
+    const obj = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      spec: {},
+      metadata: {
+        name: "a",
+        annotations: { "kubectl.kubernetes.io/last-applied-configuration": '{"big":true}', keep: "me" },
+      },
+    };
+    expect(withoutManagedFields(obj).metadata).toEqual({ name: "a", annotations: { keep: "me" } });
+    const only = {
+      ...obj,
+      metadata: { name: "b", annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}" } },
+    };
+    expect(withoutManagedFields(only).metadata).toEqual({ name: "b" });
+    expect(obj.metadata.annotations.keep).toBe("me");
+  });
 });

@@ -89,14 +89,27 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** kubectl apply's copy of the whole object as last applied: read by kubectl, never by the operator. */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
 /**
- * Cached objects drop `metadata.managedFields`: nothing reads it from the cache, and it is often the largest part
- * of an object (one entry per field manager), so 10,000 cached objects fit in the memory target.
+ * Cached objects drop `metadata.managedFields` and kubectl's last-applied-configuration annotation: nothing reads
+ * either from the cache, and together they are most of an object as served (one managedFields entry per field
+ * manager, and the whole spec again as a JSON string), so 10,000 cached objects fit in the memory target
+ * (docs/scaling.md). Predicates comparing annotations see both sides without it, so dropping it wakes nothing.
  */
 export function withoutManagedFields<T extends KubeObject>(obj: T): T {
   const meta = obj.metadata as (T["metadata"] & { managedFields?: unknown }) | undefined;
-  if (!meta || meta.managedFields === undefined) return obj;
+  if (!meta) return obj;
+  const annotations = meta.annotations;
+  const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
+  if (meta.managedFields === undefined && !lastApplied) return obj;
   const { managedFields: _dropped, ...rest } = meta;
+  if (lastApplied) {
+    const { [LAST_APPLIED_ANNOTATION]: _copy, ...others } = annotations;
+    if (Object.keys(others).length > 0) rest.annotations = others;
+    else delete rest.annotations;
+  }
   return { ...obj, metadata: rest };
 }
 

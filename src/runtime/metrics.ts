@@ -27,6 +27,25 @@ export interface OperatorMetrics {
   workflowMismatch(kind: string, facet: string): void;
 }
 
+/** The request budget's buckets as the Azure layer reports them (opaque strings here: runtime knows no Azure). */
+export interface BudgetBucketReading {
+  scope: string;
+  kind: string;
+  tokens: number;
+  /** Requests that ever waited for a token in this bucket (monotonic). */
+  waited: number;
+}
+
+/** What an external-state inventory reports, read at scrape time. */
+export interface InventoryReadings {
+  /** Objects held, by kind. */
+  sizes(): Record<string, number>;
+  /** When each source was last listed (epoch ms). */
+  freshness(): { source: string; takenAt: number }[];
+  /** Reads served from the inventory (hits) and passed through to the external system (misses); monotonic. */
+  reads(): { hits: number; misses: number };
+}
+
 const MAX_LABEL_VALUES = 64;
 
 /** Keeps a label's distinct values bounded: past the limit, new values become "other". */
@@ -67,6 +86,22 @@ export class RuntimeMetrics implements OperatorMetrics {
   readonly informerRestarts: Counter<"resource" | "reason">;
   readonly leader: Gauge;
   readonly tenancyMode: Gauge<"mode">;
+  readonly budgetTokens: Gauge<"scope" | "kind">;
+  readonly budgetWaits: Counter<"scope" | "kind">;
+  readonly inventoryRefreshDuration: Histogram<"source" | "result">;
+  readonly inventoryAge: Gauge<"source">;
+  readonly inventoryObjects: Gauge<"kind">;
+  readonly inventoryReads: Counter<"result">;
+  readonly inventoryChanges: Counter<"kind">;
+  readonly inventoryEnqueues: Counter<"kind">;
+  #budget: (() => BudgetBucketReading[]) | undefined;
+  #inventory: InventoryReadings | undefined;
+  readonly #budgetWaitsSeen = new Map<string, number>();
+  readonly #inventoryReadsSeen = { hits: 0, misses: 0 };
+  private readonly scopes = new BoundedLabel(64);
+  private readonly sources = new BoundedLabel(64);
+  /** Budget bucket kinds, inventory object and change kinds: code-defined, apart from the controller kinds. */
+  private readonly partKinds = new BoundedLabel(32);
   private readonly services = new BoundedLabel(16);
   private readonly operations = new BoundedLabel(128);
   private readonly kinds = new BoundedLabel(16);
@@ -156,6 +191,89 @@ export class RuntimeMetrics implements OperatorMetrics {
       help: "1 while this instance holds the leader Lease.",
       registers,
     });
+    // Read at scrape time from the budget and the inventory (registered later by the composition root, if at all).
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.budgetTokens = new Gauge({
+      name: "laio_azure_budget_tokens",
+      help: "Tokens left in the client-side request budget, by scope (subscription, or graph) and kind (read, write, delete, graph_read, graph_write).",
+      labelNames: ["scope", "kind"],
+      registers,
+      collect() {
+        for (const b of self.#budget?.() ?? [])
+          this.set({ scope: self.scopes.value(b.scope), kind: self.partKinds.value(b.kind) }, b.tokens);
+      },
+    });
+    this.budgetWaits = new Counter({
+      name: "laio_azure_budget_waits_total",
+      help: "Requests that waited for a budget token, by scope and kind.",
+      labelNames: ["scope", "kind"],
+      registers,
+      collect() {
+        for (const b of self.#budget?.() ?? []) {
+          const id = `${b.scope}|${b.kind}`;
+          const delta = b.waited - (self.#budgetWaitsSeen.get(id) ?? 0);
+          self.#budgetWaitsSeen.set(id, b.waited);
+          if (delta > 0)
+            this.inc({ scope: self.scopes.value(b.scope), kind: self.partKinds.value(b.kind) }, delta);
+        }
+      },
+    });
+    this.inventoryRefreshDuration = new Histogram({
+      name: "laio_inventory_refresh_duration_seconds",
+      help: "Time one inventory source took to refresh (subscription lists, an API's app-role assignments, the APIM HEADs).",
+      labelNames: ["source", "result"],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.inventoryAge = new Gauge({
+      name: "laio_inventory_age_seconds",
+      help: "Seconds since each inventory source was last listed (freshness).",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const f of self.#inventory?.freshness() ?? [])
+          this.set({ source: self.sources.value(f.source) }, Math.max(0, (now - f.takenAt) / 1000));
+      },
+    });
+    this.inventoryObjects = new Gauge({
+      name: "laio_inventory_objects",
+      help: "Objects the inventory holds, by kind.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        for (const [k, n] of Object.entries(self.#inventory?.sizes() ?? {}))
+          this.set({ kind: self.partKinds.value(k) }, n);
+      },
+    });
+    this.inventoryReads = new Counter({
+      name: "laio_inventory_reads_total",
+      help: "Reconciler reads answered from the inventory (hit) or passed through to Azure (miss).",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        const r = self.#inventory?.reads();
+        if (!r) return;
+        const seen = self.#inventoryReadsSeen;
+        if (r.hits > seen.hits) this.inc({ result: "hit" }, r.hits - seen.hits);
+        if (r.misses > seen.misses) this.inc({ result: "miss" }, r.misses - seen.misses);
+        seen.hits = r.hits;
+        seen.misses = r.misses;
+      },
+    });
+    this.inventoryChanges = new Counter({
+      name: "laio_inventory_changes_total",
+      help: "Changes an inventory refresh saw in Azure, by kind.",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.inventoryEnqueues = new Counter({
+      name: "laio_inventory_enqueues_total",
+      help: "Objects enqueued because the inventory saw something they depend on change, by object kind.",
+      labelNames: ["kind"],
+      registers,
+    });
     this.tenancyMode = new Gauge({
       name: "laio_tenancy_mode",
       help: "1 for the tenancy mode in force (enforce or permissive), 0 for the other.",
@@ -168,6 +286,31 @@ export class RuntimeMetrics implements OperatorMetrics {
   setTenancyMode(mode: "enforce" | "permissive"): void {
     this.tenancyMode.set({ mode: "enforce" }, mode === "enforce" ? 1 : 0);
     this.tenancyMode.set({ mode: "permissive" }, mode === "permissive" ? 1 : 0);
+  }
+
+  /** Reads the request budget's buckets at every scrape. */
+  observeBudget(read: () => BudgetBucketReading[]): void {
+    this.#budget = read;
+  }
+
+  /** Reads the inventory's sizes, freshness and hit counts at every scrape. */
+  observeInventory(readings: InventoryReadings): void {
+    this.#inventory = readings;
+  }
+
+  inventoryRefreshed(source: string, durationMs: number, ok: boolean): void {
+    this.inventoryRefreshDuration.observe(
+      { source: this.sources.value(source), result: ok ? "success" : "error" },
+      durationMs / 1000,
+    );
+  }
+
+  inventoryChanged(kind: string, n = 1): void {
+    this.inventoryChanges.inc({ kind: this.partKinds.value(kind) }, n);
+  }
+
+  inventoryEnqueued(kind: string, n: number): void {
+    if (n > 0) this.inventoryEnqueues.inc({ kind: this.kinds.value(kind) }, n);
   }
 
   externalCall(call: ExternalCall): void {

@@ -75,6 +75,22 @@ describe("Helm chart", () => {
     expect(vaps("permissive")).toEqual(["laio-logicapp-identity-operator-reserved-annotations"]);
   });
 
+  it("passes the inventory settings through to the operator's flags", () => {
+    const configOf = (set: string[]) => {
+      const docs = parseAllDocuments(
+        render(["--set", "azure.clientId=00000000-0000-0000-0000-000000000001", ...set]),
+      ).map((d) => d.toJS());
+      const args: string[] = docs.find((d) => d?.kind === "Deployment").spec.template.spec.containers[0].args;
+      return parseConfig(args.slice(1), {}).config;
+    };
+    expect(
+      configOf(["--set", "operator.inventory.interval=30s", "--set", "operator.inventory.resyncInterval=2h"]),
+    ).toMatchObject({ inventory: true, inventoryIntervalMs: 30_000, inventoryResyncIntervalMs: 7_200_000 });
+    expect(
+      configOf(["--set", "operator.inventory.enabled=false", "--set", "operator.resyncInterval=5m"]),
+    ).toMatchObject({ inventory: false, resyncIntervalMs: 300_000 });
+  });
+
   it("runs the operator as non-root with a read-only root filesystem and workload identity", () => {
     const docs = parseAllDocuments(
       render(["--set", "azure.clientId=00000000-0000-0000-0000-000000000001"]),
@@ -101,6 +117,9 @@ describe("Helm chart", () => {
       leaderElect: true,
       leaseDurationMs: 15_000,
       metricsAddr: ":8080",
+      inventory: true,
+      inventoryIntervalMs: 45_000,
+      inventoryResyncIntervalMs: 6 * 3_600_000,
     });
     // No secrets anywhere in the chart's output.
     expect(docs.some((d) => d?.kind === "Secret")).toBe(false);

@@ -1,17 +1,22 @@
 /**
  * The inventory end to end: the operator in-process with `--inventory` on a short interval and the per-object
  * resync effectively off (6 h), against the real kube-apiserver and the emulator. Drift made in Azure must be healed
- * because a refresh saw it and enqueued exactly the binding that depends on it, not because of a resync.
+ * because a refresh saw it and enqueued exactly the binding that depends on it, not because of a resync. The same for
+ * an ApimJwtPolicy: its include removed in the portal is seen by a HEAD (ETag moved) and repaired.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
 import {
   BINDING_KIND,
   GROUP,
+  JWT_POLICY_KIND,
   VERSION,
   findCondition,
+  type ApimJwtPolicy,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
+import { fragmentId } from "../../src/azure/naming.ts";
+import { JWT_POLICY_RESOURCE } from "../../src/controllers/jwt-policy/reconciler.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
 import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
@@ -126,5 +131,56 @@ describe("LogicAppIdentityBinding with the inventory", () => {
     expect((await emu.control.listRoleAssignments({ principalId: newPrincipal })).length).toBe(1);
     expect((await emu.control.listAppRoleAssignments({ principalId: newPrincipal })).length).toBe(1);
     expect((await emu.control.listRoleAssignments({ principalId: oldPrincipal })).length).toBe(0);
+  });
+
+  it("ApimJwtPolicy: steady state HEADs only; an include removed in the portal is seen by its ETag and restored", async () => {
+    const target = { serviceId: ids.apim.serviceId, apiId: ids.apim.apiId };
+    await emu.control.putPolicyRaw(
+      target,
+      "<policies>\r\n    <inbound>\r\n        <base />\r\n    </inbound>\r\n</policies>",
+    );
+    const body: ApimJwtPolicy = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: JWT_POLICY_KIND,
+      metadata: { name: "orders-jwt", namespace: ns },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        tenantId: ids.tenantId,
+        audiences: ["api://orders"],
+      },
+    };
+    const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, body);
+    const include = `<include-fragment fragment-id="${fragmentId(ns, "orders-jwt", created.metadata.uid!)}" />`;
+    const policyReady = async () => {
+      const p = await client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
+      return findCondition(p.status?.conditions, "Ready")?.status === "True";
+    };
+    await waitUntil("policy Ready", policyReady, 30_000);
+    expect((await emu.control.getPolicyRaw(target))!.xml).toContain(include);
+
+    // Steady state: the inventory HEADs the document and the fragment; nothing GETs or writes them.
+    await new Promise((r) => setTimeout(r, 1500));
+    await emu.control.resetLog();
+    await new Promise((r) => setTimeout(r, 3000));
+    const apim = (await emu.control.requestLog()).filter((e) =>
+      e.path.toLowerCase().includes("microsoft.apimanagement"),
+    );
+    expect(apim.filter((e) => e.method !== "HEAD")).toEqual([]);
+    expect(apim.length).toBeGreaterThanOrEqual(2);
+
+    // Someone removes the include in the portal; the per-object resync is 6 h, so only the inventory can notice.
+    const edited = await emu.control.putPolicyRaw(
+      target,
+      (await emu.control.getPolicyRaw(target))!.xml.replace(include, "<!-- removed by hand -->"),
+    );
+    await waitUntil(
+      "include restored",
+      async () => (await emu.control.getPolicyRaw(target))!.xml.includes(include),
+      30_000,
+    );
+    const now = (await emu.control.getPolicyRaw(target))!;
+    expect(now.etag).not.toBe(edited.etag);
+    expect(now.xml).toContain("<!-- removed by hand -->");
   });
 });

@@ -203,6 +203,62 @@ export class ApimAdapter implements ApimPort {
     return { xml, etag: got.eTag ?? fromBody.etag ?? "" };
   }
 
+  /**
+   * The policy's ETag without its body: `HEAD …/policies/policy` (the `*Policy_GetEntityTag` operations of the APIM
+   * REST spec, 2024-05-01; official example ApiManagementHeadApiPolicy.json answers 200 with only an `etag` header).
+   * Undefined when there is no document (404). What the inventory polls instead of a GET per pass.
+   */
+  async getPolicyTag(target: ApimPolicyTarget, call: CallOptions = {}): Promise<string | undefined> {
+    const s = parseServiceId(target.serviceId, "getPolicyTag");
+    const c = this.#clients.get(s.subscriptionId);
+    const scope = scopeOf(target);
+    const options = { abortSignal: call.signal };
+    const got = await absentOn404(
+      invoke("arm-apim", `${GROUP[scope]}.getEntityTag`, (): Promise<{ eTag?: string }> => {
+        switch (scope) {
+          case "operation":
+            return c.apiOperationPolicy.getEntityTag(
+              s.resourceGroup,
+              s.name,
+              target.apiId!,
+              target.operationId!,
+              POLICY_ID,
+              options,
+            );
+          case "api":
+            return c.apiPolicy.getEntityTag(s.resourceGroup, s.name, target.apiId!, POLICY_ID, options);
+          case "product":
+            return c.productPolicy.getEntityTag(
+              s.resourceGroup,
+              s.name,
+              target.productId!,
+              POLICY_ID,
+              options,
+            );
+          case "service":
+            return c.policy.getEntityTag(s.resourceGroup, s.name, POLICY_ID, options);
+        }
+      }),
+    );
+    return got ? (got.eTag ?? "") : undefined;
+  }
+
+  /** A fragment's ETag (`PolicyFragment_GetEntityTag`, HEAD); undefined when it does not exist. */
+  async getFragmentTag(
+    serviceId: string,
+    fragmentId: string,
+    call: CallOptions = {},
+  ): Promise<string | undefined> {
+    const s = parseServiceId(serviceId, "getFragmentTag");
+    const c = this.#clients.get(s.subscriptionId);
+    const got = await absentOn404(
+      invoke("arm-apim", "policyFragment.getEntityTag", () =>
+        c.policyFragment.getEntityTag(s.resourceGroup, s.name, fragmentId, { abortSignal: call.signal }),
+      ),
+    );
+    return got ? (got.eTag ?? "") : undefined;
+  }
+
   async putPolicy(
     target: ApimPolicyTarget,
     xml: string,

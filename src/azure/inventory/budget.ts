@@ -254,6 +254,24 @@ export class AzureBudget {
     return b;
   }
 
+  /**
+   * Every bucket as /metrics shows it: `scope` the subscription (or "tenant" for ARM calls without one, "graph"),
+   * `kind` read / write / delete for ARM and graph_read / graph_write for Graph.
+   */
+  snapshot(): { scope: string; kind: string; tokens: number; waited: number }[] {
+    const kindOf: Record<string, string> = { reads: "read", writes: "write", deletes: "delete" };
+    return [...this.#buckets].map(([id, b]) => {
+      const [service, a, c] = id.split(":");
+      const graph = service === "graph";
+      return {
+        scope: graph ? "graph" : a!,
+        kind: graph ? `graph_${a === "reads" ? "read" : "write"}` : kindOf[c!]!,
+        tokens: b.available(),
+        waited: b.waited,
+      };
+    });
+  }
+
   /** Requests that waited for a token, summed over buckets. */
   waited(): number {
     let n = 0;

@@ -4,12 +4,30 @@
  * KeyIndex (src/runtime/key-index.ts) keeps the binding side current from the informer cache, knowing nothing of Azure.
  */
 import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
-import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import { fragmentId } from "../naming.ts";
+import { apimFragmentRef, apimLabelRef, apimTargetRef } from "./apim.ts";
 import type { InventoryChange } from "./inventory.ts";
+
+export { apimFragmentRef, apimTargetRef };
 
 const logicApp = (id: string) => `logicApp:${id.toLowerCase()}`;
 const principal = (id: string) => `principal:${id.toLowerCase()}`;
 const api = (name: string) => `api:${name}`;
+
+/**
+ * The document at its target (now and, while a move is being cleaned up, the one status still names) and its own
+ * fragment. A fragment or include edited in APIM enqueues exactly the policies these name.
+ */
+export function jwtPolicyDependsOn(policy: Readonly<ApimJwtPolicy>): string[] {
+  const svc = policy.spec.apimServiceId;
+  const out = new Set<string>([apimTargetRef({ serviceId: svc, ...(policy.spec.target ?? {}) })]);
+  if (policy.status?.target) out.add(apimLabelRef(svc, policy.status.target));
+  const { namespace, name, uid } = policy.metadata;
+  if (namespace && name && uid) out.add(apimFragmentRef(svc, fragmentId(namespace, name, uid)));
+  if (policy.status?.fragmentId) out.add(apimFragmentRef(svc, policy.status.fragmentId));
+  return [...out];
+}
 
 /** Its Logic App, every principal its status records (current, pre-heal, grant holders) and its APIs. */
 export function bindingDependsOn(binding: Readonly<LogicAppIdentityBinding>): string[] {
@@ -36,5 +54,7 @@ export function changeRefs(change: InventoryChange): string[] {
       return [principal(change.principalId)];
     case "servicePrincipal":
       return [api(change.api)];
+    case "apim":
+      return [change.ref];
   }
 }

@@ -24,6 +24,7 @@ import type {
   ServicePrincipal,
   WorkflowPort,
 } from "../ports.ts";
+import { ApimWatch, type ApimChange } from "./apim.ts";
 import { withPriority } from "./budget.ts";
 
 export const DEFAULT_INVENTORY_INTERVAL_MS = 45_000;
@@ -39,7 +40,15 @@ export type InventoryChange =
       principalId: string;
       what: "appeared" | "gone";
     }
-  | { kind: "servicePrincipal"; api: string; what: "changed" | "gone" };
+  | { kind: "servicePrincipal"; api: string; what: "changed" | "gone" }
+  | ApimChange;
+
+/** What one refresh of one source cost (a metric): which kind of source, how long, whether it answered. */
+export interface RefreshObservation {
+  source: "subscription" | "servicePrincipal" | "apim";
+  durationMs: number;
+  ok: boolean;
+}
 
 export interface InventoryOptions {
   intervalMs?: number;
@@ -49,6 +58,8 @@ export interface InventoryOptions {
   onChange?: (changes: InventoryChange[]) => void;
   /** A refresh of one source failed; its previous list is kept until it is too old to serve. */
   onError?: (err: unknown, source: string) => void;
+  /** Each source's refresh, timed (for /metrics). */
+  onRefresh?: (o: RefreshObservation) => void;
 }
 
 interface SubscriptionSnapshot {
@@ -107,6 +118,8 @@ export class Inventory {
   readonly #apis = new Map<string, ApiSnapshot>();
   readonly #apiJournal = new Map<string, Journal<ApiSnapshot>>();
   readonly #sps = new Map<string, ServicePrincipal>();
+  readonly #apim: ApimWatch;
+  readonly #onRefresh: ((o: RefreshObservation) => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #refreshing: Promise<void> | undefined;
   /** Reads answered from the lists, and those that fell through to Azure (a metric for the benchmark). */
@@ -120,6 +133,34 @@ export class Inventory {
     this.#now = options.now ?? Date.now;
     this.#onChange = options.onChange;
     this.#onError = options.onError;
+    this.#onRefresh = options.onRefresh;
+    this.#apim = new ApimWatch(listings, {
+      now: this.#now,
+      fresh: (t) => this.#fresh(t),
+      ...(options.onError ? { onError: options.onError } : {}),
+      stats: this.stats,
+    });
+  }
+
+  /** Objects held, by kind (a metric: the inventory's memory grows with these, not with bindings). */
+  sizes(): Record<string, number> {
+    let logicApps = 0;
+    let roleAssignments = 0;
+    let appRoleAssignments = 0;
+    for (const s of this.#subs.values()) {
+      logicApps += s.logicApps.size;
+      roleAssignments += s.roleAssignments.size;
+    }
+    for (const a of this.#apis.values()) appRoleAssignments += a.assignments.size;
+    const apim = this.#apim.sizes();
+    return {
+      logicApps,
+      roleAssignments,
+      appRoleAssignments,
+      servicePrincipals: this.#sps.size,
+      apimPolicies: apim.policies,
+      apimFragments: apim.fragments,
+    };
   }
 
   /** Sets the one subscriber of changes (replacing the one given in the options). */
@@ -129,9 +170,11 @@ export class Inventory {
 
   /** When each list was taken: the freshness stamps. */
   freshness(): { source: string; takenAt: number }[] {
+    const apim = this.#apim.oldest();
     return [
       ...[...this.#subs].map(([s, v]) => ({ source: `subscription/${s}`, takenAt: v.takenAt })),
       ...[...this.#apis].map(([a, v]) => ({ source: `servicePrincipal/${a}`, takenAt: v.takenAt })),
+      ...(apim !== undefined ? [{ source: "apim", takenAt: apim }] : []),
     ];
   }
 
@@ -165,16 +208,31 @@ export class Inventory {
   async #refreshAll(): Promise<void> {
     this.stats.refreshes++;
     const changes: InventoryChange[] = [];
+    const timed = async (source: RefreshObservation["source"], fn: () => Promise<boolean>): Promise<void> => {
+      const t0 = performance.now();
+      const ok = await fn();
+      this.#onRefresh?.({ source, durationMs: performance.now() - t0, ok });
+    };
     await Promise.all([
-      ...[...this.#subs.keys()].map(async (sub) => {
-        const old = this.#subs.get(sub);
-        const next = await this.#loadSubscription(sub);
-        if (old && next) changes.push(...diffSubscription(old, next));
-      }),
-      ...[...this.#apis.keys()].map(async (key) => {
-        const old = this.#apis.get(key)!;
-        const next = await this.#loadApi(old.resourceId);
-        if (next) changes.push(...diffApi(old, next));
+      ...[...this.#subs.keys()].map((sub) =>
+        timed("subscription", async () => {
+          const old = this.#subs.get(sub);
+          const next = await this.#loadSubscription(sub);
+          if (old && next) changes.push(...diffSubscription(old, next));
+          return next !== undefined;
+        }),
+      ),
+      ...[...this.#apis.keys()].map((key) =>
+        timed("servicePrincipal", async () => {
+          const old = this.#apis.get(key)!;
+          const next = await this.#loadApi(old.resourceId);
+          if (next) changes.push(...diffApi(old, next));
+          return next !== undefined;
+        }),
+      ),
+      timed("apim", async () => {
+        changes.push(...(await this.#apim.refresh()));
+        return true;
       }),
       ...[...this.#sps].map(async ([api, old]) => {
         try {
@@ -460,7 +518,7 @@ export class Inventory {
       roleDefinitions: inner.roleDefinitions,
       // Application registrations are read and written by their own kind, not observed in bulk.
       applications: inner.applications,
-      apim: inner.apim,
+      apim: this.#apim.port(inner.apim),
       // Workflow definitions are read per binding pass (issue 14), not listed in bulk; a Logic App whose listed
       // version (Consumption: changedTime, which every save moves) is the one already read is served from memory.
       ...(inner.workflows ? { workflows: this.#cachedWorkflows(inner.workflows) } : {}),
@@ -469,12 +527,28 @@ export class Inventory {
   }
 }
 
-function diffSubscription(old: SubscriptionSnapshot, next: SubscriptionSnapshot): InventoryChange[] {
+/** What is in `next` and not in `old` ("appeared"), and the reverse ("gone"), keyed by ID. */
+function appearedAndGone<V>(
+  old: Map<string, V>,
+  next: Map<string, V>,
+  report: (id: string, v: V, what: "appeared" | "gone") => InventoryChange,
+): InventoryChange[] {
   const out: InventoryChange[] = [];
+  for (const [id, v] of old) if (!next.has(id)) out.push(report(id, v, "gone"));
+  for (const [id, v] of next) if (!old.has(id)) out.push(report(id, v, "appeared"));
+  return out;
+}
+
+function diffSubscription(old: SubscriptionSnapshot, next: SubscriptionSnapshot): InventoryChange[] {
+  const out = appearedAndGone(old.logicApps, next.logicApps, (id, o, what) => ({
+    kind: "logicApp",
+    id,
+    what,
+    principalIds: principalsOf(o),
+  }));
   for (const [id, o] of old.logicApps) {
     const n = next.logicApps.get(id);
-    if (!n) out.push({ kind: "logicApp", id, what: "gone", principalIds: principalsOf(o) });
-    else if (identityKey(o) !== identityKey(n))
+    if (n && identityKey(o) !== identityKey(n))
       out.push({
         kind: "logicApp",
         id,
@@ -482,50 +556,25 @@ function diffSubscription(old: SubscriptionSnapshot, next: SubscriptionSnapshot)
         principalIds: [...new Set([...principalsOf(o), ...principalsOf(n)])],
       });
   }
-  for (const [id, n] of next.logicApps)
-    if (!old.logicApps.has(id))
-      out.push({ kind: "logicApp", id, what: "appeared", principalIds: principalsOf(n) });
-  for (const [id, a] of old.roleAssignments)
-    if (!next.roleAssignments.has(id))
-      out.push({
-        kind: "roleAssignment",
-        id,
-        scope: a.scope,
-        principalId: lower(a.principalId),
-        what: "gone",
-      });
-  for (const [id, a] of next.roleAssignments)
-    if (!old.roleAssignments.has(id))
-      out.push({
-        kind: "roleAssignment",
-        id,
-        scope: a.scope,
-        principalId: lower(a.principalId),
-        what: "appeared",
-      });
+  out.push(
+    ...appearedAndGone(old.roleAssignments, next.roleAssignments, (id, a, what) => ({
+      kind: "roleAssignment",
+      id,
+      scope: a.scope,
+      principalId: lower(a.principalId),
+      what,
+    })),
+  );
   return out;
 }
 
 function diffApi(old: ApiSnapshot, next: ApiSnapshot): InventoryChange[] {
-  const out: InventoryChange[] = [];
   const resourceId = lower(next.resourceId);
-  for (const [id, a] of old.assignments)
-    if (!next.assignments.has(id))
-      out.push({
-        kind: "appRoleAssignment",
-        id,
-        resourceId,
-        principalId: lower(a.principalId),
-        what: "gone",
-      });
-  for (const [id, a] of next.assignments)
-    if (!old.assignments.has(id))
-      out.push({
-        kind: "appRoleAssignment",
-        id,
-        resourceId,
-        principalId: lower(a.principalId),
-        what: "appeared",
-      });
-  return out;
+  return appearedAndGone(old.assignments, next.assignments, (id, a, what) => ({
+    kind: "appRoleAssignment",
+    id,
+    resourceId,
+    principalId: lower(a.principalId),
+    what,
+  }));
 }

@@ -1,0 +1,185 @@
+/**
+ * `npm run bench -- --rss 10000`: the whole operator process's resident memory with N bindings cached, against a
+ * real kube-apiserver (the envtest-style control plane of hack/control-plane) and the emulator. The operator runs
+ * as its own process (`src/cli/main.ts run`, default flags: inventory on, tenancy enforce), so what is measured is
+ * what a pod would use: the Node runtime, the SDK clients, every informer cache and the work queues.
+ *
+ * The N bindings are created the way `kubectl apply` creates them (a last-applied-configuration annotation, and
+ * the managedFields the API server adds), in a namespace no AzureAccessPolicy selects: every one is reconciled once
+ * (a Stalled status write) and none costs Azure writes, which would take N × 3 ÷ 10 per second to replay and
+ * measure the write budget rather than memory. Reported: RSS idle before the objects exist, RSS once every object
+ * was reconciled and the process had 30 s to settle, and the peak (VmHWM).
+ */
+import * as k8s from "@kubernetes/client-node";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, startControlPlane } from "../hack/control-plane/control-plane.ts";
+import { startEmulator } from "../emulator/index.ts";
+import { installCrds, kubeConfig } from "../test/support/kube.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function memoryOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
+  return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
+}
+
+/** CPU seconds the process has used (utime + stime from /proc, in clock ticks of 1/100 s on Linux). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  // `name` may end inside the label set (e.g. `laio_reconcile_total{kind="X"`): every series it starts is summed.
+  for (const line of text.split("\n"))
+    if (line.startsWith(name) && /^[{ ,]/.test(line[name.length] ?? ""))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
+/**
+ * `nodeFlags`: V8/Node flags for the operator process, as the image's entrypoint would pass them. The operator runs
+ * from the compiled build (`npm run build`, dist/), as the image does: Node's type stripping for .ts would add its
+ * own memory (about 30 MB) that no pod pays.
+ */
+export async function rssBench(n: number, nodeFlags: string[] = []): Promise<void> {
+  const t0 = Date.now();
+  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
+    stdio: "inherit",
+  });
+  const cp = await startControlPlane();
+  const emu = await startEmulator();
+  const operator: { pid?: number; kill?: () => void } = {};
+  // Interrupted: the control plane and the operator must not outlive the bench.
+  const onSignal = () => {
+    operator.kill?.();
+    void cp.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    await installCrds(cp.kubeconfig);
+    const kc = kubeConfig(cp.kubeconfig);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    for (const name of ["rss", "rss-records"]) await core.createNamespace({ body: { metadata: { name } } });
+    const ids = await emu.control.seedScenario();
+    const caFile = join(cp.dir, "emulator-ca.pem");
+    writeFileSync(caFile, emu.caPem);
+
+    const metricsPort = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        ...nodeFlags,
+        "dist/src/cli/main.js",
+        "run",
+        "--kubeconfig",
+        cp.kubeconfig,
+        "--leader-elect=false",
+        "--records-namespace",
+        "rss-records",
+        "--metrics-addr",
+        `127.0.0.1:${metricsPort}`,
+        "--health-addr",
+        "0",
+        "--log-level",
+        "warn",
+        "--arm-endpoint",
+        emu.url,
+        "--graph-endpoint",
+        emu.url,
+        "--azure-ca-file",
+        caFile,
+        "--azure-credential",
+        "static",
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    operator.pid = child.pid;
+    operator.kill = () => child.kill("SIGTERM");
+    const pid = child.pid!;
+    await sleep(10_000);
+    const idle = memoryOf(pid);
+    const cpuAtStart = cpuSecondsOf(pid);
+    console.log(`operator idle, 0 objects: RSS ${idle.rssMb.toFixed(0)} MB`);
+
+    // kubectl apply's shape: the whole object again in an annotation, and the API server's managedFields.
+    const created = Date.now();
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < n; i = next++) {
+        const body = {
+          apiVersion: "identity.logicapp.dev/v1alpha1",
+          kind: "LogicAppIdentityBinding",
+          metadata: { name: `wf-${i}`, namespace: "rss" } as Record<string, unknown>,
+          spec: {
+            logicAppId: `/subscriptions/${ids.subscriptionId}/resourceGroups/${ids.resourceGroup}/providers/Microsoft.Logic/workflows/wf-${i}`,
+            identity: { type: "SystemAssigned" },
+            roleAssignments: [
+              {
+                scope: `${ids.resourceGroupId}/providers/Microsoft.KeyVault/vaults/kv-${i}`,
+                role: "Key Vault Secrets User",
+              },
+              {
+                scope: `${ids.resourceGroupId}/providers/Microsoft.Storage/storageAccounts/st${i}`,
+                role: "Reader",
+              },
+            ],
+            appRoleAssignments: [{ api: "api://orders", appRole: "AddRole" }],
+          },
+        };
+        body.metadata.annotations = {
+          "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(body),
+        };
+        await custom.createNamespacedCustomObject({
+          group: "identity.logicapp.dev",
+          version: "v1alpha1",
+          namespace: "rss",
+          plural: "logicappidentitybindings",
+          body,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    console.log(`${n} bindings created in ${((Date.now() - created) / 1000).toFixed(0)} s`);
+
+    // Every object reconciled once (denied by tenancy: Stalled), then 30 s to settle.
+    const deadline = Date.now() + 30 * 60_000;
+    let done = 0;
+    while (Date.now() < deadline) {
+      done = await metric(metricsPort, 'laio_reconcile_total{kind="LogicAppIdentityBinding"');
+      if (done >= n) break;
+      await sleep(5_000);
+    }
+    const reconciledAfter = (Date.now() - created) / 1000;
+    const cpuFirstPass = cpuSecondsOf(pid) - cpuAtStart;
+    const cpuBeforeSettle = cpuSecondsOf(pid);
+    await sleep(30_000);
+    const settled = memoryOf(pid);
+    const heapMb = (await metric(metricsPort, "laio_nodejs_heap_size_used_bytes")) / 1e6;
+    const externalMb = (await metric(metricsPort, "laio_nodejs_external_memory_bytes")) / 1e6;
+    const cpuIdlePerMinute = (cpuSecondsOf(pid) - cpuBeforeSettle) * 2;
+    console.log(
+      `\n| objects cached | reconciles | RSS idle (0 objects) MB | RSS settled MB | RSS peak MB | target |\n| ---: | ---: | ---: | ---: | ---: | --- |\n| ${n} | ${done} | ${idle.rssMb.toFixed(0)} | ${settled.rssMb.toFixed(0)} | ${settled.peakMb.toFixed(0)} | ≤ 150 MB |\n\nnode flags: ${nodeFlags.join(" ") || "(none)"}; V8 heap used ${heapMb.toFixed(0)} MB, external ${externalMb.toFixed(0)} MB at the settled reading`,
+    );
+    console.log(
+      `\noperator CPU: ${cpuFirstPass.toFixed(1)} s to cache and reconcile ${n} objects once (${((cpuFirstPass / n) * 1000).toFixed(2)} s per 1,000), ${cpuIdlePerMinute.toFixed(2)} s per minute idle with them cached`,
+    );
+    console.log(
+      `\nall reconciled ${reconciledAfter.toFixed(0)} s after the first create; whole run ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    operator.kill?.();
+    await emu.stop();
+    await cp.stop();
+  }
+}
