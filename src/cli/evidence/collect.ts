@@ -80,12 +80,7 @@ function jwtFor(b: LogicAppIdentityBinding, policies: readonly ApimJwtPolicy[]):
       apimServiceId: p.spec.apimServiceId,
       target: targetLabel(p.spec.target),
       relation: pins ? "pins" : "admits",
-      audiences:
-        auds.length > 0
-          ? auds
-          : pins
-            ? [...new Set(appRoleGrants(b.spec).map((g) => g.api))]
-            : [],
+      audiences: auds.length > 0 ? auds : pins ? [...new Set(appRoleGrants(b.spec).map((g) => g.api))] : [],
       roles: req,
       ...(findCondition(p.status?.conditions, "Ready")
         ? { ready: findCondition(p.status?.conditions, "Ready")!.status }
