@@ -7,7 +7,7 @@ import { subscriptionOf } from "./arm/common.ts";
 import { matchRoute } from "./routes.ts";
 import type { Runtime } from "./runtime.ts";
 import type { TlsMaterial } from "./tls.ts";
-import type { Fault } from "./faults.ts";
+import { mangleBody, type Fault } from "./faults.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -254,7 +254,11 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
           "The request content was invalid and could not be deserialized.",
         );
       }
-      return await route.handle(ctx, params);
+      const answer = await route.handle(ctx, params);
+      const mangle = logged.faults.find((f) => f.action.kind === "mangle")?.action;
+      return mangle?.kind === "mangle" && answer.body !== undefined
+        ? { ...answer, body: mangleBody(answer.body, mangle) }
+        : answer;
     };
 
     let result: Reply | "handled";
