@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { handleControl } from "./control.ts";
 import { armError, graphError, HttpError, type Api, type Ctx, type Reply, type Route } from "./http.ts";
 import { subscriptionOf } from "./arm/common.ts";
@@ -158,6 +158,7 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
         subscriptionId,
         bearer,
         faultIds: logged.faults.length ? logged.faults.map((f) => f.id) : undefined,
+        bodyHash: rawBody ? createHash("sha256").update(rawBody).digest("hex").slice(0, 16) : undefined,
       });
     let throttleHeaders: Record<string, string> = {};
     const reply = async (): Promise<Reply | "handled"> => {
