@@ -270,9 +270,12 @@ export async function makeFleet(
   const bindings: string[] = [];
   for (let i = 0; i < o.bindings; i++) {
     const name = `b-${i}`;
+    // b-0 uses the identity a person attached (a Consumption Logic App holds one identity at a time): the
+    // operator must use it and, on Delete, leave it attached; the others get a system identity turned on.
     const spec: BindingSpec = {
       logicAppId: logicApps[i]!,
-      identity: { type: "SystemAssigned" },
+      identity:
+        i === 0 ? { type: "UserAssigned", userAssignedIdentityId: uami.id } : { type: "SystemAssigned" },
       roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
       appRoleAssignments: [{ api: ids.ordersApi.identifierUri, appRole: "AddRole" }],
     };
@@ -367,7 +370,13 @@ export async function waitConverged(env: Env, fleet: Fleet, boundMs: number, sin
     if (objs && objs.every((o) => outcomeOf(o) !== undefined)) return Date.now() - since;
     if (Date.now() - since > boundMs) {
       const pending = findUnconverged(objs ?? []);
-      throw new Error(`not converged within ${boundMs / 1000} s:\n  - ${pending.join("\n  - ")}`);
+      const all = (objs ?? []).map((o) => {
+        const c = (t: string) => o.status?.conditions?.find((x) => x.type === t);
+        return `${o.kind} ${o.name}: ${outcomeOf(o) ?? "pending"} (Ready ${c("Ready")?.reason ?? "-"}: ${c("Ready")?.message ?? ""}; Stalled ${c("Stalled")?.status ?? "-"} ${c("Stalled")?.reason ?? ""})`;
+      });
+      throw new Error(
+        `not converged within ${boundMs / 1000} s:\n  - ${pending.join("\n  - ")}\nall objects:\n  ${all.join("\n  ")}`,
+      );
     }
     await sleep(250);
   }
