@@ -453,6 +453,9 @@ export async function deleteFleet(env: Env, fleet: Fleet, boundMs: number): Prom
     const p = world.state.workflows[la.toLowerCase()]?.identity.systemPrincipalId;
     if (p && principals.has(p)) v.push(`orphan app-role assignment to ${la}'s principal after Delete`);
   }
+  const uamiPrincipal = world.state.userAssignedIdentities[fleet.humanUami.toLowerCase()]?.principalId;
+  if (uamiPrincipal && principals.has(uamiPrincipal))
+    v.push("orphan app-role assignment to the person's user-assigned identity after Delete");
   const uamiStill = world.state.workflows[fleet.logicApps[0]!.toLowerCase()]?.identity.userAssignedIds;
   if (!uamiStill?.some((u) => u.toLowerCase() === fleet.humanUami.toLowerCase()))
     v.push("the person's user-assigned identity was detached on delete");

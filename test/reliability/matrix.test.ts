@@ -281,11 +281,11 @@ describe("reliability matrix", () => {
       let op: OperatorProcess | undefined;
       try {
         const fleet = await makeFleet(env, { ...names, bindings: 2, jwt: true });
-        await seedPathologicalApis(env.emu, fleet.ids);
+        const pathological = await seedPathologicalApis(env.emu, fleet.ids);
         op = spawnOperator(env, { ...names, caFile });
         await waitConverged(env, fleet, CONVERGE_MS);
         const baseline = await specChangeLatency(fleet, "b-1", "Reader");
-        const entries = corpus(fleet.ids, fleet.logicApps[0]!);
+        const entries = corpus(fleet.ids, fleet.logicApps[0]!, pathological);
         const created: CorpusEntry[] = [];
         const admission: string[] = [];
         const started = Date.now();
@@ -378,11 +378,6 @@ describe("reliability matrix", () => {
         let edits = 0;
         // People work on the same Logic Apps, scopes, principals and policy while the operator churns.
         const bob = await env.emu.control.seedUser({ displayName: "bob" });
-        const uami2 = await env.emu.control.seedUserAssignedIdentity({
-          subscriptionId: ids.subscriptionId,
-          resourceGroup: ids.resourceGroup,
-          name: "human-2",
-        });
         for (let round = 0; round < 6; round++) {
           const la = fleet.logicApps[1 + Math.floor(rng() * (fleet.logicApps.length - 1))]!;
           const view = await env.emu.control.getLogicApp(la);
@@ -400,11 +395,6 @@ describe("reliability matrix", () => {
             principalId: bob.id,
             principalType: "User",
           });
-          if (round === 2)
-            await env.emu.control.setLogicAppIdentity(la, {
-              type: "SystemAssigned, UserAssigned",
-              userAssignedIdentities: [uami2.id],
-            });
           const policy = (await env.emu.control.getPolicyRaw({
             serviceId: ids.apim.serviceId,
             apiId: ids.apim.apiId,

@@ -388,7 +388,8 @@ const WRITE = new Set(["PUT", "PATCH", "DELETE"]);
 /**
  * Invariant 6: the same successful write (method, path, query, body) twice with nothing in between that could have made
  * the operator see a different world: no successful DELETE of that path (or PUT, for a DELETE repeated), no
- * declared change, and no fault on the first write (the operator may never have seen its answer). POSTs are left
+ * declared change, no faulted request on that path in between (a failed or mangled read is a different
+ * observation), and no fault on the first write (the operator may never have seen its answer). POSTs are left
  * to the duplicate-grant check: a repeated POST makes a second grant, which that check reports.
  */
 export function findWriteLoops(log: readonly LoggedRequest[], options: WriteLoopOptions = {}): string[] {
@@ -396,8 +397,11 @@ export function findWriteLoops(log: readonly LoggedRequest[], options: WriteLoop
   const changedBetween = (a: number, b: number) => changes.some((c) => c > a && c < b);
   const last = new Map<string, LoggedRequest>();
   const lastOther = new Map<string, number>();
+  // A faulted answer about a path (a failed or mangled read) is itself a changed observation of it.
+  const lastFaulted = new Map<string, number>();
   const v: string[] = [];
   for (const e of [...log].sort((a, b) => a.seq - b.seq)) {
+    if (e.faultIds?.length) lastFaulted.set(lc(e.path), e.seq);
     if (!WRITE.has(e.method) || e.outcome !== "response" || e.status < 200 || e.status >= 300) continue;
     const path = lc(e.path);
     const key = `${e.method} ${path}${e.query ?? ""} body:${e.bodyHash ?? "-"}`;
@@ -406,6 +410,7 @@ export function findWriteLoops(log: readonly LoggedRequest[], options: WriteLoop
       prev &&
       !prev.faultIds?.length &&
       !changedBetween(prev.seq, e.seq) &&
+      (lastFaulted.get(path) ?? -1) < prev.seq &&
       (lastOther.get(`${e.method} ${path}`) ?? -1) < prev.seq
     )
       v.push(`write repeated without a changed observation: ${key} (requests #${prev.seq} and #${e.seq})`);

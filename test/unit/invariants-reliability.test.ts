@@ -154,6 +154,12 @@ describe("findWriteLoops", () => {
     );
     expect(findWriteLoops([put(1, "/ra/1"), put(5, "/ra/1")], { changesAt: [3] })).toEqual([]);
     expect(findWriteLoops([put(1, "/ra/1", { faultIds: ["f"] }), put(5, "/ra/1")])).toEqual([]);
+    expect(
+      findWriteLoops([put(1, "/ra/1"), put(3, "/ra/1", { method: "GET", faultIds: ["m"] }), put(5, "/ra/1")]),
+    ).toEqual([]);
+    expect(
+      findWriteLoops([put(1, "/ra/1"), put(3, "/ra/2", { method: "GET", faultIds: ["m"] }), put(5, "/ra/1")]),
+    ).toHaveLength(1);
     expect(findWriteLoops([put(1, "/p"), put(5, "/p", { bodyHash: "b2" })])).toEqual([]);
     expect(findWriteLoops([put(1, "/ra/1", { status: 500 }), put(5, "/ra/1")])).toEqual([]);
   });
