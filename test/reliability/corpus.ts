@@ -33,6 +33,9 @@ export const PATHOLOGICAL: Record<string, string> = {
  * Seeds an API per pathological document; returns the API IDs whose document APIM (the emulator) accepted. One it
  * refuses cannot exist in APIM, so no object can meet it: that API keeps no policy and is left out.
  */
+/** Well-formed policy documents, odd only in shape: ADR 0021 inserts into them (shape C adds an inbound). */
+const WELL_FORMED = new Set(["no-inbound", "deep-nesting"]);
+
 export async function seedPathologicalApis(emu: RunningEmulator, ids: ScenarioIds): Promise<string[]> {
   const accepted: string[] = [];
   for (const [apiId, xml] of Object.entries(PATHOLOGICAL)) {
@@ -277,7 +280,8 @@ export function corpus(
     j("httpCode 200", { failedValidation: { httpCode: 200 } }, "admission"),
     j("mode bogus", { mode: "Both" }, "admission"),
     j("no audiences no bindingRef", { audiences: [] }, "admission"),
-    j("requiredRoles injection", { requiredRoles: ["<x/>"] }, "admission"),
+    // The app-role value pattern admits '<' and '/': it must reach APIM escaped.
+    j("requiredRoles markup", { requiredRoles: ["<x/>"] }, "inert", "<x/>"),
     // References.
     j("bindingRef missing", { bindingRef: { name: "no-such-binding" }, audiences: undefined }, "stalled"),
     j("bindingRef other namespace", { bindingRef: { name: "other-ns/b-0" } }, "admission"),
@@ -287,6 +291,9 @@ export function corpus(
       "stalled",
     ),
     // Pathological policy documents in APIM.
-    ...pathological.map((apiId) => j(`target policy ${apiId}`, { target: { apiId } }, "stalled")),
+    // Unreadable documents must stall; unusual but well-formed ones (no inbound, deep nesting) may take the rule.
+    ...pathological.map((apiId) =>
+      j(`target policy ${apiId}`, { target: { apiId } }, WELL_FORMED.has(apiId) ? "inert" : "stalled"),
+    ),
   ];
 }

@@ -44,7 +44,8 @@ import {
 
 /** Bounds stated in docs/reliability.md. */
 const CONVERGE_MS = 90_000;
-const DELETE_MS = 60_000;
+/** Deletion under 30 % faults: a few failed passes at the 60 s backoff cap fit. */
+const DELETE_MS = 120_000;
 const CRASHES = Number(process.env.RELIABILITY_CRASHES ?? 100);
 
 let cp: ControlPlane;
@@ -389,12 +390,14 @@ describe("reliability matrix", () => {
               principalId: principal,
               description: "granted by a person to the Logic App's identity",
             });
-          await env.emu.control.seedRoleAssignment({
-            scope: ids.keyVaultScope,
-            roleDefinitionId: "4633458b-17de-408a-b874-0445c86b69e6",
-            principalId: bob.id,
-            principalType: "User",
-          });
+          // A person grants the same role at the same vault to a user (once: ARM answers 409 to a second).
+          if (round === 0)
+            await env.emu.control.seedRoleAssignment({
+              scope: ids.keyVaultScope,
+              roleDefinitionId: "4633458b-17de-408a-b874-0445c86b69e6",
+              principalId: bob.id,
+              principalType: "User",
+            });
           const policy = (await env.emu.control.getPolicyRaw({
             serviceId: ids.apim.serviceId,
             apiId: ids.apim.apiId,
