@@ -34,7 +34,7 @@ export const PATHOLOGICAL: Record<string, string> = {
  * refuses cannot exist in APIM, so no object can meet it: that API keeps no policy and is left out.
  */
 /** Well-formed policy documents, odd only in shape: ADR 0021 inserts into them (shape C adds an inbound). */
-const WELL_FORMED = new Set(["no-inbound", "deep-nesting"]);
+const WELL_FORMED = new Set(["no-inbound", "deep-nesting", "two-inbounds"]);
 
 export async function seedPathologicalApis(emu: RunningEmulator, ids: ScenarioIds): Promise<string[]> {
   const accepted: string[] = [];

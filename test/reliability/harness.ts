@@ -363,11 +363,22 @@ export async function observe(
 
 const fleetProbes = (fleet: Fleet) => PROBES.map((p) => ({ ...p, names: p.names(fleet) }));
 
-/** Waits until every object of the fleet is Ready or Stalled; returns the milliseconds it took. */
-export async function waitConverged(env: Env, fleet: Fleet, boundMs: number, since = Date.now()) {
+/**
+ * Waits until every object of the fleet is Ready or Stalled (with `ready`, Ready); returns the milliseconds it
+ * took. After faults clear, wait for Ready with a bound above the 60 s backoff cap: a resync pass that met a fault
+ * leaves Ready=False until the next pass (docs/reliability.md, finding 6).
+ */
+export async function waitConverged(
+  env: Env,
+  fleet: Fleet,
+  boundMs: number,
+  since = Date.now(),
+  o: { ready?: boolean } = {},
+) {
   for (;;) {
     const objs = await observe(env, fleet.ns, fleetProbes(fleet)).catch(() => undefined);
-    if (objs && objs.every((o) => outcomeOf(o) !== undefined)) return Date.now() - since;
+    const done = (x: ObservedObject) => (o.ready ? outcomeOf(x) === "Ready" : outcomeOf(x) !== undefined);
+    if (objs && objs.every(done)) return Date.now() - since;
     if (Date.now() - since > boundMs) {
       const pending = findUnconverged(objs ?? []);
       const all = (objs ?? []).map((o) => {
