@@ -88,7 +88,7 @@ describe("reliability subset", () => {
           const fired = (await env.emu.control.listFaults()).reduce((s, f) => s + f.hits, 0);
           expect(fired).toBeGreaterThan(0);
           await env.emu.control.clearFaults();
-          await waitConverged(env, fleet, 10_000);
+          await waitConverged(env, fleet, 70_000, Date.now(), { ready: true });
           await sleep(1_000);
           await verify(env, fleet);
           await deleteFleet(env, fleet, 20_000);

@@ -112,7 +112,7 @@ describe("reliability matrix", () => {
             const convergeMs = Date.now() - started;
             let fired = await faultsFired();
             await env.emu.control.clearFaults();
-            await waitConverged(env, fleet, 30_000);
+            await waitConverged(env, fleet, 90_000, Date.now(), { ready: true });
             await sleep(2_000);
             await verify(env, fleet);
             // Deletion under the same faults: nothing left behind.
@@ -431,7 +431,11 @@ describe("reliability matrix", () => {
           await sleep(200 + Math.floor(rng() * 600));
         }
         // The people's work is now foreign content the operator must keep.
-        const after = foreignOf(await readWorld(sources(env, fleet.recordsNs)));
+        // Identities keep the first snapshot: the ones the operator turned on are its own to turn off on Delete.
+        const after = {
+          ...foreignOf(await readWorld(sources(env, fleet.recordsNs))),
+          identities: fleet.snapshot.identities,
+        };
         await waitConverged(env, fleet, CONVERGE_MS);
         const convergeMs = Date.now() - started;
         await sleep(3_000);
