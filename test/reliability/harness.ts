@@ -403,7 +403,7 @@ export async function verify(env: Env, fleet: Fleet, o: { expectReady?: boolean 
   const world = await readWorld(src);
   const objs = await observe(env, fleet.ns, fleetProbes(fleet));
   const v = [
-    ...findViolations(fleet.snapshot, world),
+    ...findViolations(fleet.snapshot, world, { identities: true }),
     ...findUnconverged(objs),
     ...findStatusDisagreements(
       world,
@@ -450,7 +450,7 @@ export async function deleteFleet(env: Env, fleet: Fleet, boundMs: number): Prom
     await sleep(250);
   }
   const world = await readWorld(sources(env, fleet.recordsNs));
-  const v = findViolations(fleet.snapshot, world);
+  const v = findViolations(fleet.snapshot, world, { identities: true });
   const ours = Object.values(world.state.roleAssignments).filter((a) =>
     (a.description ?? "").includes(`${fleet.ns}/`),
   );

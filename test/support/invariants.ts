@@ -131,6 +131,11 @@ export function foreignOf(world: World): ForeignSnapshot {
 export interface CheckOptions {
   /** After convergence, records must match Azure exactly (no intents, no dangling entries). Default true. */
   converged?: boolean;
+  /**
+   * Check invariant 5 (identities on in the snapshot stay on). Opt-in: only valid when the snapshot was taken
+   * before the operator turned any identity on (it may turn those off on Delete), as the reliability matrix does.
+   */
+  identities?: boolean;
 }
 
 const sameRoleAssignment = (a: RoleAssignmentRecord, b: RoleAssignmentRecord): boolean =>
@@ -175,7 +180,7 @@ export function findViolations(before: ForeignSnapshot, world: World, options: C
   }
 
   // 5. Identities on before are still on (a deleted Logic App is not the operator's doing: it never deletes one).
-  for (const [id, had] of Object.entries(before.identities ?? {})) {
+  for (const [id, had] of Object.entries(options.identities ? (before.identities ?? {}) : {})) {
     const nowId = now.identities?.[id];
     if (!nowId) continue;
     if (had.system && !nowId.system) v.push(`system identity of ${id}, on before, was turned off`);

@@ -127,7 +127,8 @@ describe("identities survive (invariant 3)", () => {
     expect(findViolations(before, world("p"), { converged: false })).toEqual([]);
     const after = world(undefined);
     after.state.workflows[LA.toLowerCase()]!.identity.userAssignedIds = [];
-    const v = findViolations(before, after, { converged: false }).join("\n");
+    expect(findViolations(before, after, { converged: false })).toEqual([]);
+    const v = findViolations(before, after, { converged: false, identities: true }).join("\n");
     expect(v).toMatch(/system identity .* was turned off/);
     expect(v).toMatch(/user-assigned identity \/u\/1 was detached/);
   });
