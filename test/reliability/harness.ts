@@ -41,8 +41,11 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** The run's seed: RELIABILITY_SEED to replay, else drawn once per run and printed with every row. */
 export const RUN_SEED = Number(process.env.RELIABILITY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-export function replayCommand(scenario: string, seed: number, script = "test:reliability"): string {
-  return `RELIABILITY_SEED=${seed} npm run ${script} -- -t '${scenario.replace(/'/g, "'\\''")}'`;
+/** `runner` is an npm script name, or a whole command (starting with `npx`) that takes `-t` directly. */
+export function replayCommand(scenario: string, seed: number, runner = "test:reliability"): string {
+  const t = `-t '${scenario.replace(/'/g, "'\\''")}'`;
+  const cmd = runner.startsWith("npx ") ? `${runner} ${t}` : `npm run ${runner} -- ${t}`;
+  return `RELIABILITY_SEED=${seed} ${cmd}`;
 }
 
 export interface Row {
