@@ -43,7 +43,9 @@ export const RUN_SEED = Number(process.env.RELIABILITY_SEED ?? Math.floor(Math.r
 
 /** `runner` is an npm script name, or a whole command (starting with `npx`) that takes `-t` directly. */
 export function replayCommand(scenario: string, seed: number, runner = "test:reliability"): string {
-  const t = `-t '${scenario.replace(/'/g, "'\\''")}'`;
+  // vitest reads -t as a regular expression: names with "(ci)" or "(410)" must be escaped to match themselves.
+  const pattern = scenario.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/'/g, "'\\''");
+  const t = `-t '${pattern}'`;
   const cmd = runner.startsWith("npx ") ? `${runner} ${t}` : `npm run ${runner} -- ${t}`;
   return `RELIABILITY_SEED=${seed} ${cmd}`;
 }
@@ -96,7 +98,8 @@ export async function scenario(
     const r = await body(seededRandom(seed));
     rows.push({
       scenario: name,
-      seed,
+      // The run seed: what RELIABILITY_SEED takes (the scenario's own seed is derived from it and its name).
+      seed: RUN_SEED,
       faults: r.faults,
       convergeMs: r.convergeMs,
       invariants: "held",
@@ -106,13 +109,15 @@ export async function scenario(
     const msg = e instanceof Error ? e.message : String(e);
     rows.push({
       scenario: name,
-      seed,
+      seed: RUN_SEED,
       faults: "?",
       convergeMs: undefined,
       invariants: "BROKEN",
       note: msg.split("\n")[0]!.slice(0, 80),
     });
-    const err = new Error(`${msg}\n\nseed ${seed}; replay with:\n  ${replayCommand(name, seed, script)}`);
+    const err = new Error(
+      `${msg}\n\nrun seed ${RUN_SEED} (scenario seed ${seed}); replay with:\n  ${replayCommand(name, RUN_SEED, script)}`,
+    );
     if (e instanceof Error && e.stack)
       err.stack = `${err.message}\n${e.stack.split("\n").slice(1).join("\n")}`;
     throw err;
