@@ -16,6 +16,8 @@ export interface LogEntry {
   /** The bearer token as received (tests use throw-away tokens). */
   bearer?: string;
   faultIds?: string[];
+  /** First 16 hex digits of the SHA-256 of the request body, for writes with one: tells a repeated write from a new one. */
+  bodyHash?: string;
 }
 
 export interface OperationCounts {

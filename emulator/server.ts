@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { handleControl } from "./control.ts";
 import { armError, graphError, HttpError, type Api, type Ctx, type Reply, type Route } from "./http.ts";
 import { subscriptionOf } from "./arm/common.ts";
 import { matchRoute } from "./routes.ts";
 import type { Runtime } from "./runtime.ts";
 import type { TlsMaterial } from "./tls.ts";
-import type { Fault } from "./faults.ts";
+import { mangleBody, type Fault } from "./faults.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,6 +158,7 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
         subscriptionId,
         bearer,
         faultIds: logged.faults.length ? logged.faults.map((f) => f.id) : undefined,
+        bodyHash: rawBody ? createHash("sha256").update(rawBody).digest("hex").slice(0, 16) : undefined,
       });
     let throttleHeaders: Record<string, string> = {};
     const reply = async (): Promise<Reply | "handled"> => {
@@ -254,7 +255,11 @@ export function createEmulatorServer(rt: Runtime, tls: TlsMaterial): EmulatorSer
           "The request content was invalid and could not be deserialized.",
         );
       }
-      return await route.handle(ctx, params);
+      const answer = await route.handle(ctx, params);
+      const mangle = logged.faults.find((f) => f.action.kind === "mangle")?.action;
+      return mangle?.kind === "mangle" && answer.body !== undefined
+        ? { ...answer, body: mangleBody(answer.body, mangle) }
+        : answer;
     };
 
     let result: Reply | "handled";

@@ -19,6 +19,8 @@ export interface ControlPlane {
   server: string;
   dir: string;
   etcdPid: number;
+  /** etcd's client URL (plain HTTP on loopback): the reliability matrix compacts through it to force 410 Gone. */
+  etcdUrl: string;
   apiserverPid: number;
   stop(): Promise<void>;
   /** Kills and restarts kube-apiserver on the same port and data (drops every watch). */
@@ -280,6 +282,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     server,
     dir,
     etcdPid: etcd.pid!,
+    etcdUrl,
     get apiserverPid() {
       return apiserver.pid!;
     },

@@ -525,13 +525,14 @@ describe("ApimJwtPolicy on the real control plane + emulator", () => {
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(malformed);
   });
 
-  it("a policy whose binding is missing waits naming it, writes nothing, and applies as soon as the binding is Ready (binding watch)", async () => {
+  it("a policy whose binding is missing stalls naming it, writes nothing, and applies as soon as the binding is Ready (binding watch)", async () => {
     await emu.control.putPolicyRaw(apiTarget(), FOREIGN);
     await startOperator();
     await createPolicy(policyBody("early-jwt", { bindingRef: { name: "late" } }));
-    const waiting = await waitForCondition("early-jwt", "Ready", "False", "WaitingForBinding");
+    // Stalled, not waiting: a missing binding needs a person (docs/reliability.md, finding 1).
+    const waiting = await waitForCondition("early-jwt", "Stalled", "True", "BindingNotFound");
     expect(findCondition(waiting.status?.conditions, "Ready")!.message).toContain("late");
-    expect(findCondition(waiting.status?.conditions, "Reconciling")?.status).toBe("True");
+    expect(findCondition(waiting.status?.conditions, "Reconciling")?.status).toBe("False");
     expect((await emu.control.requestLog()).filter((e) => e.method !== "GET")).toEqual([]);
     expect((await emu.control.getPolicyRaw(apiTarget()))!.xml).toBe(FOREIGN);
 

@@ -10,6 +10,15 @@
  *    assignment listed in a record belongs to a live object; an operator fragment is listed in a policy record.
  * 3. No record pointing at a grant that no longer exists, and no unresolved write-ahead intent, once converged.
  * 4. No duplicate grants: (scope, role, principal) for RBAC, (resource, app role, principal) for Graph.
+ * 5. No identity the operator did not turn on is turned off: a system identity or a user-assigned identity a Logic
+ *    App had in the snapshot is still on (a system identity may be recreated: on, with any principal).
+ *
+ * For the reliability matrix (issue 16, docs/reliability.md) three more pure checks sit beside these:
+ * `findUnconverged` (every object Ready, or Stalled with a reason and a message a person can act on),
+ * `findStatusDisagreements` (a Ready binding's status names the principal Azure holds and the grants its record
+ * holds) and `findWriteLoops` (no successful write repeated, byte for byte the same request line, without a changed
+ * observation in between: a deletion of that resource, a change made behind the operator's back, or a fault that
+ * may have hidden the first answer).
  *
  * The rules are the pure `findViolations`, so test/unit/invariants.test.ts can show each one fails on a world that
  * breaks it; the async wrappers only fetch.
@@ -36,6 +45,8 @@ export interface ForeignSnapshot {
   policies: Record<string, string>;
   /** serviceId|fragmentId → raw XML. */
   fragments: Record<string, string>;
+  /** Logic App ID (lower case) → the identities it had. Optional so hand-built snapshots stay short. */
+  identities?: Record<string, { system: boolean; userAssigned: string[] }>;
 }
 
 export interface RecordsView {
@@ -92,7 +103,18 @@ export function foreignOf(world: World): ForeignSnapshot {
   const { state, records } = world;
   const graphOurs = recordedGraphIds(records);
   const fragmentsOurs = operatorFragmentIds(records);
-  const out: ForeignSnapshot = { roleAssignments: {}, appRoleAssignments: {}, policies: {}, fragments: {} };
+  const out: ForeignSnapshot = {
+    roleAssignments: {},
+    appRoleAssignments: {},
+    policies: {},
+    fragments: {},
+    identities: {},
+  };
+  for (const r of [...Object.values(state.workflows), ...Object.values(state.sites)])
+    out.identities![lc(r.id)] = {
+      system: Boolean(r.identity.systemPrincipalId),
+      userAssigned: r.identity.userAssignedIds.map(lc).sort(),
+    };
   for (const [k, a] of Object.entries(state.roleAssignments))
     if (!parseOwnershipMarker(a.description)) out.roleAssignments[k] = structuredClone(a);
   for (const [k, a] of Object.entries(state.appRoleAssignments))
@@ -109,6 +131,11 @@ export function foreignOf(world: World): ForeignSnapshot {
 export interface CheckOptions {
   /** After convergence, records must match Azure exactly (no intents, no dangling entries). Default true. */
   converged?: boolean;
+  /**
+   * Check invariant 5 (identities on in the snapshot stay on). Opt-in: only valid when the snapshot was taken
+   * before the operator turned any identity on (it may turn those off on Delete), as the reliability matrix does.
+   */
+  identities?: boolean;
 }
 
 const sameRoleAssignment = (a: RoleAssignmentRecord, b: RoleAssignmentRecord): boolean =>
@@ -150,6 +177,15 @@ export function findViolations(before: ForeignSnapshot, world: World, options: C
   for (const [k, raw] of Object.entries(before.fragments)) {
     if (now.fragments[k] === undefined) v.push(`foreign fragment ${k} was deleted`);
     else if (now.fragments[k] !== raw) v.push(`foreign fragment ${k} was changed`);
+  }
+
+  // 5. Identities on before are still on (a deleted Logic App is not the operator's doing: it never deletes one).
+  for (const [id, had] of Object.entries(options.identities ? (before.identities ?? {}) : {})) {
+    const nowId = now.identities?.[id];
+    if (!nowId) continue;
+    if (had.system && !nowId.system) v.push(`system identity of ${id}, on before, was turned off`);
+    for (const u of had.userAssigned)
+      if (!nowId.userAssigned.includes(u)) v.push(`user-assigned identity ${u} was detached from ${id}`);
   }
 
   // 2. Operator-made grants have a record and a live owner.
@@ -222,6 +258,170 @@ export function findViolations(before: ForeignSnapshot, world: World, options: C
     const first = seenGraph.get(k);
     if (first) v.push(`duplicate app-role assignments ${first} and ${a.id}`);
     else seenGraph.set(k, a.id);
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convergence, status and write loops (reliability matrix)
+
+/** What the checks need of any kind's object: enough to add a kind without touching them. */
+export interface ObservedObject {
+  kind: string;
+  namespace: string;
+  name: string;
+  generation?: number;
+  status?: {
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+
+const cond = (o: ObservedObject, type: string) => o.status?.conditions?.find((c) => c.type === type);
+
+/** Ready, or Stalled with a reason; `undefined` while still on its way. */
+export function outcomeOf(o: ObservedObject): "Ready" | "Stalled" | undefined {
+  if (o.generation !== undefined && o.status?.observedGeneration !== o.generation) return undefined;
+  if (cond(o, "Ready")?.status === "True") return "Ready";
+  if (cond(o, "Stalled")?.status === "True") return "Stalled";
+  return undefined;
+}
+
+/**
+ * Invariant 1: every object Ready, or Stalled with a CamelCase reason and a message a person can act on (at least
+ * a few words, not an exception dump: no stack frames, no "[object Object]", no "undefined").
+ */
+export function findUnconverged(objects: readonly ObservedObject[]): string[] {
+  const v: string[] = [];
+  for (const o of objects) {
+    const id = `${o.kind} ${o.namespace}/${o.name}`;
+    const outcome = outcomeOf(o);
+    if (!outcome) {
+      const r = cond(o, "Ready");
+      v.push(
+        `${id} neither Ready nor Stalled (Ready=${r?.status ?? "-"} ${r?.reason ?? ""}: ${r?.message ?? ""})`,
+      );
+      continue;
+    }
+    if (outcome === "Stalled") {
+      const s = cond(o, "Stalled")!;
+      if (!s.reason || !/^[A-Z][A-Za-z0-9]*$/.test(s.reason))
+        v.push(`${id} Stalled without a CamelCase reason`);
+      const msg = s.message ?? "";
+      if (msg.trim().split(/\s+/).length < 3) v.push(`${id} Stalled with no readable message ("${msg}")`);
+      if (/\n\s+at |\[object Object\]|\bundefined\b/.test(msg))
+        v.push(`${id} Stalled with an internal error as its message: ${msg.slice(0, 200)}`);
+    }
+  }
+  return v;
+}
+
+export interface BindingStatusView extends ObservedObject {
+  spec: { logicAppId: string; identity: { type: string; userAssignedIdentityId?: string } };
+  status?: ObservedObject["status"] & { principalId?: string; grants?: string };
+}
+
+/** The principal Azure holds for a binding's identity, or undefined when it has none. */
+function principalInAzure(state: State, b: BindingStatusView): string | undefined {
+  if (b.spec.identity.type === "UserAssigned") {
+    const u = b.spec.identity.userAssignedIdentityId;
+    return u ? state.userAssignedIdentities[lc(u)]?.principalId : undefined;
+  }
+  const la = state.workflows[lc(b.spec.logicAppId)] ?? state.sites[lc(b.spec.logicAppId)];
+  return la?.identity.systemPrincipalId;
+}
+
+/**
+ * Invariant 5: a Ready binding's status agrees with Azure: its principal is the one Azure holds now, every grant
+ * its record lists is made to that principal, and `grants` reads n/n with n the recorded grants.
+ */
+export function findStatusDisagreements(world: World, bindings: readonly BindingStatusView[]): string[] {
+  const v: string[] = [];
+  const recordOf = new Map(world.records.bindings.map((b) => [`${b.namespace}/${b.name}`, b.record]));
+  for (const b of bindings) {
+    if (outcomeOf(b) !== "Ready") continue;
+    const id = `binding ${b.namespace}/${b.name}`;
+    const azure = principalInAzure(world.state, b);
+    if (lc(b.status?.principalId ?? "") !== lc(azure ?? ""))
+      v.push(`${id} is Ready with principal ${b.status?.principalId} but Azure holds ${azure ?? "none"}`);
+    const rec = recordOf.get(`${b.namespace}/${b.name}`);
+    if (!rec) {
+      v.push(`${id} is Ready without a record`);
+      continue;
+    }
+    for (const r of rec.rbac) {
+      const live = Object.values(world.state.roleAssignments).find(
+        (a) => lc(roleAssignmentId(a)) === lc(r.id),
+      );
+      if (live && lc(live.principalId) !== lc(azure ?? ""))
+        v.push(`${id}: role assignment ${r.id} is made to ${live.principalId}, not ${azure}`);
+    }
+    for (const g of rec.graph) {
+      const live = g.assignmentId ? world.state.appRoleAssignments[g.assignmentId] : undefined;
+      if (live && lc(live.principalId) !== lc(azure ?? ""))
+        v.push(`${id}: app-role assignment ${g.assignmentId} is made to ${live.principalId}, not ${azure}`);
+    }
+    const n = rec.rbac.length + rec.graph.length;
+    if (b.status?.grants !== undefined && b.status.grants !== `${n}/${n}`)
+      v.push(`${id} reports grants ${b.status.grants}, its record holds ${n}`);
+  }
+  return v;
+}
+
+/** A request as the emulator logged it (emulator/request-log.ts LogEntry, the fields the check reads). */
+export interface LoggedRequest {
+  seq: number;
+  method: string;
+  path: string;
+  query?: string;
+  status: number;
+  outcome: string;
+  faultIds?: string[];
+  bodyHash?: string;
+}
+
+export interface WriteLoopOptions {
+  /**
+   * Log sequence numbers at which the world changed behind the operator's back (a person's edit, a recreated
+   * identity, a restarted operator that lost nothing but its memory): a write repeated across one is not a loop.
+   */
+  changesAt?: readonly number[];
+}
+
+const WRITE = new Set(["PUT", "PATCH", "DELETE"]);
+
+/**
+ * Invariant 6: the same successful write (method, path, query, body) twice with nothing in between that could have made
+ * the operator see a different world: no successful DELETE of that path (or PUT, for a DELETE repeated), no
+ * declared change, no faulted request on that path in between (a failed or mangled read is a different
+ * observation), and no fault on the first write (the operator may never have seen its answer). POSTs are left
+ * to the duplicate-grant check: a repeated POST makes a second grant, which that check reports.
+ */
+export function findWriteLoops(log: readonly LoggedRequest[], options: WriteLoopOptions = {}): string[] {
+  const changes = [...(options.changesAt ?? [])].sort((a, b) => a - b);
+  const changedBetween = (a: number, b: number) => changes.some((c) => c > a && c < b);
+  const last = new Map<string, LoggedRequest>();
+  const lastOther = new Map<string, number>();
+  // A faulted answer about a path (a failed or mangled read) is itself a changed observation of it.
+  const lastFaulted = new Map<string, number>();
+  const v: string[] = [];
+  for (const e of [...log].sort((a, b) => a.seq - b.seq)) {
+    if (e.faultIds?.length) lastFaulted.set(lc(e.path), e.seq);
+    if (!WRITE.has(e.method) || e.outcome !== "response" || e.status < 200 || e.status >= 300) continue;
+    const path = lc(e.path);
+    const key = `${e.method} ${path}${e.query ?? ""} body:${e.bodyHash ?? "-"}`;
+    const prev = last.get(key);
+    if (
+      prev &&
+      !prev.faultIds?.length &&
+      !changedBetween(prev.seq, e.seq) &&
+      (lastFaulted.get(path) ?? -1) < prev.seq &&
+      (lastOther.get(`${e.method} ${path}`) ?? -1) < prev.seq
+    )
+      v.push(`write repeated without a changed observation: ${key} (requests #${prev.seq} and #${e.seq})`);
+    last.set(key, e);
+    // A successful write of another method to the path is itself a change of what the next write sees.
+    for (const m of WRITE) if (m !== e.method) lastOther.set(`${m} ${path}`, e.seq);
   }
   return v;
 }

@@ -28,6 +28,8 @@ export interface TestOperatorOptions {
    * count per-object requests or inject faults into them keep observing per object.
    */
   inventoryInterval?: string;
+  /** Per-request Azure timeout (default 30 s); the reliability matrix shortens it so `timeout` faults cost seconds. */
+  requestTimeoutMs?: number;
 }
 
 export async function startTestOperator(o: TestOperatorOptions): Promise<Manager> {
@@ -54,6 +56,7 @@ export async function startTestOperator(o: TestOperatorOptions): Promise<Manager
       graphEndpoint: o.emulator.url,
       tlsCa: o.emulator.caPem,
       lroPollIntervalMs: 50,
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     },
     replicationPollMs: o.replicationPollMs ?? 300,
     ...(o.recordsNamespace !== undefined ? { recordsNamespace: o.recordsNamespace } : {}),

@@ -251,7 +251,26 @@ describe("decide: waiting and stalled", () => {
     );
 
   it.each([
-    ["binding missing", undefined],
+    ["binding missing", undefined, "BindingNotFound"],
+    [
+      "binding missing from the cache",
+      { name: "orders-binding", ready: false, missing: true },
+      "BindingNotFound",
+    ],
+    [
+      "binding Stalled",
+      { name: "orders-binding", ready: false, stalled: { reason: "IdentityConflict", message: "detach it" } },
+      "BindingStalled",
+    ],
+  ])("%s → Stalled %s, no action", (_n, binding, reason) => {
+    const d = decide(bound(binding), observed());
+    expect(d.actions).toEqual([]);
+    expect(cond(d, "Ready")).toEqual(["False", reason]);
+    expect(cond(d, "Stalled")).toEqual(["True", reason]);
+    expect(d.conditions[0]!.message).toContain("orders-binding");
+  });
+
+  it.each([
     ["binding not ready", { name: "orders-binding", ready: false }],
     ["binding ready without principal", { name: "orders-binding", ready: true, tenantId: TENANT }],
   ])("%s → WaitingForBinding, no action", (_n, binding) => {

@@ -30,6 +30,10 @@ export interface BindingFacts {
   name: string;
   /** False also when the binding does not exist. */
   ready: boolean;
+  /** The binding is not in the cache: a person must create it (or fix bindingRef), so the policy is Stalled. */
+  missing?: boolean;
+  /** The binding is Stalled: nothing the policy can wait for, so it stalls too, naming the binding's reason. */
+  stalled?: { reason: string; message: string };
   principalId?: string;
   tenantId?: string;
   /** Client id of a user-assigned identity (status.clientId); unknown for a system identity. */
@@ -260,7 +264,23 @@ export function ruleInput(
   const { spec, binding } = desired;
   if (spec.bindingRef) {
     const bname = spec.bindingRef.name;
-    if (!binding || !binding.ready) {
+    // Waiting is only for a binding on its way to Ready; a missing or Stalled one needs a person (reliability
+    // matrix, docs/reliability.md: such a policy used to sit in WaitingForBinding, neither Ready nor Stalled).
+    if (!binding || binding.missing)
+      return {
+        ok: false,
+        wait: false,
+        reason: "BindingNotFound",
+        message: `LogicAppIdentityBinding ${bname} does not exist in this namespace; create it or fix spec.bindingRef.name`,
+      };
+    if (binding.stalled)
+      return {
+        ok: false,
+        wait: false,
+        reason: "BindingStalled",
+        message: `LogicAppIdentityBinding ${bname} is Stalled (${binding.stalled.reason}): ${binding.stalled.message}`,
+      };
+    if (!binding.ready) {
       return {
         ok: false,
         wait: true,

@@ -123,8 +123,8 @@ function policy(
 }
 
 describe("bindingFacts", () => {
-  it("missing binding → not ready", () => {
-    expect(bindingFacts("orders", undefined)).toEqual({ name: "orders", ready: false });
+  it("missing binding → not ready, missing", () => {
+    expect(bindingFacts("orders", undefined)).toEqual({ name: "orders", ready: false, missing: true });
   });
   it("Ready binding → principal, tenant, de-duplicated audiences and roles from its app-role grants", () => {
     expect(bindingFacts("orders", binding())).toEqual({

@@ -76,9 +76,17 @@ export function bindingFacts(
   binding: Readonly<LogicAppIdentityBinding> | undefined,
   registration: (name: string) => Readonly<ApiRegistration> | undefined = () => undefined,
 ): BindingFacts {
-  if (!binding) return { name, ready: false };
+  if (!binding) return { name, ready: false, missing: true };
   const ready = findCondition(binding.status?.conditions, "Ready");
   const gen = binding.metadata.generation;
+  const stalledCond = findCondition(binding.status?.conditions, "Stalled");
+  const stalled =
+    stalledCond?.status === "True" &&
+    (gen === undefined ||
+      stalledCond.observedGeneration === undefined ||
+      stalledCond.observedGeneration === gen)
+      ? { reason: stalledCond.reason, message: stalledCond.message }
+      : undefined;
   const current =
     ready !== undefined &&
     ready.status === "True" &&
@@ -103,6 +111,7 @@ export function bindingFacts(
   return {
     name,
     ready: current,
+    ...(stalled ? { stalled } : {}),
     ...(binding.status?.principalId ? { principalId: binding.status.principalId } : {}),
     ...(binding.status?.tenantId ? { tenantId: binding.status.tenantId } : {}),
     ...(binding.status?.clientId ? { clientId: binding.status.clientId } : {}),
