@@ -8,13 +8,18 @@ import { Value } from "@sinclair/typebox/value";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
-import { API_VERSION, findCondition, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
+import {
+  API_VERSION,
+  findCondition,
+  type ApiRegistration,
+  type LogicAppIdentityBinding,
+} from "../../src/api/v1alpha1/index.ts";
 import { createAzurePorts } from "../../src/azure/clients.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { evidenceCommand } from "../../src/cli/evidence/command.ts";
 import { EvidenceSchema, type Evidence } from "../../src/cli/evidence/schema.ts";
 import { planCommand, type CommandIO } from "../../src/cli/plan/command.ts";
-import { BINDING_RESOURCE } from "../../src/controllers/resources.ts";
+import { API_REGISTRATION_RESOURCE, BINDING_RESOURCE } from "../../src/controllers/resources.ts";
 import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
@@ -39,7 +44,11 @@ beforeAll(async () => {
   ids = await emu.control.seedScenario();
   ns = await freshNamespace(kubeConfig(kubeconfigPath), "plan");
   recordsNs = await freshNamespace(kubeConfig(kubeconfigPath), "records");
-  policyName = await applyAccessPolicy(client, scenarioPolicy(ns, ids));
+  const policy = scenarioPolicy(ns, ids);
+  policyName = await applyAccessPolicy(client, {
+    ...policy,
+    spec: { ...policy.spec, apiRegistrations: { identifierUriPrefixes: [`api://${ns}`] } },
+  });
   ports = createAzurePorts({
     credential: { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }) },
     armEndpoint: emu.url,
@@ -96,10 +105,15 @@ async function run(
 }
 
 interface PlanJson {
-  objects: { cluster?: string; clusterDiff?: string[]; error?: string; changes: { op: string }[] }[];
+  objects: {
+    cluster?: string;
+    clusterDiff?: string[];
+    error?: string;
+    changes: { op: string; write?: { method: string; path: string } }[];
+  }[];
 }
 
-const planOf = async (b: LogicAppIdentityBinding) => {
+const planOf = async (b: LogicAppIdentityBinding | ApiRegistration) => {
   await emu.control.resetLog();
   const r = await run(
     planCommand,
@@ -152,6 +166,43 @@ describe("plan --cluster and evidence", () => {
     const moved = await planOf(binding({ logicAppId: `${ids.logicAppId}-other` }));
     expect(moved.code).toBe(1);
     expect(moved.json.objects[0]!.error).toMatch(/logicAppId is immutable/);
+  });
+
+  it("an ApiRegistration the operator made plans unchanged (its claim is read from the records); a new role is one PATCH", async () => {
+    const reg = (roles: { value: string; displayName: string }[]): ApiRegistration => ({
+      apiVersion: API_VERSION,
+      kind: "ApiRegistration",
+      metadata: { name: "reports-api", namespace: ns },
+      spec: { displayName: "Reports API", identifierUris: [`api://${ns}/reports`], appRoles: roles },
+    });
+    const read = [{ value: "Read", displayName: "Read reports" }];
+    await client.create(API_REGISTRATION_RESOURCE, ns, reg(read));
+    let objectId = "";
+    await waitUntil(
+      "registration Ready",
+      async () => {
+        const r = await client.get<ApiRegistration>(API_REGISTRATION_RESOURCE, {
+          namespace: ns,
+          name: "reports-api",
+        });
+        objectId = r.status?.objectId ?? "";
+        return findCondition(r.status?.conditions, "Ready")?.status === "True";
+      },
+      60_000,
+    );
+    const same = await planOf(reg(read));
+    // Without the claim (records) the application would look found, not made: "adopt".
+    expect(same.json.objects[0]).toMatchObject({ cluster: "unchanged", changes: [] });
+    expect(same.code).toBe(0);
+    const more = await planOf(reg([...read, { value: "Export", displayName: "Export reports" }]));
+    expect(more.code).toBe(2);
+    expect(more.json.objects[0]).toMatchObject({ cluster: "changed", clusterDiff: ["spec.appRoles"] });
+    expect(more.json.objects[0]!.changes).toEqual([
+      expect.objectContaining({
+        op: "update",
+        write: { method: "PATCH", path: `/v1.0/applications/${objectId}` },
+      }),
+    ]);
   });
 
   it("evidence exports the binding (schema-valid JSON); --verify marks a grant deleted by hand MISSING", async () => {

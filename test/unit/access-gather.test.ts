@@ -5,7 +5,14 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
-import type { JwtPolicySpec } from "../../src/api/v1alpha1/index.ts";
+import type {
+  ApiRegistration,
+  ApiRegistrationStatus,
+  AppRoleAssignmentSpec,
+  JwtPolicySpec,
+  LogicAppIdentityBinding,
+} from "../../src/api/v1alpha1/index.ts";
+import { bindingFacts } from "../../src/controllers/jwt-policy/gather.ts";
 import { createAzurePorts } from "../../src/azure/clients.ts";
 import { decideAccess } from "../../src/controllers/jwt-policy/access/decide-verdicts.ts";
 import { gatherAccess, type AccessPorts } from "../../src/controllers/jwt-policy/access/gather-access.ts";
@@ -67,6 +74,21 @@ const jwt = (aud: string, role: string) =>
   `<issuers><issuer>https://sts.windows.net/${ids.tenantId}/</issuer><issuer>https://login.microsoftonline.com/${ids.tenantId}/v2.0</issuer></issuers>` +
   `<required-claims><claim name="roles" match="any"><value>${role}</value></claim></required-claims>` +
   `</validate-jwt></inbound></policies>`;
+
+const boundBinding = (appRoleAssignments: AppRoleAssignmentSpec[]): LogicAppIdentityBinding => ({
+  apiVersion: "identity.logicapp.dev/v1alpha1",
+  kind: "LogicAppIdentityBinding",
+  metadata: { name: "orders", namespace: "team-a" },
+  spec: { logicAppId: ids.logicAppId, identity: { type: "SystemAssigned" }, appRoleAssignments },
+  status: { principalId, tenantId: ids.tenantId },
+});
+const registration = (name: string, status: ApiRegistrationStatus): ApiRegistration => ({
+  apiVersion: "identity.logicapp.dev/v1alpha1",
+  kind: "ApiRegistration",
+  metadata: { name, namespace: "team-a" },
+  spec: { displayName: name, identifierUris: [ids.ordersApi.identifierUri] },
+  status,
+});
 
 describe("gatherAccess", () => {
   it("roles are those Graph holds, not those the spec asks for", async () => {
@@ -134,6 +156,70 @@ describe("gatherAccess", () => {
     expect(r.condition.message).toContain(
       `return-response at product "${ids.apim.productId}" (fragment "gold-auth")`,
     );
+  });
+
+  it("an API an ApiRegistration declares takes its token version from the registration, not from Graph", async () => {
+    // No application in Graph at all: without the registration's facts the check would be Unknown.
+    await emu.control.resetLog();
+    const facts = bindingFacts(
+      "orders",
+      boundBinding([{ api: ids.ordersApi.appId, appRole: "AddRole" }]),
+      undefined,
+      () => [
+        registration("orders-api", {
+          appId: ids.ordersApi.appId,
+          identifierUris: [ids.ordersApi.identifierUri],
+          tokenVersion: 2,
+        }),
+      ],
+    );
+    expect(facts.registered).toEqual([
+      {
+        registration: "team-a/orders-api",
+        appId: ids.ordersApi.appId,
+        identifierUris: [ids.ordersApi.identifierUri],
+        tokenVersion: 2,
+      },
+    ]);
+    const obs = await gatherAccess(spec(), facts, ports);
+    expect(obs.kind).toBe("observed");
+    if (obs.kind !== "observed") return;
+    expect(obs.tokens).toEqual([
+      expect.objectContaining({
+        version: 2,
+        apiAppId: ids.ordersApi.appId,
+        requestedResource: ids.ordersApi.appId,
+      }),
+    ]);
+    expect((await emu.control.requestLog()).filter((e) => /\/applications/i.test(e.path))).toEqual([]);
+  });
+
+  it("a grant by apiRegistrationRef uses the referenced registration's status (v1: aud is its identifier URI)", async () => {
+    const facts = bindingFacts(
+      "orders",
+      boundBinding([{ apiRegistrationRef: { name: "orders-api" }, appRole: "AddRole" }]),
+      (name) =>
+        name === "orders-api"
+          ? registration("orders-api", {
+              appId: ids.ordersApi.appId,
+              identifierUris: [ids.ordersApi.identifierUri],
+              tokenVersion: 1,
+            })
+          : undefined,
+    );
+    expect(facts.audiences).toEqual([ids.ordersApi.identifierUri]);
+    const obs = await gatherAccess(spec(), facts, ports);
+    if (obs.kind !== "observed") throw new Error(JSON.stringify(obs));
+    expect(obs.tokens).toEqual([
+      expect.objectContaining({ version: 1, requestedResource: ids.ordersApi.identifierUri }),
+    ]);
+    // A registration without an appId yet (not reconciled) says nothing: the application is read in Graph.
+    const unknown = bindingFacts(
+      "orders",
+      boundBinding([{ apiRegistrationRef: { name: "orders-api" }, appRole: "AddRole" }]),
+      () => registration("orders-api", {}),
+    );
+    expect(unknown.registered).toBeUndefined();
   });
 
   it("no application readable for the API: Unknown, with why", async () => {

@@ -19,6 +19,13 @@ import { EvidenceSchema } from "../../src/cli/evidence/schema.ts";
 import { evidenceSchemaJson } from "../../src/cli/evidence/schema-json.ts";
 import { readOnlyPorts } from "../../src/cli/plan/read-only.ts";
 import { memoryRecordStore } from "../../src/runtime/records.ts";
+import type { ApiRegistration, ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
+import { apiRegistrationKind } from "../../src/controllers/api-registration/kind.ts";
+import type { RegistrationClaim } from "../../src/controllers/api-registration/model.ts";
+import { withRegistrationRefs } from "../../src/controllers/binding/kind.ts";
+import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
+import type { PassEnv } from "../../src/controllers/shared/pass.ts";
+import { runRounds } from "../../src/controllers/shared/rounds.ts";
 
 const credential = {
   getToken: async () => ({ token: "evidence-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
@@ -73,6 +80,7 @@ async function converged(): Promise<{ source: EvidenceSource; binding: LogicAppI
     source: {
       bindings: async () => [binding],
       jwtPolicies: async () => [],
+      registrations: async () => [],
       record: async (ns, name) => (await store.get(`${ns}/${name}`, new AbortController().signal))?.data,
     },
   };
@@ -127,6 +135,133 @@ describe("evidence", () => {
     expect(e.bindings[0]!.appRoles.map((a) => a.verify)).toEqual(["OK"]);
     expect(e.bindings[0]!.identityVerify).toBe("OK");
     expect(Value.Check(EvidenceSchema, JSON.parse(renderJson(e)))).toBe(true);
+  });
+
+  it("a grant on an ApiRegistration names it (appId, URI, token version, role id); the pinning rule's access verdict is included", async () => {
+    const claims = memoryRecordStore<RegistrationClaim>("apireg");
+    const reg: ApiRegistration = {
+      apiVersion: "identity.logicapp.dev/v1alpha1",
+      kind: "ApiRegistration",
+      metadata: {
+        name: "invoices-api",
+        namespace: "team-a",
+        uid: "uid-r",
+        generation: 1,
+        finalizers: [FINALIZER],
+      },
+      spec: {
+        displayName: "Invoices API",
+        identifierUris: ["api://invoices"],
+        requestedAccessTokenVersion: 2,
+        appRoles: [{ value: "Submit", displayName: "Submit invoices" }],
+      },
+    };
+    const env = {
+      call: {},
+      ctx: { signal: new AbortController().signal, cache: () => ({ list: () => [], get: () => undefined }) },
+    } as unknown as PassEnv<ApiRegistration>;
+    const regDone = await runRounds(
+      apiRegistrationKind({
+        ports: { applications: ports.applications, graph: ports.graph, claims },
+        replicationPollMs: 1,
+      }).open(reg, env),
+      reg,
+      { now: () => NOW, maxRounds: 6 },
+    );
+    expect(regDone.stoppedBy).toBeUndefined();
+    const registered: ApiRegistration = { ...reg, status: regDone.status! };
+    const b: LogicAppIdentityBinding = {
+      apiVersion: "identity.logicapp.dev/v1alpha1",
+      kind: "LogicAppIdentityBinding",
+      metadata: { name: "orders", namespace: "team-a", uid: "uid-1", generation: 1, finalizers: [FINALIZER] },
+      spec: {
+        logicAppId: ids.logicAppId,
+        identity: { type: "SystemAssigned" },
+        appRoleAssignments: [{ apiRegistrationRef: { name: "invoices-api" }, appRole: "Submit" }],
+      },
+    };
+    const store = memoryRecordStore<BindingRecord>("binding");
+    const r = await converge(
+      withRegistrationRefs(b, () => registered),
+      ports,
+      {
+        now: () => NOW,
+        replicationPollMs: 1,
+        records: new BindingRecords({ records: store }),
+      },
+    );
+    expect(r.stoppedBy).toBeUndefined();
+    const binding = { ...b, status: r.status! };
+    const policy: ApimJwtPolicy = {
+      apiVersion: "identity.logicapp.dev/v1alpha1",
+      kind: "ApimJwtPolicy",
+      metadata: {
+        name: "invoices-jwt",
+        namespace: "team-a",
+        uid: "uid-p",
+        generation: 1,
+        finalizers: [FINALIZER],
+      },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        bindingRef: { name: "orders" },
+      },
+    } as ApimJwtPolicy;
+    const hooks = jwtPolicyPass(
+      policy,
+      {
+        ports: {
+          apim: ports.apim,
+          access: {
+            apim: ports.apim,
+            chain: ports.apimChain!,
+            graph: ports.graph,
+            applications: ports.applications,
+          },
+          records: memoryRecordStore("jwtpolicy"),
+        },
+      },
+      {},
+      () => binding,
+      (_ns, name) => (name === "invoices-api" ? registered : undefined),
+    );
+    const applied = await runRounds(hooks, policy, { now: () => NOW, maxRounds: 4 });
+    expect(applied.stoppedBy).toBeUndefined();
+    const withStatus: ApimJwtPolicy = { ...policy, status: applied.status! };
+    const e = await collectEvidence(
+      {
+        bindings: async () => [binding],
+        jwtPolicies: async () => [withStatus],
+        registrations: async () => [registered],
+        record: async (ns, name) => (await store.get(`${ns}/${name}`, new AbortController().signal))?.data,
+      },
+      { now: NOW },
+    );
+    const grant = e.bindings[0]!.appRoles[0]!;
+    expect(grant.registration).toEqual({
+      namespace: "team-a",
+      name: "invoices-api",
+      appId: registered.status!.appId,
+      identifierUri: "api://invoices",
+      tokenVersion: 2,
+      roleId: registered.status!.appRoles!.find((x) => x.value === "Submit")!.id,
+    });
+    expect(grant.appRoleId).toBe(grant.registration!.roleId);
+    const jwt = e.bindings[0]!.jwtPolicies[0]!;
+    expect(jwt.relation).toBe("pins");
+    // The rule installed follows the registration (v2: aud is the appId): the token gets through.
+    expect(jwt.access, JSON.stringify(withStatus.status)).toMatchObject({
+      verified: "True",
+      evaluated: 1,
+      allowed: 1,
+      blocked: 0,
+    });
+    expect(jwt.access!.verdicts).toEqual([
+      { operation: `${ids.apim.apiId}/${ids.apim.operationId}`, verdict: "Allowed" },
+    ]);
+    expect(Value.Check(EvidenceSchema, JSON.parse(renderJson(e)))).toBe(true);
+    expect(renderMarkdown(e)).toContain("(ApiRegistration team-a/invoices-api `api://invoices`, v2 tokens)");
   });
 
   it("CSV is RFC 4180 with CRLF, quoting what needs it and defusing formulas", async () => {

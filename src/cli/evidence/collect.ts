@@ -2,19 +2,34 @@
  * Evidence per binding, from what the cluster reports (status, the ownership record) and, with --verify, from Azure
  * re-read through the read-only ports. Nothing here writes: the source is GET/LIST only and the ports refuse writes.
  */
-import type { ApimJwtPolicy, BindingStatus, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type {
+  ApiRegistration,
+  ApimJwtPolicy,
+  BindingStatus,
+  LogicAppIdentityBinding,
+} from "../../api/v1alpha1/index.ts";
 import { findCondition } from "../../api/v1alpha1/conditions.ts";
 import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
 import type { AzurePorts } from "../../azure/ports.ts";
 import { targetLabel } from "../../controllers/jwt-policy/decide.ts";
 import type { BindingRecord } from "../../controllers/shared/ownership.ts";
-import type { AppRoleEvidence, BindingEvidence, Evidence, JwtEvidence, RbacEvidence } from "./schema.ts";
+import type {
+  AccessEvidence,
+  AppRoleEvidence,
+  BindingEvidence,
+  Evidence,
+  JwtEvidence,
+  RbacEvidence,
+  RegistrationEvidence,
+} from "./schema.ts";
 
 /** What evidence reads from a cluster (./command.ts implements it over the API server; tests may use memory). */
 export interface EvidenceSource {
   bindings(namespace: string | undefined): Promise<LogicAppIdentityBinding[]>;
   jwtPolicies(namespace: string | undefined): Promise<ApimJwtPolicy[]>;
   record(namespace: string, name: string): Promise<BindingRecord | undefined>;
+  /** Every ApiRegistration (all namespaces): an app-role grant names the one that declares its API. */
+  registrations(): Promise<ApiRegistration[]>;
 }
 
 const lower = (s: string | undefined) => (s ?? "").toLowerCase();
@@ -39,24 +54,105 @@ function rbacOf(
   }));
 }
 
+/**
+ * The ApiRegistration declaring a granted API: the one the grant references (same namespace, `ApiRegistration/<name>`
+ * while unresolved), else one whose status names the API's service principal, appId or identifier URI.
+ */
+function registrationOf(
+  b: LogicAppIdentityBinding,
+  grant: { api: string; appRole: string; resourceId?: string | undefined },
+  registrations: readonly ApiRegistration[],
+): RegistrationEvidence | undefined {
+  const ns = b.metadata.namespace ?? "";
+  const api = lower(grant.api);
+  const byRef = (b.spec.appRoleAssignments ?? [])
+    .filter((g) => g.apiRegistrationRef && g.appRole === grant.appRole)
+    .map((g) =>
+      registrations.find(
+        (r) => r.metadata.namespace === ns && r.metadata.name === g.apiRegistrationRef!.name,
+      ),
+    )
+    .find(
+      (r) =>
+        r !== undefined &&
+        (api === lower(`ApiRegistration/${r.metadata.name}`) ||
+          lower(r.status?.appId) === api ||
+          (grant.resourceId !== undefined &&
+            lower(r.status?.servicePrincipalId) === lower(grant.resourceId))),
+    );
+  const r =
+    byRef ??
+    registrations.find(
+      (x) =>
+        x.status?.appId !== undefined &&
+        ((grant.resourceId !== undefined && lower(x.status.servicePrincipalId) === lower(grant.resourceId)) ||
+          lower(x.status.appId) === api ||
+          (x.status.identifierUris ?? []).some((u) => lower(u) === api)),
+    );
+  if (!r) return undefined;
+  const s = r.status;
+  const roleId = s?.appRoles?.find((x) => x.value === grant.appRole)?.id;
+  const uri = s?.identifierUris?.[0] ?? r.spec.identifierUris[0];
+  return {
+    namespace: r.metadata.namespace ?? "",
+    name: r.metadata.name,
+    ...(s?.appId ? { appId: s.appId } : {}),
+    ...(uri ? { identifierUri: uri } : {}),
+    ...(s?.tokenVersion !== undefined ? { tokenVersion: s.tokenVersion } : {}),
+    ...(roleId ? { roleId } : {}),
+  };
+}
+
 function appRolesOf(
+  b: LogicAppIdentityBinding,
   status: BindingStatus,
   record: BindingRecord | undefined,
   since: string | undefined,
+  registrations: readonly ApiRegistration[],
 ): AppRoleEvidence[] {
   const recorded = new Set((record?.graph ?? []).filter((g) => g.assignmentId).map((g) => g.assignmentId));
-  return (status.appRoleAssignments ?? []).map((a) => ({
-    api: a.api,
-    appRole: a.appRole,
-    ...(a.appRoleId ? { appRoleId: a.appRoleId } : {}),
-    ...(a.resourceId ? { resourceId: a.resourceId } : {}),
-    ...(a.id ? { assignmentId: a.id } : {}),
-    ...(a.principalId ? { principalId: a.principalId } : {}),
-    ownership: a.ownership ?? "Unknown",
-    recorded: a.id !== undefined && recorded.has(a.id),
-    state: a.state,
-    ...(since && a.state === "Granted" ? { since } : {}),
-  }));
+  return (status.appRoleAssignments ?? []).map((a) => {
+    const registration = registrationOf(b, a, registrations);
+    return {
+      api: a.api,
+      appRole: a.appRole,
+      ...(a.appRoleId ? { appRoleId: a.appRoleId } : {}),
+      ...(a.resourceId ? { resourceId: a.resourceId } : {}),
+      ...(a.id ? { assignmentId: a.id } : {}),
+      ...(a.principalId ? { principalId: a.principalId } : {}),
+      ownership: a.ownership ?? "Unknown",
+      recorded: a.id !== undefined && recorded.has(a.id),
+      state: a.state,
+      ...(since && a.state === "Granted" ? { since } : {}),
+      ...(registration ? { registration } : {}),
+    };
+  });
+}
+
+/** The rule's access verdict for the binding it pins (AccessVerified and status.accessCheck), when it reports one. */
+function accessOf(p: ApimJwtPolicy): AccessEvidence | undefined {
+  const c = findCondition(p.status?.conditions, "AccessVerified");
+  const a = p.status?.accessCheck;
+  if (!c && !a) return undefined;
+  return {
+    verified: c?.status ?? "Unknown",
+    ...(c?.reason ? { reason: c.reason } : {}),
+    ...(c?.message ? { message: c.message } : {}),
+    ...(a
+      ? {
+          operations: a.operations,
+          evaluated: a.evaluated,
+          allowed: a.allowed,
+          blocked: a.blocked,
+          unknown: a.unknown,
+        }
+      : {}),
+    verdicts: (a?.verdicts ?? []).map((v) => ({
+      operation: v.operation,
+      verdict: v.verdict,
+      ...(v.message ? { message: v.message } : {}),
+    })),
+  };
 }
 
 /** A policy pins a binding it names in bindingRef; it admits one whose audiences (and roles, if any) it accepts. */
@@ -68,6 +164,8 @@ function jwtFor(b: LogicAppIdentityBinding, policies: readonly ApimJwtPolicy[]):
     if (p.metadata.namespace !== b.metadata.namespace && p.spec.bindingRef) continue;
     const pins = p.spec.bindingRef?.name === b.metadata.name && p.metadata.namespace === b.metadata.namespace;
     const auds = p.spec.audiences ?? [];
+    // The check computes the pinned binding's token; for a binding it only admits, its verdict says nothing.
+    const access = pins ? accessOf(p) : undefined;
     const req = p.spec.requiredRoles ?? [];
     const admits =
       !pins &&
@@ -85,6 +183,7 @@ function jwtFor(b: LogicAppIdentityBinding, policies: readonly ApimJwtPolicy[]):
       ...(findCondition(p.status?.conditions, "Ready")
         ? { ready: findCondition(p.status?.conditions, "Ready")!.status }
         : {}),
+      ...(access ? { access } : {}),
     });
   }
   return out;
@@ -103,6 +202,7 @@ export async function collectEvidence(
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
   );
   const policies = await source.jwtPolicies(undefined);
+  const registrations = await source.registrations();
   const out: BindingEvidence[] = [];
   let done = 0;
   for (const b of bindings) {
@@ -122,7 +222,7 @@ export async function collectEvidence(
       ...(status.clientId ? { clientId: status.clientId } : {}),
       ...(status.tenantId ? { tenantId: status.tenantId } : {}),
       rbac: rbacOf(status, record, since),
-      appRoles: appRolesOf(status, record, since),
+      appRoles: appRolesOf(b, status, record, since, registrations),
       jwtPolicies: jwtFor(b, policies),
       ...(status.lastHeal ? { lastHeal: status.lastHeal } : {}),
       conditions: (status.conditions ?? []).map((c) => ({

@@ -1,8 +1,12 @@
 /** `evidence [-n ns | -A] [--format markdown|csv|json] [--verify] [--records-namespace ns]` plus the Azure options. */
 import { parseArgs } from "node:util";
-import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
+import type { ApiRegistration, ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { createOwnershipStores, recordKeyOf } from "../../controllers/shared/ownership-store.ts";
-import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../../controllers/resources.ts";
+import {
+  API_REGISTRATION_RESOURCE,
+  BINDING_RESOURCE,
+  JWT_POLICY_RESOURCE,
+} from "../../controllers/resources.ts";
 import type { KubeClient } from "../../runtime/client.ts";
 import { azureHelp } from "../azure-options.ts";
 import { kubeClientFrom, portsFrom, type CommandIO } from "../plan/command.ts";
@@ -30,6 +34,8 @@ export function clusterEvidenceSource(client: KubeClient, recordsNamespace: stri
   return {
     bindings: async (ns) => (await client.list<LogicAppIdentityBinding>(BINDING_RESOURCE, ns)).items,
     jwtPolicies: async (ns) => (await client.list<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns)).items,
+    registrations: async () =>
+      (await client.list<ApiRegistration>(API_REGISTRATION_RESOURCE, undefined)).items,
     record: async (namespace, name) =>
       (await stores.bindings.get(recordKeyOf({ namespace, name }), new AbortController().signal))?.data,
   };

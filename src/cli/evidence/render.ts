@@ -114,14 +114,22 @@ export function renderMarkdown(e: Evidence): string {
       );
       for (const a of b.appRoles)
         out.push(
-          `| ${md(a.api)} | ${md(a.appRole)} | \`${md(a.appRoleId)}\` | \`${md(a.assignmentId)}\` | ${a.ownership} | ${a.recorded ? "yes" : "no"} | ${md(a.since)} | ${md(a.verify)} |`,
+          `| ${md(a.api)}${a.registration ? ` (ApiRegistration ${md(a.registration.namespace)}/${md(a.registration.name)}${a.registration.identifierUri ? ` \`${md(a.registration.identifierUri)}\`` : ""}, v${a.registration.tokenVersion ?? 1} tokens)` : ""} | ${md(a.appRole)} | \`${md(a.appRoleId)}\` | \`${md(a.assignmentId)}\` | ${a.ownership} | ${a.recorded ? "yes" : "no"} | ${md(a.since)} | ${md(a.verify)} |`,
         );
       out.push("");
     }
-    for (const j of b.jwtPolicies)
+    for (const j of b.jwtPolicies) {
       out.push(
         `- ApimJwtPolicy ${j.namespace}/${j.name} **${j.relation}** it at ${j.target} (audiences: ${j.audiences.join(", ") || "-"}; roles: ${j.roles.join(", ") || "-"})`,
       );
+      if (j.access)
+        out.push(
+          `  - AccessVerified=${j.access.verified}${j.access.reason ? ` (${md(j.access.reason)})` : ""}${j.access.evaluated !== undefined ? `: ${j.access.allowed ?? 0} allowed, ${j.access.blocked ?? 0} blocked, ${j.access.unknown ?? 0} unknown of ${j.access.evaluated} evaluated` : ""}`,
+          ...j.access.verdicts
+            .filter((v) => v.verdict !== "Allowed")
+            .map((v) => `    - ${md(v.operation)}: ${v.verdict}${v.message ? ` — ${md(v.message)}` : ""}`),
+        );
+    }
     out.push("");
   }
   if (e.bindings.length === 0) out.push("No LogicAppIdentityBinding found.");

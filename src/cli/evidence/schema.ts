@@ -34,6 +34,48 @@ export const RbacEvidenceSchema = Type.Object({
   verify: Type.Optional(Verify),
 });
 
+export const RegistrationEvidenceSchema = Type.Object(
+  {
+    namespace: Type.String(),
+    name: Type.String(),
+    appId: Type.Optional(
+      Type.String({ description: "Application (client) ID, as the registration reports it." }),
+    ),
+    identifierUri: Type.Optional(Type.String({ description: "Its first identifier URI (the v1 audience)." })),
+    tokenVersion: Type.Optional(Type.Integer({ description: "Access token version (1 or 2)." })),
+    roleId: Type.Optional(Type.String({ description: "Id of the granted app role on the application." })),
+  },
+  { description: "The ApiRegistration that declares the API this app role belongs to (when one does)." },
+);
+
+export const AccessEvidenceSchema = Type.Object(
+  {
+    verified: Type.String({
+      description: "Status of the rule's AccessVerified condition: True, False or Unknown.",
+    }),
+    reason: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    operations: Type.Optional(Type.Integer()),
+    evaluated: Type.Optional(Type.Integer()),
+    allowed: Type.Optional(Type.Integer()),
+    blocked: Type.Optional(Type.Integer()),
+    unknown: Type.Optional(Type.Integer()),
+    verdicts: Type.Array(
+      Type.Object({
+        operation: Type.String(),
+        verdict: Type.String(),
+        message: Type.Optional(Type.String()),
+      }),
+      { description: "status.accessCheck.verdicts: Blocked first, then Unknown, then Allowed." },
+    ),
+  },
+  {
+    description:
+      "Would this binding's token get through the rule's target (the policy's AccessVerified condition and " +
+      "status.accessCheck, docs/access-check.md); only for the binding the rule pins.",
+  },
+);
+
 export const AppRoleEvidenceSchema = Type.Object({
   api: Type.String(),
   appRole: Type.String({ description: "App role value." }),
@@ -46,6 +88,7 @@ export const AppRoleEvidenceSchema = Type.Object({
   state: Type.Optional(Type.String()),
   since: Type.Optional(Type.String()),
   verify: Type.Optional(Verify),
+  registration: Type.Optional(RegistrationEvidenceSchema),
 });
 
 export const JwtEvidenceSchema = Type.Object({
@@ -60,6 +103,7 @@ export const JwtEvidenceSchema = Type.Object({
   audiences: Type.Array(Type.String()),
   roles: Type.Array(Type.String()),
   ready: Type.Optional(Type.String()),
+  access: Type.Optional(AccessEvidenceSchema),
 });
 
 export const BindingEvidenceSchema = Type.Object({
@@ -118,3 +162,5 @@ export type BindingEvidence = Static<typeof BindingEvidenceSchema>;
 export type RbacEvidence = Static<typeof RbacEvidenceSchema>;
 export type AppRoleEvidence = Static<typeof AppRoleEvidenceSchema>;
 export type JwtEvidence = Static<typeof JwtEvidenceSchema>;
+export type RegistrationEvidence = Static<typeof RegistrationEvidenceSchema>;
+export type AccessEvidence = Static<typeof AccessEvidenceSchema>;

@@ -8,11 +8,12 @@
 import {
   BindingSpecSchema,
   BINDING_KIND,
+  type ApiRegistration,
   type BindingStatus,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../api/v1alpha1/metadata.ts";
-import { bindingPass } from "../../controllers/binding/kind.ts";
+import { bindingPass, withRegistrationRefs } from "../../controllers/binding/kind.ts";
 import type { BindingAction, BindingObservation } from "../../controllers/binding/model.ts";
 import { BindingRecords } from "../../controllers/binding/ownership.ts";
 import type { BindingRecord } from "../../controllers/shared/ownership.ts";
@@ -254,14 +255,36 @@ export const bindingPlanAdapter: PlanAdapter = {
       },
       ...(live?.status ? { status: live.status } : {}),
     };
+    // Grants by apiRegistrationRef resolve as the kind resolves them (withRegistrationRefs), from the registrations
+    // in the files (as their plan leaves them) or the cluster. A registration this plan creates has no appId yet:
+    // its grants are listed as known after apply and left out of decide (which would only wait for them).
+    const ns = b.metadata.namespace ?? "default";
+    const registration = (name: string) =>
+      ctx.registrations(ns, name) as Readonly<ApiRegistration> | undefined;
+    const pendingRefs = (b.spec.appRoleAssignments ?? []).filter(
+      (g) =>
+        g.apiRegistrationRef && registration(g.apiRegistrationRef.name)?.status?.appId === KNOWN_AFTER_APPLY,
+    );
+    const resolved = withRegistrationRefs(
+      pendingRefs.length > 0
+        ? {
+            ...b,
+            spec: {
+              ...b.spec,
+              appRoleAssignments: (b.spec.appRoleAssignments ?? []).filter((g) => !pendingRefs.includes(g)),
+            },
+          }
+        : b,
+      registration,
+    );
     const records = new BindingRecords({
       records: overlayRecords(ctx.records.bindings as RecordAccess<BindingRecord>),
     });
-    const session = records.open(b, new AbortController().signal, () => []);
-    const hooks = bindingPass(b, { ports: ctx.ports, tenancy: ctx.tenancy }, session, {});
-    const observed = await hooks.gather(b);
-    const decision = hooks.decide(b, observed, ctx.now);
-    const verdict = ctx.tenancy.bindingGuard(b, decision.actions);
+    const session = records.open(resolved, new AbortController().signal, () => []);
+    const hooks = bindingPass(resolved, { ports: ctx.ports, tenancy: ctx.tenancy }, session, {});
+    const observed = await hooks.gather(resolved);
+    const decision = hooks.decide(resolved, observed, ctx.now);
+    const verdict = ctx.tenancy.bindingGuard(resolved, decision.actions);
     const changes = verdict.allowed.map((a) => describe(a, observed, b.spec.logicAppId, false));
     changes.push(...adoptions(decision.status, live?.status, live !== undefined));
     const notes: string[] = [];
@@ -272,8 +295,10 @@ export const bindingPlanAdapter: PlanAdapter = {
     let principal = decision.status.principalId;
     if (enable) {
       const projected = withPrincipal(observed, b, enable);
-      const next = hooks.decide(b, projected, ctx.now);
-      const more = ctx.tenancy.bindingGuard(b, next.actions).allowed.filter((a) => a.type !== "setIdentity");
+      const next = hooks.decide(resolved, projected, ctx.now);
+      const more = ctx.tenancy
+        .bindingGuard(resolved, next.actions)
+        .allowed.filter((a) => a.type !== "setIdentity");
       changes.push(...more.map((a) => describe(a, projected, b.spec.logicAppId, true)));
       principal = next.status.principalId;
       if (principal === KNOWN_AFTER_APPLY)
@@ -281,6 +306,24 @@ export const bindingPlanAdapter: PlanAdapter = {
           "The identity's principal is created by Azure when it is turned on: grants show it as known after apply.",
         );
     }
+    for (const g of pendingRefs) {
+      const name = g.apiRegistrationRef?.name ?? "";
+      changes.push({
+        op: "create",
+        summary: `grant app role "${g.appRole}" of ApiRegistration ${name} (created by this plan) to ${principal ?? KNOWN_AFTER_APPLY}`,
+        fields: {
+          apiRegistration: name,
+          api: KNOWN_AFTER_APPLY,
+          appRole: g.appRole,
+          principalId: principal ?? KNOWN_AFTER_APPLY,
+        },
+        afterApply: true,
+      });
+    }
+    if (pendingRefs.length > 0)
+      notes.push(
+        "Grants on an ApiRegistration this plan creates wait for its appId and service principal (known after apply).",
+      );
     if (decision.requeueAfterMs !== undefined && changes.length === 0 && !decision.stalled)
       notes.push("Waiting on Azure (replication or a fresh identity); the operator re-checks by itself.");
     return {

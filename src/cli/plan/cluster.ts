@@ -5,8 +5,10 @@
  */
 import type { KubeObject } from "../../api/v1alpha1/metadata.ts";
 import { createOwnershipStores } from "../../controllers/shared/ownership-store.ts";
+import { registrationClaims } from "../../controllers/api-registration/kind.ts";
 import {
   ACCESS_POLICY_RESOURCE,
+  API_REGISTRATION_RESOURCE,
   BINDING_RESOURCE,
   JWT_POLICY_RESOURCE,
   NAMESPACE_RESOURCE,
@@ -19,6 +21,7 @@ const RESOURCES: Record<string, ResourceType> = {
   LogicAppIdentityBinding: BINDING_RESOURCE,
   ApimJwtPolicy: JWT_POLICY_RESOURCE,
   AzureAccessPolicy: ACCESS_POLICY_RESOURCE,
+  ApiRegistration: API_REGISTRATION_RESOURCE,
 };
 
 type Obj = Readonly<KubeObject<unknown, unknown>>;
@@ -46,7 +49,11 @@ export function clusterView(client: KubeClient, recordsNamespace: string): Clust
         name: n.metadata.name,
         labels: n.metadata.labels ?? {},
       })),
-    records: { bindings: stores.bindings, jwtPolicies: stores.jwtPolicies },
+    records: {
+      bindings: stores.bindings,
+      jwtPolicies: stores.jwtPolicies,
+      registrationClaims: registrationClaims(client, recordsNamespace),
+    },
     dryRun: async (obj, live) => {
       const r = resourceOf(obj.kind);
       const ns = r.namespaced ? obj.metadata.namespace : undefined;

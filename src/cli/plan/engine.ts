@@ -1,7 +1,7 @@
 /**
  * The plan engine: validate every manifest with its kind's schema, build the tenancy fence from the policies (files
- * over cluster), then plan kind by kind in `order` (policies → bindings → JWT policies, so a JWT policy sees the
- * principal its binding's plan projects). Kubernetes is only read (GET, LIST) and asked for server-side dry-runs.
+ * over cluster), then plan kind by kind in `order` (policies → registrations → bindings → JWT policies, so a JWT policy sees the
+ * principal its binding's plan projects, and a binding the appId its ApiRegistration's plan projects). Kubernetes is only read (GET, LIST) and asked for server-side dry-runs.
  */
 import type { AzureAccessPolicy } from "../../api/v1alpha1/access-policy.ts";
 import { VERSION } from "../../api/v1alpha1/group.ts";
@@ -10,12 +10,12 @@ import type { AzurePorts } from "../../azure/ports.ts";
 import { TenancyFence } from "../../controllers/tenancy/fence.ts";
 import type { TenancyMode } from "../../controllers/tenancy/authorize.ts";
 import type { CacheReader } from "../../runtime/reconciler.ts";
-import type { RecordAccess } from "../../runtime/records.ts";
 import { accessPolicyPlanAdapter } from "./access-policy.ts";
+import { apiRegistrationPlanAdapter } from "./api-registration.ts";
 import { bindingPlanAdapter } from "./binding.ts";
 import { jwtPolicyPlanAdapter } from "./jwt-policy.ts";
 import type { Manifest } from "./manifests.ts";
-import type { ObjectPlan, PlanAdapter } from "./model.ts";
+import type { ObjectPlan, PlanAdapter, PlanRecords } from "./model.ts";
 import { readOnlyPorts } from "./read-only.ts";
 import { noRecords } from "./records.ts";
 import { validateAgainst } from "./validate.ts";
@@ -27,7 +27,7 @@ export interface ClusterView {
   get(kind: string, namespace: string | undefined, name: string): Promise<Obj | undefined>;
   list(kind: string): Promise<Obj[]>;
   namespaces(): Promise<{ name: string; labels: Record<string, string> }[]>;
-  records: { bindings: RecordAccess<unknown>; jwtPolicies: RecordAccess<unknown> };
+  records: PlanRecords;
   /**
    * The API server's own verdict (schema + every CEL rule, transition rules included): `refused` with its message,
    * or the object as it would be stored (defaults applied), to compare with the live one.
@@ -100,6 +100,7 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
   }
   const adapters = [
     accessPolicyPlanAdapter(() => namespaces),
+    apiRegistrationPlanAdapter,
     bindingPlanAdapter,
     jwtPolicyPlanAdapter,
     ...(options.adapters ?? []),
@@ -129,11 +130,16 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
     ),
   });
 
+  // Objects as their plan leaves them, by kind/namespace/name, over the cluster's (what later kinds look up).
   const projected = new Map<string, Obj>();
-  const clusterBindings = cluster ? await cluster.list("LogicAppIdentityBinding") : [];
-  const bindings = (ns: string, name: string): Obj | undefined =>
-    projected.get(`${ns}/${name}`) ??
-    clusterBindings.find((b) => b.metadata.namespace === ns && b.metadata.name === name);
+  const lookupOf = async (kind: string) => {
+    const inCluster = cluster ? await cluster.list(kind) : [];
+    return (ns: string, name: string): Obj | undefined =>
+      projected.get(`${kind}/${ns}/${name}`) ??
+      inCluster.find((b) => b.metadata.namespace === ns && b.metadata.name === name);
+  };
+  const bindings = await lookupOf("LogicAppIdentityBinding");
+  const registrations = await lookupOf("ApiRegistration");
 
   const ordered = [...manifests].sort(
     (a, b) => (byKind.get(a.object.kind)?.order ?? 99) - (byKind.get(b.object.kind)?.order ?? 99),
@@ -192,6 +198,7 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
         ports,
         tenancy,
         bindings,
+        registrations,
         records: cluster?.records ?? { bindings: noRecords(), jwtPolicies: noRecords() },
         now: options.now,
         ...(live ? { live } : {}),
@@ -206,7 +213,8 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
       const result: ObjectPlan = { ...p, source: m.source, ...compared };
       out.push(result);
       const status = adapter.projectStatus?.(o, result);
-      if (status !== undefined) projected.set(`${o.metadata.namespace}/${o.metadata.name}`, { ...o, status });
+      if (status !== undefined)
+        projected.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, { ...o, status });
     } catch (e) {
       out.push({
         ...base,

@@ -5,6 +5,7 @@
  * are shown as a diff of only our fragment and of the lines of the policy document that change (our include).
  */
 import {
+  type ApiRegistration,
   JwtPolicySpecSchema,
   JWT_POLICY_KIND,
   type ApimJwtPolicy,
@@ -100,6 +101,8 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
     };
     const lookup = (ns: string, name: string) =>
       ctx.bindings(ns, name) as Readonly<LogicAppIdentityBinding> | undefined;
+    const registrations = (ns: string, name: string) =>
+      ctx.registrations(ns, name) as Readonly<ApiRegistration> | undefined;
     const hooks = jwtPolicyPass(
       policy,
       {
@@ -108,6 +111,7 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
       },
       {},
       lookup,
+      registrations,
     );
     const observed = await hooks.gather(policy);
     const decision = hooks.decide(policy, observed, ctx.now);
@@ -116,7 +120,7 @@ export const jwtPolicyPlanAdapter: PlanAdapter = {
       .map((a) => describe(a, observed, policy, uid !== undefined))
       .filter((c): c is PlanChange => c !== undefined);
     const diffs: string[] = [];
-    const desired = desiredOf(policy, lookup);
+    const desired = desiredOf(policy, lookup, registrations);
     for (const a of verdict.allowed) {
       if (a.type === "putFragment")
         diffs.push(

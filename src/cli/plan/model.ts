@@ -55,6 +55,8 @@ export interface ObjectPlan {
   clusterDiff?: string[];
   /** Bindings: the identity the plan ends with (principal may be "(known after apply)"). */
   identity?: { principalId?: string; tenantId?: string };
+  /** ApiRegistrations: the application the plan ends with (appId "(known after apply)" when it is created). */
+  registration?: { appId?: string; identifierUris?: string[]; tokenVersion?: number };
 }
 
 /** The status a binding would have once its plan is applied, for kinds that reference bindings (JWT policies). */
@@ -63,6 +65,13 @@ export type BindingLookup = (
   name: string,
 ) => Readonly<KubeObject<unknown, unknown>> | undefined;
 
+/** The operator's records as plan reads them; registration claims only where the cluster view provides them. */
+export interface PlanRecords {
+  bindings: RecordAccess<unknown>;
+  jwtPolicies: RecordAccess<unknown>;
+  registrationClaims?: RecordAccess<unknown>;
+}
+
 export interface PlanContext {
   /** Read-only ports (./read-only.ts): a write throws before any request. */
   ports: AzurePorts;
@@ -70,7 +79,9 @@ export interface PlanContext {
   /** Bindings from the files (and the cluster), with the status their plan projects. */
   bindings: BindingLookup;
   /** The operator's ownership records, read-only (from the cluster) or empty (no cluster). */
-  records: { bindings: RecordAccess<unknown>; jwtPolicies: RecordAccess<unknown> };
+  records: PlanRecords;
+  /** ApiRegistrations from the files (status as their plan projects it) and the cluster. */
+  registrations: BindingLookup;
   now: string;
   /** The object as the cluster holds it (with status), when --cluster found one. */
   live?: Readonly<KubeObject<unknown, unknown>>;
@@ -83,9 +94,9 @@ export interface PlanAdapter {
   namespaced: boolean;
   /** The spec schema (src/api): validated with TypeBox and the local CEL table (./validate.ts). */
   specSchema: TSchema;
-  /** Kinds planned first feed later ones (policies → bindings → JWT policies). Lower runs first. */
+  /** Kinds planned first feed later ones (policies → registrations → bindings → JWT policies). Lower first. */
   order: number;
   plan(obj: Readonly<KubeObject<unknown, unknown>>, ctx: PlanContext): Promise<Omit<ObjectPlan, "source">>;
-  /** The status this object would have after its plan, for lookups by other kinds (bindings only). */
+  /** The status this object would have after its plan, for lookups by other kinds (bindings, registrations). */
   projectStatus?(obj: Readonly<KubeObject<unknown, unknown>>, plan: ObjectPlan): unknown;
 }

@@ -36,6 +36,39 @@ const result: PlanResult = {
 };
 
 describe("plan output", () => {
+  it("an app role removal's two writes count as changes, marked ~", () => {
+    const reg: PlanResult = {
+      celBy: "local",
+      objects: [
+        {
+          kind: "ApiRegistration",
+          namespace: "team-a",
+          name: "orders-api",
+          source: "r.yaml#1",
+          changes: [
+            {
+              op: "disable-roles",
+              summary: "disable AddRole",
+              fields: {},
+              write: { method: "PATCH", path: "/v1.0/applications/a" },
+            },
+            {
+              op: "update",
+              summary: "remove AddRole",
+              fields: {},
+              write: { method: "PATCH", path: "/v1.0/applications/a" },
+            },
+          ],
+          refusals: [],
+          notes: [],
+        },
+      ],
+    };
+    const text = renderText(reg, []);
+    expect(text).toContain("  ~ disable AddRole");
+    expect(text).toContain("Plan: 0 to add, 2 to change, 0 to remove, 0 to adopt");
+  });
+
   it("markdown: a summary table, then one <details> per object (refused ones open), pipes escaped", () => {
     const md = renderMarkdown(result, []);
     expect(md).toContain("| Object | Source | Result | Add | Remove | Refused |");

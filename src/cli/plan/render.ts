@@ -18,7 +18,8 @@ function counts(objects: readonly ObjectPlan[]) {
     objects.reduce((s, o) => s + o.changes.filter((c) => op.includes(c.op)).length, 0);
   return {
     create: n(["create", "enable-identity", "attach-identity", "re-grant", "repair-identity"]),
-    update: n(["update", "migrate"]),
+    // disable-roles: an ApiRegistration's first of two writes removing an app role (the role is kept, disabled).
+    update: n(["update", "migrate", "disable-roles"]),
     adopt: n(["adopt"]),
     remove: n(["revoke", "sweep", "delete", "disable-identity"]),
     refused: objects.reduce((s, o) => s + o.refusals.length, 0),
@@ -41,7 +42,7 @@ export function renderText(result: PlanResult, loadErrors: readonly string[]): s
     if (o.error) lines.push(`  ! ${o.error}`);
     for (const c of o.changes) {
       lines.push(
-        `  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" || c.op === "exists" ? "=" : c.op === "update" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`,
+        `  ${c.op === "revoke" || c.op === "sweep" || c.op === "delete" ? "-" : c.op === "adopt" || c.op === "exists" ? "=" : c.op === "update" || c.op === "disable-roles" ? "~" : "+"} ${c.summary}${c.afterApply ? "  (after apply)" : ""}`,
       );
       for (const [k, v] of Object.entries(c.fields)) lines.push(`      ${k}: ${v}`);
     }

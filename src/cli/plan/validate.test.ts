@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { allCrds } from "../../api/v1alpha1/crds.ts";
-import { BindingSpecSchema, JwtPolicySpecSchema } from "../../api/v1alpha1/index.ts";
+import {
+  ApiRegistrationSpecSchema,
+  BindingSpecSchema,
+  JwtPolicySpecSchema,
+} from "../../api/v1alpha1/index.ts";
 import { celRulesOf, LOCAL_CEL, NOT_LOCAL, validateAgainst } from "./validate.ts";
 
 describe("local validation", () => {
@@ -31,6 +35,47 @@ describe("local validation", () => {
         expect.stringMatching(/must not start with '@'/),
       ]),
     );
+  });
+
+  it("evaluates the ApiRegistration and app-role grant rules locally", () => {
+    const logicAppId =
+      "/subscriptions/8f2c7a1e-3b4d-4e5f-9a6b-7c8d9e0f1a2b/resourceGroups/rg/providers/Microsoft.Logic/workflows/wf";
+    const api = { appId: "00000003-0000-0000-c000-000000000000" };
+    const grant = (extra: Record<string, unknown>) => ({ appRole: "AddRole", ...extra });
+    const msgs = (v: unknown) => validateAgainst(BindingSpecSchema, v, "spec").map((x) => x.message);
+    const base = { logicAppId, identity: { type: "SystemAssigned" } };
+    expect(
+      msgs({ ...base, appRoleAssignments: [grant({ api, apiRegistrationRef: { name: "r" } })] }),
+    ).toContain("an app role grant names its API by api or by apiRegistrationRef, exactly one of them");
+    expect(msgs({ ...base, appRoleAssignments: [grant({})] })).toContain(
+      "an app role grant names its API by api or by apiRegistrationRef, exactly one of them",
+    );
+    // Same grant twice with keys in another order: CEL map equality ignores order.
+    expect(
+      msgs({
+        ...base,
+        appRoleAssignments: [
+          grant({ apiRegistrationRef: { name: "r" } }),
+          { apiRegistrationRef: { name: "r" }, appRole: "AddRole" },
+        ],
+      }),
+    ).toContain("each (api or apiRegistrationRef, appRole) pair appears once");
+    expect(
+      msgs({
+        ...base,
+        appRoleAssignments: [
+          grant({ apiRegistrationRef: { name: "r" } }),
+          grant({ apiRegistrationRef: { name: "s" } }),
+        ],
+      }),
+    ).toEqual([]);
+    const reg = (uris: string[]) =>
+      validateAgainst(ApiRegistrationSpecSchema, { displayName: "Orders", identifierUris: uris }, "spec");
+    expect(reg(["api://orders/"])).toContainEqual({
+      path: "spec.identifierUris[0]",
+      message: expect.stringMatching(/^an identifier URI must not end with '\/'/),
+    });
+    expect(reg(["api://orders"])).toEqual([]);
   });
 
   it("a valid spec has no problems", () => {

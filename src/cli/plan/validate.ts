@@ -21,6 +21,23 @@ const has = (o: unknown, k: string): boolean =>
   typeof o === "object" && o !== null && (o as Json)[k] !== undefined;
 
 /**
+ * CEL's `==` on JSON values: lists equal element by element in order, maps by the same keys with equal values
+ * (key order irrelevant), scalars by value. https://github.com/google/cel-spec/blob/master/doc/langdef.md#equality
+ */
+function celEquals(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => celEquals(v, b[i]));
+  }
+  if (typeof a === "object" && a !== null && typeof b === "object" && b !== null) {
+    const ka = Object.keys(a).filter((k) => (a as Json)[k] !== undefined);
+    const kb = Object.keys(b).filter((k) => (b as Json)[k] !== undefined);
+    return ka.length === kb.length && ka.every((k) => has(b, k) && celEquals((a as Json)[k], (b as Json)[k]));
+  }
+  return a === b;
+}
+
+/**
  * Every CEL rule of the CRDs that plan evaluates without an API server, by its exact text. A test
  * (validate.test.ts) walks the CRDs and fails when a rule has no entry here and is not in NOT_LOCAL, so a new rule
  * is either given an equivalent or listed honestly.
@@ -41,6 +58,11 @@ export const LOCAL_CEL: Readonly<Record<string, (self: unknown) => boolean>> = {
     has(s, "bindingRef") ||
     (Array.isArray((s as Json).audiences) && ((s as Json).audiences as unknown[]).length > 0),
   "has(self.bindingRef) || has(self.tenantId)": (s) => has(s, "bindingRef") || has(s, "tenantId"),
+  "has(self.api) != has(self.apiRegistrationRef)": (s) => has(s, "api") !== has(s, "apiRegistrationRef"),
+  "!self.endsWith('/')": (s) => typeof s === "string" && !s.endsWith("/"),
+  // exists_one: exactly one element equal to x, i.e. no duplicates (CEL equality, not identity).
+  "self.all(x, self.exists_one(y, y == x))": (s) =>
+    Array.isArray(s) && s.every((x) => s.filter((y) => celEquals(y, x)).length === 1),
 };
 
 /** Transition rules need the stored object: only the API server (--cluster dry-run) evaluates them. */

@@ -44,6 +44,21 @@ export interface BindingFacts {
   roles?: string[];
   /** Token versions of the ApiRegistrations its grants reference: the issuers follow them (v1 sts, v2 login). */
   tokenVersions?: (1 | 2)[];
+  /**
+   * The APIs among its grants that an ApiRegistration declares (by reference, or whose appId / identifier URI a
+   * registration's status reports), as the registration observed them: the access check takes the token version
+   * from here instead of reading the application in Graph.
+   */
+  registered?: RegisteredApi[];
+}
+
+/** An API as its ApiRegistration's status reports it (observed in Graph by the operator). */
+export interface RegisteredApi {
+  /** namespace/name of the ApiRegistration. */
+  registration: string;
+  appId: string;
+  identifierUris: string[];
+  tokenVersion: 1 | 2;
 }
 
 /** The issuer Entra puts in an access token of this version (v1: sts.windows.net; v2: login.microsoftonline.com). */

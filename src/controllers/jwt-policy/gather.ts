@@ -18,7 +18,14 @@ import type { RecordAccess } from "../../runtime/records.ts";
 import type { JwtPolicyRecord } from "../shared/ownership.ts";
 import type { AccessPorts } from "./access/gather-access.ts";
 import { recordKeyOf } from "../shared/ownership-store.ts";
-import type { BindingFacts, Desired, Observed, ObservedFragment, ObservedRecord } from "./decide.ts";
+import type {
+  BindingFacts,
+  Desired,
+  Observed,
+  ObservedFragment,
+  ObservedRecord,
+  RegisteredApi,
+} from "./decide.ts";
 
 /** The part of the records store (ownership-store.ts `jwtPolicies`) the kind uses. */
 export type JwtRecordStore = RecordAccess<JwtPolicyRecord>;
@@ -75,6 +82,7 @@ export function bindingFacts(
   name: string,
   binding: Readonly<LogicAppIdentityBinding> | undefined,
   registration: (name: string) => Readonly<ApiRegistration> | undefined = () => undefined,
+  allRegistrations: () => readonly Readonly<ApiRegistration>[] = () => [],
 ): BindingFacts {
   if (!binding) return { name, ready: false, missing: true };
   const ready = findCondition(binding.status?.conditions, "Ready");
@@ -108,10 +116,12 @@ export function bindingFacts(
       ? r.status.appId
       : (r.status?.identifierUris?.[0] ?? r.spec.identifierUris[0]);
   };
+  const registered = registeredApis(grants, registration, allRegistrations);
   return {
     name,
     ready: current,
     ...(stalled ? { stalled } : {}),
+    ...(registered.length > 0 ? { registered } : {}),
     ...(binding.status?.principalId ? { principalId: binding.status.principalId } : {}),
     ...(binding.status?.tenantId ? { tenantId: binding.status.tenantId } : {}),
     ...(binding.status?.clientId ? { clientId: binding.status.clientId } : {}),
@@ -119,6 +129,52 @@ export function bindingFacts(
     audiences: uniq(grants.map(audienceOf).filter((a): a is string => a !== undefined)),
     roles: uniq(grants.map((g) => g.appRole)),
   };
+}
+
+/** The registration's status as a RegisteredApi, once it reports an appId (what it observed in Graph). */
+function asRegistered(r: Readonly<ApiRegistration>): RegisteredApi | undefined {
+  const s = r.status;
+  if (!s?.appId || r.metadata.deletionTimestamp !== undefined) return undefined;
+  return {
+    registration: `${r.metadata.namespace ?? ""}/${r.metadata.name}`,
+    appId: s.appId,
+    identifierUris: [...(s.identifierUris ?? [])],
+    // api.requestedAccessTokenVersion: "If the value is null, this defaults to 1" (apiapplication resource).
+    tokenVersion: s.tokenVersion === 2 ? 2 : 1,
+  };
+}
+
+/**
+ * The grants' APIs that an ApiRegistration declares: by reference (same namespace), or an `api` that a
+ * registration's status names as its appId or one of its identifier URIs. Status is written by the operator only
+ * (the status subresource), so it is what Graph held when the registration was last reconciled.
+ */
+function registeredApis(
+  grants: readonly { api?: string | undefined; apiRegistrationRef?: { name: string } | undefined }[],
+  registration: (name: string) => Readonly<ApiRegistration> | undefined,
+  allRegistrations: () => readonly Readonly<ApiRegistration>[],
+): RegisteredApi[] {
+  const out = new Map<string, RegisteredApi>();
+  let all: readonly Readonly<ApiRegistration>[] | undefined;
+  for (const g of grants) {
+    let r: RegisteredApi | undefined;
+    if (g.apiRegistrationRef) {
+      const found = registration(g.apiRegistrationRef.name);
+      r = found ? asRegistered(found) : undefined;
+    } else if (g.api !== undefined) {
+      const api = g.api;
+      all ??= allRegistrations();
+      r = all
+        .map(asRegistered)
+        .find(
+          (x) =>
+            x !== undefined &&
+            (x.appId.toLowerCase() === api.toLowerCase() || x.identifierUris.includes(api)),
+        );
+    }
+    if (r) out.set(r.registration, r);
+  }
+  return [...out.values()];
 }
 
 async function fragmentOf(

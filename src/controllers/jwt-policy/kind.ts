@@ -81,6 +81,7 @@ export function jwtPolicyKind(
           env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).get({ namespace, name }),
         (namespace, name) =>
           env.ctx.cache<ApiRegistration>(API_REGISTRATION_RESOURCE).get({ namespace, name }),
+        () => env.ctx.cache<ApiRegistration>(API_REGISTRATION_RESOURCE).list(),
       ),
   };
 }
@@ -90,6 +91,8 @@ export function desiredOf(
   policy: Readonly<ApimJwtPolicy>,
   lookup: BindingLookup,
   registrations?: RegistrationLookup,
+  /** Every ApiRegistration (the cache): an `api` grant whose appId or URI a registration reports uses its facts. */
+  allRegistrations?: () => readonly Readonly<ApiRegistration>[],
 ): Desired {
   const ns = policy.metadata.namespace ?? "";
   const uid = policy.metadata.uid ?? "";
@@ -97,7 +100,12 @@ export function desiredOf(
   const bindingName = policy.spec.bindingRef?.name;
   const binding =
     bindingName && !deleting
-      ? bindingFacts(bindingName, lookup(ns, bindingName), (name) => registrations?.(ns, name))
+      ? bindingFacts(
+          bindingName,
+          lookup(ns, bindingName),
+          (name) => registrations?.(ns, name),
+          allRegistrations,
+        )
       : undefined;
   return {
     namespace: ns,
@@ -119,9 +127,10 @@ export function jwtPolicyPass(
   call: CallOptions,
   lookup: BindingLookup,
   registrations?: RegistrationLookup,
+  allRegistrations?: () => readonly Readonly<ApiRegistration>[],
 ): JwtHooks {
   const { ports } = options;
-  const desired = desiredOf(policy, lookup, registrations);
+  const desired = desiredOf(policy, lookup, registrations, allRegistrations);
   const target = apimTarget(policy.spec.apimServiceId, policy.spec.target);
   // Only for the report: a fingerprint recorded for another target says nothing about this one.
   const previousLabel = policy.status?.target;

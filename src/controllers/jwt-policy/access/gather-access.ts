@@ -2,7 +2,8 @@
  * Reads, read-only, what the access check needs (decide-verdicts.ts decides from it): for every operation the
  * target covers (first MAX_ACCESS_VERDICTS), the inbound documents of its chain (global, each product the API is in,
  * API, operation) and the fragments they include; and, per API the binding holds roles on, the token inputs: the
- * API application's `api.requestedAccessTokenVersion` (ApplicationPort, by identifier URI or appId), its service
+ * API application's `api.requestedAccessTokenVersion` (from the ApiRegistration that declares the API when there is
+ * one, else ApplicationPort by identifier URI or appId), its service
  * principal's appId and the app-role values Graph holds for the identity (not the ones the spec asks for).
  *
  * Cost per pass: 1 global + per API (1 policy + 1 products list + 1 operations list) + per product 1 + per operation
@@ -109,18 +110,29 @@ async function tokenInputs(
       skipped.push(`no service principal answers to "${api}"`);
       continue;
     }
-    let app;
-    try {
-      app = GUID.test(api)
-        ? await ports.applications.observeByAppId(api, call)
-        : await ports.applications.observeByIdentifierUri(api, call);
-    } catch (e) {
-      if (retryable(e)) throw e;
-      app = undefined;
-    }
-    if (!app) {
-      skipped.push(`the application of "${api}" could not be read, so its token version is not known`);
-      continue;
+    // An API an ApiRegistration declares: its status says the token version (observed by the operator), so Graph
+    // is not asked again, and an operator without Application.Read.All still gets a verdict for it.
+    const registered = binding.registered?.find(
+      (r) => r.appId.toLowerCase() === api.toLowerCase() || r.identifierUris.includes(api),
+    );
+    let version: 1 | 2;
+    if (registered) version = registered.tokenVersion;
+    else {
+      let app;
+      try {
+        app = GUID.test(api)
+          ? await ports.applications.observeByAppId(api, call)
+          : await ports.applications.observeByIdentifierUri(api, call);
+      } catch (e) {
+        if (retryable(e)) throw e;
+        app = undefined;
+      }
+      if (!app) {
+        skipped.push(`the application of "${api}" could not be read, so its token version is not known`);
+        continue;
+      }
+      // apiapplication: "If the value is null, this defaults to 1".
+      version = app.requestedAccessTokenVersion === 2 ? 2 : 1;
     }
     const assigned = (await ports.graph.listAppRoleAssignedTo(sp.id, call)).filter(
       (a) => a.principalId.toLowerCase() === binding.principalId.toLowerCase(),
@@ -129,8 +141,7 @@ async function tokenInputs(
       .map((a) => sp.appRoles.find((r) => r.id.toLowerCase() === a.appRoleId.toLowerCase())?.value ?? "")
       .filter((v) => v !== "");
     out.push({
-      // apiapplication: "If the value is null, this defaults to 1".
-      version: app.requestedAccessTokenVersion === 2 ? 2 : 1,
+      version,
       tenantId: binding.tenantId,
       principalId: binding.principalId,
       ...(binding.clientId ? { clientId: binding.clientId } : {}),
