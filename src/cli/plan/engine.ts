@@ -212,9 +212,13 @@ export async function plan(manifests: readonly Manifest[], options: PlanOptions)
         : {};
       const result: ObjectPlan = { ...p, source: m.source, ...compared };
       out.push(result);
+      // Every planned object is projected, with or without a status: a later kind that references it must see
+      // that it will exist (a JWT policy would otherwise call a binding planned in the same files BindingNotFound).
       const status = adapter.projectStatus?.(o, result);
-      if (status !== undefined)
-        projected.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, { ...o, status });
+      projected.set(
+        `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`,
+        status !== undefined ? { ...o, status } : o,
+      );
     } catch (e) {
       out.push({
         ...base,
