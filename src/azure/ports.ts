@@ -304,6 +304,12 @@ export interface ApimChainPort {
   listApiProducts(serviceId: string, apiId: string, call?: CallOptions): Promise<string[]>;
   /** Ids of the APIs in the product. */
   listProductApis(serviceId: string, productId: string, call?: CallOptions): Promise<string[]>;
+  /**
+   * The host names callers reach the service's gateway by, lower case: the host of `gatewayUrl` and every
+   * hostnameConfiguration of type Proxy (custom domains). Undefined when the service does not exist (404).
+   * ApiManagementService_Get; the workflow check (issue 14) compares HTTP actions' URI hosts with them.
+   */
+  getGatewayHosts(serviceId: string, call?: CallOptions): Promise<string[] | undefined>;
 }
 
 /** One workflow's definition, as the workflow check reads it (read-only; the operator never writes definitions). */
