@@ -405,7 +405,10 @@ export interface AzurePorts {
   graph: GraphPort;
   applications: ApplicationPort;
   apim: ApimPort;
-  /** Optional so hand-built port sets (tests) need not carry it; the access check is skipped without it. */
+  /**
+   * Optional so hand-built port sets (tests) need not carry it; without it the access check is skipped and the
+   * workflow check compares no gateway host.
+   */
   apimChain?: ApimChainPort;
   /** The workflow check's reads (issue 14); optional so hand-built port sets without it keep working. */
   workflows?: WorkflowPort;
