@@ -242,6 +242,40 @@ describe("workflow check: the APIM gateway of a policy that references the bindi
     expect(cond(good, "WorkflowConsistent")!.reason).toBe("Consistent");
     await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
   });
+
+  it("with the inventory on and no resync, the policy's watch wakes the binding when it names it and when it goes", async () => {
+    // Inventory on: resync falls to its 6 h default and the hour-long refresh never comes, so only a watch wakes it.
+    await manager?.stop();
+    manager = await startTestOperator({
+      kubeconfigPath,
+      namespace: ns,
+      emulator: emu,
+      recordsNamespace: await freshNamespace(kubeConfig(kubeconfigPath), "records"),
+      inventoryInterval: "1h",
+    });
+    const uri = ids.ordersApi.identifierUri;
+    await emu.control.seedWorkflowDefinition({
+      logicAppId: ids.logicAppId,
+      definition: definition({ CallOrders: callOrders({ audience: uri }) }),
+    });
+    await createBinding("orders", ordersSpec());
+    await waitFor("orders", consistent("True"), "WorkflowConsistent True without a policy");
+    await client.create(JWT_POLICY_RESOURCE, ns, {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: JWT_POLICY_KIND,
+      metadata: { name: "orders-jwt", namespace: ns },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        bindingRef: { name: "orders" },
+      },
+    } satisfies ApimJwtPolicy);
+    const bad = await waitFor("orders", consistent("False"), "WorkflowConsistent False (host)");
+    expect(cond(bad, "WorkflowConsistent")!.message).toContain("apim-orders.azure-api.net");
+    // The policy goes: its rule is no longer in the gateway, so the direct call bypasses nothing of the binding's.
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
+    await waitFor("orders", consistent("True"), "WorkflowConsistent True once the policy is gone");
+  });
 });
 
 describe("connections follow the identity (Standard, V2)", () => {
