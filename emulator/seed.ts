@@ -161,6 +161,8 @@ export interface SeedApimService {
   resourceGroup: string;
   name: string;
   location?: string;
+  /** Replaces the service's custom domains (also on a service that exists: a test moves the gateway host). */
+  customHostnames?: { type: string; hostName: string }[];
 }
 export interface SeedApimOperation {
   serviceId: string;
@@ -566,6 +568,7 @@ export function seedApimService(rt: Runtime, s: SeedApimService): { id: string }
     policies: {},
     fragments: {},
   };
+  if (s.customHostnames) rt.state.apimServices[key(id)]!.customHostnames = s.customHostnames;
   return { id };
 }
 

@@ -259,6 +259,11 @@ export interface ApimServiceRecord {
   /** Keyed by scope path below the service: "", "products/p", "apis/a", "apis/a/operations/o" (lower case). */
   policies: Record<string, PolicyRecord>;
   fragments: Record<string, FragmentRecord>;
+  /**
+   * Custom domains (hostnameConfigurations beyond the built-in Proxy host), as example ApiManagementServiceGetService
+   * lists them: `type` Proxy (the gateway), DeveloperPortal, Management, ConfigurationApi...
+   */
+  customHostnames?: { type: string; hostName: string }[];
 }
 
 export interface State {

@@ -554,6 +554,15 @@ const entityRoutes: Route[] = [
                 defaultSslBinding: false,
                 certificateSource: "BuiltIn",
               },
+              // Custom domains follow the built-in one, as in ApiManagementServiceGetService.json (which shows a
+              // custom Proxy host `gateway.current.int-azure-api.net` and DeveloperPortal/Management/... hosts).
+              ...(svc.customHostnames ?? []).map((h) => ({
+                type: h.type,
+                hostName: h.hostName,
+                negotiateClientCertificate: false,
+                defaultSslBinding: false,
+                certificateSource: "Custom",
+              })),
             ],
             publisherEmail: "apim@contoso.com",
             publisherName: "Contoso",

@@ -304,6 +304,12 @@ export interface ApimChainPort {
   listApiProducts(serviceId: string, apiId: string, call?: CallOptions): Promise<string[]>;
   /** Ids of the APIs in the product. */
   listProductApis(serviceId: string, productId: string, call?: CallOptions): Promise<string[]>;
+  /**
+   * The host names callers reach the service's gateway by, lower case: the host of `gatewayUrl` and every
+   * hostnameConfiguration of type Proxy (custom domains). Undefined when the service does not exist (404).
+   * ApiManagementService_Get; the workflow check (issue 14) compares HTTP actions' URI hosts with them.
+   */
+  getGatewayHosts(serviceId: string, call?: CallOptions): Promise<string[] | undefined>;
 }
 
 /** One workflow's definition, as the workflow check reads it (read-only; the operator never writes definitions). */
@@ -399,7 +405,10 @@ export interface AzurePorts {
   graph: GraphPort;
   applications: ApplicationPort;
   apim: ApimPort;
-  /** Optional so hand-built port sets (tests) need not carry it; the access check is skipped without it. */
+  /**
+   * Optional so hand-built port sets (tests) need not carry it; without it the access check is skipped and the
+   * workflow check compares no gateway host.
+   */
   apimChain?: ApimChainPort;
   /** The workflow check's reads (issue 14); optional so hand-built port sets without it keep working. */
   workflows?: WorkflowPort;

@@ -33,6 +33,7 @@ import { Manager, type ManagerOptions, type WatchRegistration } from "../runtime
 import type { ApiRegistration, ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
 import { ApiRegistrationReconciler, registrationClaims } from "../controllers/api-registration/kind.ts";
 import { bindingsReferencing, registrationsReferencedBy } from "../controllers/api-registration/watches.ts";
+import { bindingReferencedBy } from "../controllers/binding/gateways.ts";
 
 export interface OperatorOptions {
   config: RuntimeConfig;
@@ -117,12 +118,15 @@ export function createOperator(options: OperatorOptions): Manager {
             primary as unknown as { list(ns?: string): readonly Readonly<LogicAppIdentityBinding>[] },
           ),
       },
+      // The workflow check compares action hosts with the gateways of the policies that reference the binding.
+      { resource: JWT_POLICY_RESOURCE, map: (p) => bindingReferencedBy(p as Readonly<ApimJwtPolicy>) },
       ...tenancyWatches,
     ],
     reconciler: (s) => {
       const stores = createOwnershipStores(s.client, recordsNamespace);
       return new BindingReconciler({
-        ports,
+        // apimChain goes to Azure directly even with the inventory on; the gateway hosts are cached per service.
+        ports: apimChain ? { ...ports, apimChain } : ports,
         ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
         tenancy,
         guard: tenancy.bindingGuard,

@@ -10,10 +10,13 @@ import {
   GROUP,
   VERSION,
   findCondition,
+  JWT_POLICY_KIND,
+  type ApimJwtPolicy,
   type BindingSpec,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
 import { BINDING_RESOURCE } from "../../src/controllers/binding/reconciler.ts";
+import { JWT_POLICY_RESOURCE } from "../../src/controllers/resources.ts";
 import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
@@ -187,6 +190,91 @@ describe("workflow check (WorkflowConsistent)", () => {
       }),
     });
     await waitFor("orders", consistent("True"), "WorkflowConsistent True");
+  });
+});
+
+describe("workflow check: the APIM gateway of a policy that references the binding", () => {
+  it("an action calling the backend directly is reported once a policy references the binding, naming both hosts; calling the gateway clears it", async () => {
+    const uri = ids.ordersApi.identifierUri;
+    const gateway = "apim-orders.azure-api.net";
+    // callOrders goes to https://orders.contoso.com: the backend, bypassing APIM and its validate-jwt rule.
+    await emu.control.seedWorkflowDefinition({
+      logicAppId: ids.logicAppId,
+      definition: definition({ CallOrders: callOrders({ audience: uri }) }),
+    });
+    await createBinding("orders", ordersSpec());
+    // No policy references the binding yet: the host is nobody's to compare.
+    await waitFor("orders", consistent("True"), "WorkflowConsistent True without a policy");
+
+    // A policy that names the binding: its watch wakes the binding, whose next pass compares the host.
+    const policy: ApimJwtPolicy = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: JWT_POLICY_KIND,
+      metadata: { name: "orders-jwt", namespace: ns },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        bindingRef: { name: "orders" },
+      },
+    };
+    await client.create(JWT_POLICY_RESOURCE, ns, policy);
+    const bad = await waitFor("orders", consistent("False"), "WorkflowConsistent False (host)");
+    const c = cond(bad, "WorkflowConsistent")!;
+    expect(c.reason).toBe("WorkflowMismatch");
+    expect(c.message).toContain(`workflow "${ids.logicAppName}", action "CallOrders"`);
+    expect(c.message).toContain(`calls orders.contoso.com, not the API Management gateway (${gateway})`);
+
+    // A person points the action at the gateway: the next observation clears it.
+    await emu.control.seedWorkflowDefinition({
+      logicAppId: ids.logicAppId,
+      definition: definition({
+        CallOrders: {
+          ...callOrders({ audience: uri }),
+          inputs: {
+            method: "POST",
+            uri: `https://${gateway}/orders`,
+            authentication: { type: "ManagedServiceIdentity", audience: uri },
+          },
+        },
+      }),
+    });
+    const good = await waitFor("orders", consistent("True"), "WorkflowConsistent True through the gateway");
+    expect(cond(good, "WorkflowConsistent")!.reason).toBe("Consistent");
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
+  });
+
+  it("with the inventory on and no resync, the policy's watch wakes the binding when it names it and when it goes", async () => {
+    // Inventory on: resync falls to its 6 h default and the hour-long refresh never comes, so only a watch wakes it.
+    await manager?.stop();
+    manager = await startTestOperator({
+      kubeconfigPath,
+      namespace: ns,
+      emulator: emu,
+      recordsNamespace: await freshNamespace(kubeConfig(kubeconfigPath), "records"),
+      inventoryInterval: "1h",
+    });
+    const uri = ids.ordersApi.identifierUri;
+    await emu.control.seedWorkflowDefinition({
+      logicAppId: ids.logicAppId,
+      definition: definition({ CallOrders: callOrders({ audience: uri }) }),
+    });
+    await createBinding("orders", ordersSpec());
+    await waitFor("orders", consistent("True"), "WorkflowConsistent True without a policy");
+    await client.create(JWT_POLICY_RESOURCE, ns, {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: JWT_POLICY_KIND,
+      metadata: { name: "orders-jwt", namespace: ns },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        bindingRef: { name: "orders" },
+      },
+    } satisfies ApimJwtPolicy);
+    const bad = await waitFor("orders", consistent("False"), "WorkflowConsistent False (host)");
+    expect(cond(bad, "WorkflowConsistent")!.message).toContain("apim-orders.azure-api.net");
+    // The policy goes: its rule is no longer in the gateway, so the direct call bypasses nothing of the binding's.
+    await client.delete(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
+    await waitFor("orders", consistent("True"), "WorkflowConsistent True once the policy is gone");
   });
 });
 

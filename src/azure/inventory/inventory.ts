@@ -523,6 +523,8 @@ export class Inventory {
       // version (Consumption: changedTime, which every save moves) is the one already read is served from memory.
       ...(inner.workflows ? { workflows: this.#cachedWorkflows(inner.workflows) } : {}),
       ...(inner.connections ? { connections: inner.connections } : {}),
+      // Read-only lists and service GETs, not held: passed through (the workflow check caches gateway hosts itself).
+      ...(inner.apimChain ? { apimChain: inner.apimChain } : {}),
     };
   }
 }

@@ -159,6 +159,34 @@ describe("decideWorkflows: WorkflowConsistent", () => {
     });
   });
 
+  it("an action that bypasses the gateway of a policy referencing the binding: False, naming both hosts", () => {
+    const direct = {
+      type: "Http",
+      inputs: {
+        uri: "https://orders-backend.contoso.com/orders",
+        authentication: { type: "ManagedServiceIdentity", audience: "api://orders" },
+      },
+    };
+    const o = (gatewayHosts?: string[]) =>
+      observed({
+        definitions: [{ workflow: "wf", definition: { actions: { Call: direct } } }],
+        ...(gatewayHosts ? { gatewayHosts } : {}),
+      });
+    const d = decideWorkflows(binding(), o(["apim-orders.azure-api.net", "api.contoso.com"]), base(P2));
+    const c = d.conditions.find((x) => x.type === "WorkflowConsistent")!;
+    expect(c).toMatchObject({ status: "False", reason: "WorkflowMismatch" });
+    expect(c.message).toContain(
+      "calls orders-backend.contoso.com, not the API Management gateway (apim-orders.azure-api.net, api.contoso.com)",
+    );
+    expect(d.findings).toEqual([
+      expect.objectContaining({ metric: { name: "workflowMismatch", facet: "host" } }),
+    ]);
+    // No policy references the binding: the host is not this check's to compare.
+    expect(
+      decideWorkflows(binding(), o(), base(P2)).conditions.find((x) => x.type === "WorkflowConsistent"),
+    ).toMatchObject({ status: "True" });
+  });
+
   it("nothing at all when the ports are not wired", () => {
     const o = { ...observed({}) };
     delete o.workflows;

@@ -142,6 +142,7 @@ function workflowCondition(
     workflows: w.definitions,
     identity: boundIdentity(binding),
     apis: w.apis,
+    ...(w.gatewayHosts ? { gatewayHosts: w.gatewayHosts } : {}),
     ignored,
   });
   const notes = [

@@ -1,7 +1,9 @@
 /**
  * Reads what the workflow check and the connections step need (issue 14, docs/workflow-check.md). Read-only.
  * Costs per pass: Consumption 1 workflow GET; Standard 1 workflow list + 1 GET per workflow; 1 application read per
- * bound API (token version, when the ApplicationPort may read it); per connection 1 GET + 1 access-policy list.
+ * bound API (token version, when the ApplicationPort may read it); per connection 1 GET + 1 access-policy list; per
+ * APIM service of an ApimJwtPolicy that references the binding 1 service GET (its gateway hosts), kept for `ttlMs`,
+ * so a steady-state pass reads none.
  * A definition the operator may not read leaves the check Unknown; it never fails the pass.
  */
 import type { LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
@@ -34,6 +36,7 @@ function problemOf(e: unknown): string | undefined {
  */
 export class WorkflowReads {
   readonly #tokenVersions = new Map<string, { version: 1 | 2 | null | undefined; at: number }>();
+  readonly #gatewayHosts = new Map<string, { hosts: string[]; at: number }>();
   readonly #ttlMs: number;
   readonly #now: () => number;
 
@@ -60,6 +63,30 @@ export class WorkflowReads {
     this.#tokenVersions.set(appId.toLowerCase(), { version, at: this.#now() });
     return version;
   }
+
+  /**
+   * The service's gateway hosts. A service's host names change only when a person adds a custom domain, so they are
+   * kept for `ttlMs`; a 404 drops the entry and is not kept (the JWT policy reports the missing service), nor is a
+   * read the operator may not make (Forbidden): neither contributes a host, so no action is flagged for it.
+   */
+  async gatewayHosts(serviceId: string, ports: BindingPorts, call: CallOptions): Promise<string[]> {
+    const k = serviceId.toLowerCase();
+    const hit = this.#gatewayHosts.get(k);
+    if (hit && this.#now() - hit.at < this.#ttlMs) return hit.hosts;
+    if (!ports.apimChain) return [];
+    let hosts: string[] | undefined;
+    try {
+      hosts = await ports.apimChain.getGatewayHosts(serviceId, call);
+    } catch (e) {
+      if (problemOf(e) === undefined) throw e;
+    }
+    if (hosts === undefined) {
+      this.#gatewayHosts.delete(k);
+      return [];
+    }
+    this.#gatewayHosts.set(k, { hosts, at: this.#now() });
+    return hosts;
+  }
 }
 
 /** One pass's memo: the definitions are read in its first round only. */
@@ -73,7 +100,13 @@ export interface PassWorkflowMemo {
 
 export async function gatherWorkflows(
   binding: LogicAppIdentityBinding,
-  observed: { logicAppExists: boolean; kind: "Consumption" | "Standard"; apis: ApiObservation[] },
+  observed: {
+    logicAppExists: boolean;
+    kind: "Consumption" | "Standard";
+    apis: ApiObservation[];
+    /** APIM services of the ApimJwtPolicies that reference the binding (and that its namespace may use). */
+    apimServiceIds?: readonly string[];
+  },
   ports: BindingPorts,
   call: CallOptions,
   record: BindingRecord | undefined,
@@ -116,11 +149,16 @@ export async function gatherWorkflows(
   });
   const { definitions, connectionsJson, problem } = await pending;
   let apis = await boundApis(observed.apis, ports, call, undefined);
+  // Hosts matter only when there is something to compare them with.
+  const gatewayHosts =
+    definitions && apis.length > 0
+      ? await gatewayHostsOf(observed.apimServiceIds ?? [], ports, call, reads)
+      : [];
   // The token version only shapes the advice in a mismatch message: read it only when there is one.
   if (
     definitions &&
-    checkWorkflows({ workflows: definitions, identity: { type: "SystemAssigned" }, apis }).mismatches.length >
-      0
+    checkWorkflows({ workflows: definitions, identity: { type: "SystemAssigned" }, apis, gatewayHosts })
+      .mismatches.length > 0
   )
     apis = await boundApis(observed.apis, ports, call, reads);
   const msiConnections: MsiConnection[] =
@@ -141,9 +179,26 @@ export async function gatherWorkflows(
     ...(definitions ? { definitions } : {}),
     ...(problem ? { problem } : {}),
     apis,
+    ...(gatewayHosts.length > 0 ? { gatewayHosts } : {}),
     msiConnections,
     connections,
   };
+}
+
+async function gatewayHostsOf(
+  serviceIds: readonly string[],
+  ports: BindingPorts,
+  call: CallOptions,
+  reads: WorkflowReads,
+): Promise<string[]> {
+  const hosts = new Set<string>();
+  const seen = new Set<string>();
+  for (const id of serviceIds) {
+    if (seen.has(id.toLowerCase())) continue;
+    seen.add(id.toLowerCase());
+    for (const h of await reads.gatewayHosts(id, ports, call)) hosts.add(h);
+  }
+  return [...hosts].sort();
 }
 
 /** The binding's APIs as the check compares them; the token version comes from the app registration when readable. */

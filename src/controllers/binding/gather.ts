@@ -24,7 +24,7 @@ export type BindingPorts = Pick<
   "logicApps" | "userAssignedIdentities" | "roleDefinitions" | "roleAssignments" | "graph"
 > &
   /** The workflow check and connections (issue 14): optional, the check is skipped without them. */
-  Partial<Pick<AzurePorts, "workflows" | "connections" | "applications">>;
+  Partial<Pick<AzurePorts, "workflows" | "connections" | "applications" | "apimChain">>;
 
 export async function gather(
   binding: LogicAppIdentityBinding,

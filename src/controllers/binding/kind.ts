@@ -6,13 +6,14 @@
  */
 import {
   BINDING_KIND,
+  type ApimJwtPolicy,
   type ApiRegistration,
   type BindingStatus,
   type LogicAppIdentityBinding,
 } from "../../api/v1alpha1/index.ts";
 import { ownershipMarker, roleAssignmentName } from "../../azure/naming.ts";
 import type { CallOptions } from "../../azure/ports.ts";
-import { API_REGISTRATION_RESOURCE, BINDING_RESOURCE } from "../resources.ts";
+import { API_REGISTRATION_RESOURCE, BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../resources.ts";
 import type { TenancyFence } from "../tenancy/fence.ts";
 import type { Kind } from "../shared/pass.ts";
 import { runRounds, type PassHooks, type RoundsOptions, type RoundsResult } from "../shared/rounds.ts";
@@ -21,6 +22,7 @@ import { decide } from "./decide.ts";
 import { decideWorkflows } from "./decide-workflows.ts";
 import { gatherWorkflows, WorkflowReads, type PassWorkflowMemo } from "./gather-workflows.ts";
 import { gather, type BindingPorts } from "./gather.ts";
+import { gatewayServicesOf } from "./gateways.ts";
 import type { BindingRecord } from "../shared/ownership.ts";
 import {
   lostGraphKey,
@@ -67,7 +69,14 @@ export function bindingKind(
             .cache<ApiRegistration>(API_REGISTRATION_RESOURCE)
             .get({ namespace: b.metadata.namespace ?? "", name }),
         );
-      const hooks = bindingPass(resolve(obj), { ...options, workflowReads }, session, env.call);
+      // The gateways its callers must use: read anew each round from the cache (the controller watches the policies).
+      const gateways = (b: Readonly<LogicAppIdentityBinding>) =>
+        gatewayServicesOf(
+          b,
+          env.ctx.cache<ApimJwtPolicy>(JWT_POLICY_RESOURCE).list(b.metadata.namespace),
+          (p) => options.tenancy?.jwtPolicyVerdict(p),
+        );
+      const hooks = bindingPass(resolve(obj), { ...options, workflowReads }, session, env.call, gateways);
       // Every round reads the references anew from the cache: a registration that got its appId meanwhile counts.
       return {
         ...hooks,
@@ -83,6 +92,8 @@ export function bindingPass(
   options: Omit<BindingKindOptions, "records">,
   ownership: OwnershipSession,
   call: CallOptions = {},
+  /** APIM services of the ApimJwtPolicies that reference the binding (the workflow check's gateway hosts). */
+  gatewayServices: (b: Readonly<LogicAppIdentityBinding>) => readonly string[] = () => [],
 ): BindingHooks {
   const ports = withServicePrincipalCache(options.ports);
   const logicAppId = binding.spec.logicAppId;
@@ -106,7 +117,12 @@ export function bindingPass(
       const tenancy = options.tenancy;
       const workflows = await gatherWorkflows(
         b,
-        { logicAppExists: o.logicApp.exists, kind: o.logicApp.kind, apis: o.apis },
+        {
+          logicAppExists: o.logicApp.exists,
+          kind: o.logicApp.kind,
+          apis: o.apis,
+          apimServiceIds: gatewayServices(b),
+        },
         ports,
         call,
         record,

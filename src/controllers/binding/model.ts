@@ -89,6 +89,12 @@ export interface WorkflowsObservation {
   problem?: string;
   /** The binding's APIs as the check compares them (identifier URIs, appId, token version when known). */
   apis: BoundApi[];
+  /**
+   * Gateway hosts (lower case) of the APIM services of the ApimJwtPolicies that reference the binding: an action
+   * calling one of the binding's APIs elsewhere bypasses their validate-jwt rule. Empty: no such policy (or none
+   * readable), so the host is not compared.
+   */
+  gatewayHosts?: string[];
   /** Connections that authenticate with the managed identity, from `$connections` or `connections.json`. */
   msiConnections: MsiConnection[];
   /** Standard: the V2 connections this binding keeps an access policy on (spec ∪ discovered), with what Azure holds. */
