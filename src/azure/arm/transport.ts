@@ -10,6 +10,7 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
 import type { AzureBudget } from "../inventory/budget.ts";
 import type { AzureCallObserver, AzureService } from "../ports.ts";
+import type { ReadRetryOptions } from "./read-retry.ts";
 
 export const DEFAULT_ARM_ENDPOINT = "https://management.azure.com";
 export const DEFAULT_ARM_SCOPE = "https://management.azure.com/.default";
@@ -32,6 +33,8 @@ export interface TransportSettings {
   lroPollIntervalMs: number;
   /** Client-side request budget (a pipeline policy before the observer); undefined: none. */
   budget?: AzureBudget | undefined;
+  /** Bounded retries of GET/HEAD on 5xx, reset, timeout (./read-retry.ts, ADR 0026); default 2 retries. */
+  readRetry?: ReadRetryOptions | undefined;
 }
 
 /**
