@@ -40,7 +40,8 @@ export interface TransportSettings {
 /**
  * Pipeline options shared by every SDK client. Retries are off (maxRetries 0 disables both the throttling and the
  * exponential strategy of the default retry policy): a 429/503 must reach the work queue with its Retry-After
- * instead of pinning a worker inside the SDK (Azure Service Operator's lesson).
+ * instead of pinning a worker inside the SDK (Azure Service Operator's lesson). Reads are the one exception, with
+ * their own narrower policy (./read-retry.ts, ADR 0026).
  */
 export function pipelineOptions(settings: TransportSettings): {
   retryOptions: { maxRetries: number };

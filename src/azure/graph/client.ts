@@ -1,7 +1,7 @@
 /**
- * The one way the Graph adapters talk to Microsoft Graph v1.0: an @azure/core-rest-pipeline pipeline (retries off,
- * bearer token for the Graph scope, observed like every adapter), JSON in and out, nextLinks confined to the Graph
- * origin. Graph errors become AzureError with the same classification as ARM's (../errors.ts).
+ * The one way the Graph adapters talk to Microsoft Graph v1.0: an @azure/core-rest-pipeline pipeline (retries off
+ * but for reads, ADR 0026; bearer token for the Graph scope, observed like every adapter), JSON in and out,
+ * nextLinks confined to the Graph origin. Graph errors become AzureError with the same classification as ARM's (../errors.ts).
  */
 import {
   bearerTokenAuthenticationPolicy,
