@@ -324,7 +324,7 @@ export interface ReadyHoldInput {
  * episode's start (Synced's lastTransitionTime, kept in status so a restart does not reset the clock).
  */
 export function readyHold(i: ReadyHoldInput): "new" | "ongoing" | "none" {
-  if (i.deleting || !i.failure.transient || i.driftKnown) return "none";
+  if (i.graceMs <= 0 || i.deleting || !i.failure.transient || i.driftKnown) return "none";
   const ready = findCondition(i.conditions, "Ready");
   if (ready?.status !== "True") return "none";
   if (i.generation !== undefined && ready.observedGeneration !== i.generation) return "none";
