@@ -4,6 +4,7 @@
  * `LOCAL_CEL` holds an equivalent. A rule without one is reported as not evaluated (plan says so); `--cluster`
  * also asks the API server itself (server-side dry-run create), which evaluates every rule.
  */
+import { isDeepStrictEqual } from "node:util";
 import { FormatRegistry, Kind, TypeRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import type { CelRule } from "../../api/v1alpha1/schema-helpers.ts";
@@ -41,6 +42,11 @@ export const LOCAL_CEL: Readonly<Record<string, (self: unknown) => boolean>> = {
     has(s, "bindingRef") ||
     (Array.isArray((s as Json).audiences) && ((s as Json).audiences as unknown[]).length > 0),
   "has(self.bindingRef) || has(self.tenantId)": (s) => has(s, "bindingRef") || has(s, "tenantId"),
+  "has(self.api) != has(self.apiRegistrationRef)": (s) => has(s, "api") !== has(s, "apiRegistrationRef"),
+  "!self.endsWith('/')": (s) => typeof s === "string" && !s.endsWith("/"),
+  // CEL's == on maps ignores key order, as isDeepStrictEqual does on plain objects.
+  "self.all(x, self.exists_one(y, y == x))": (s) =>
+    Array.isArray(s) && s.every((x) => s.filter((y) => isDeepStrictEqual(x, y)).length === 1),
 };
 
 /** Transition rules need the stored object: only the API server (--cluster dry-run) evaluates them. */
