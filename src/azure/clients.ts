@@ -25,6 +25,7 @@ import {
   pipelineOptions,
 } from "./arm/transport.ts";
 import type { TransportSettings } from "./arm/transport.ts";
+import { readRetryPolicy, type ReadRetryOptions } from "./arm/read-retry.ts";
 import { UserAssignedIdentityAdapter } from "./arm/user-assigned-identities.ts";
 import { WorkflowAdapter } from "./arm/workflows.ts";
 import { GraphAdapter } from "./graph/app-role-assignments.ts";
@@ -54,15 +55,22 @@ export interface AzurePortsOptions {
   roleDefinitionTtlMs?: number;
   /** Client-side request budget shared by every client (./inventory/budget.ts); none when undefined. */
   budget?: AzureBudget;
+  /** Bounded retries of idempotent reads inside a pass (ADR 0026); `{ maxRetries: 0 }` turns them off. */
+  readRetry?: ReadRetryOptions;
 }
 
 interface PipelineOwner {
   pipeline: {
-    addPolicy(policy: ReturnType<typeof observerPolicy>, options?: { afterPhase?: "Retry" }): void;
+    addPolicy(
+      policy: ReturnType<typeof observerPolicy>,
+      options?: { afterPhase?: "Retry"; phase?: "Retry" },
+    ): void;
   };
 }
 
 function observed<T extends PipelineOwner>(client: T, service: AzureService, settings: TransportSettings): T {
+  // In the (otherwise disabled) retry phase: before the budget and the observer, so each try is counted and seen.
+  client.pipeline.addPolicy(readRetryPolicy(settings.readRetry), { phase: "Retry" });
   // Before the observer: a request waits for its token first, and each try the budget sends is reported.
   if (settings.budget) client.pipeline.addPolicy(settings.budget.policy(service), { afterPhase: "Retry" });
   // After the (disabled) retry phase, so each request actually sent is reported once with its status.
@@ -84,6 +92,7 @@ export function createAzurePorts(
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     lroPollIntervalMs: options.lroPollIntervalMs ?? 2000,
     budget: options.budget,
+    readRetry: options.readRetry,
   };
   // The generated autorest clients take `endpoint` (not `$host`, which no operation uses) and `credentialScopes`.
   const autorest = {

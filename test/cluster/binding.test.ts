@@ -429,6 +429,50 @@ describe("LogicAppIdentityBinding on a real API server and the Azure emulator", 
     expect(reasons).toContain("DriftRepaired");
   });
 
+  it("a resync that meets 500s keeps Ready True, says why in Synced, and clears once Azure answers (ADR 0026)", async () => {
+    await createBinding("orders", seedSpec());
+    await waitFor("orders", ready, "Ready");
+    // Every read fails, retries included (three tries each): each resync pass stops before it sees any drift.
+    const fault = await emu.control.injectFault({
+      match: { method: "GET" },
+      action: { kind: "status", status: 500, message: "backend unavailable" },
+    });
+    const synced = (b: LogicAppIdentityBinding) => findCondition(b.status?.conditions, "Synced");
+    const failing = await waitFor("orders", (b) => synced(b)?.status === "False", "Synced False");
+    expect(findCondition(failing.status?.conditions, "Ready")).toMatchObject({
+      status: "True",
+      reason: "Ready",
+    });
+    expect(synced(failing)).toMatchObject({ reason: "AzureUnavailable" });
+    expect(synced(failing)?.message).toContain("500");
+    // Several more failed passes (resync 1 s, backoff from milliseconds): Ready never leaves True meanwhile.
+    const failedBefore = (await emu.control.requestLog({})).filter((l) => l.status === 500).length;
+    await waitUntil(
+      "more failed passes",
+      async () => {
+        const b = await getBinding("orders");
+        expect(findCondition(b.status?.conditions, "Ready")?.status).toBe("True");
+        const failed = (await emu.control.requestLog({})).filter((l) => l.status === 500).length;
+        return failed >= failedBefore + 6;
+      },
+      20_000,
+    );
+    const warnings = await kubectl(kubeconfigPath, [
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      ns,
+      "-o",
+      "jsonpath={range .items[?(@.type=='Warning')]}{.note}{'\\n'}{end}",
+    ]);
+    expect(warnings.stdout).toContain("still Ready");
+
+    await emu.control.removeFault(fault.id);
+    const cleared = await waitFor("orders", (b) => synced(b)?.status === "True", "Synced True again");
+    expect(findCondition(cleared.status?.conditions, "Ready")?.status).toBe("True");
+    expect(findCondition(cleared.status?.conditions, "Reconciling")?.status).not.toBe("True");
+  });
+
   it("waits for a fresh principal to replicate (Graph 404), then becomes Ready", async () => {
     await emu.control.setReplicationDelay(2500);
     await createBinding("orders", seedSpec());

@@ -763,7 +763,7 @@ describe("ApimPort (arm-apimanagement, rawxml)", () => {
   });
 });
 
-describe("transport: SDK retries off, failures classified, every request observed", () => {
+describe("transport: SDK retries off (reads: ADR 0026), failures classified, every request observed", () => {
   it("a 503 reaches the adapter once as Transient", async () => {
     await emu.control.injectFault({
       match: { operation: "Workflows_Get" },
@@ -809,15 +809,16 @@ describe("transport: SDK retries off, failures classified, every request observe
   });
 
   it("a connection reset and a timeout are Transient", async () => {
-    await emu.control.injectFault({ match: { operation: "Api_Get" }, action: { kind: "reset" }, count: 1 });
+    // Reads are tried three times (ADR 0026): three resets exhaust them.
+    await emu.control.injectFault({ match: { operation: "Api_Get" }, action: { kind: "reset" }, count: 3 });
     const reset = await expectKind(
       ports.apim.checkTarget({ serviceId: ids.apim.serviceId, apiId: ids.apim.apiId }),
       "Transient",
     );
     expect(reset.statusCode).toBeUndefined();
-    expect(await wire("Api_Get")).toBe(1);
+    expect(await wire("Api_Get")).toBe(3);
 
-    const impatient = makePorts({ requestTimeoutMs: 300 });
+    const impatient = makePorts({ requestTimeoutMs: 300, readRetry: { maxRetries: 0 } });
     await emu.control.injectFault({
       match: { operation: "Workflows_Get" },
       action: { kind: "timeout" },

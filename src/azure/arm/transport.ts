@@ -10,6 +10,7 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
 import type { AzureBudget } from "../inventory/budget.ts";
 import type { AzureCallObserver, AzureService } from "../ports.ts";
+import type { ReadRetryOptions } from "./read-retry.ts";
 
 export const DEFAULT_ARM_ENDPOINT = "https://management.azure.com";
 export const DEFAULT_ARM_SCOPE = "https://management.azure.com/.default";
@@ -32,12 +33,15 @@ export interface TransportSettings {
   lroPollIntervalMs: number;
   /** Client-side request budget (a pipeline policy before the observer); undefined: none. */
   budget?: AzureBudget | undefined;
+  /** Bounded retries of GET/HEAD on 5xx, reset, timeout (./read-retry.ts, ADR 0026); default 2 retries. */
+  readRetry?: ReadRetryOptions | undefined;
 }
 
 /**
  * Pipeline options shared by every SDK client. Retries are off (maxRetries 0 disables both the throttling and the
  * exponential strategy of the default retry policy): a 429/503 must reach the work queue with its Retry-After
- * instead of pinning a worker inside the SDK (Azure Service Operator's lesson).
+ * instead of pinning a worker inside the SDK (Azure Service Operator's lesson). Reads are the one exception, with
+ * their own narrower policy (./read-retry.ts, ADR 0026).
  */
 export function pipelineOptions(settings: TransportSettings): {
   retryOptions: { maxRetries: number };

@@ -1,7 +1,7 @@
 /**
- * The one way the Graph adapters talk to Microsoft Graph v1.0: an @azure/core-rest-pipeline pipeline (retries off,
- * bearer token for the Graph scope, observed like every adapter), JSON in and out, nextLinks confined to the Graph
- * origin. Graph errors become AzureError with the same classification as ARM's (../errors.ts).
+ * The one way the Graph adapters talk to Microsoft Graph v1.0: an @azure/core-rest-pipeline pipeline (retries off
+ * but for reads, ADR 0026; bearer token for the Graph scope, observed like every adapter), JSON in and out,
+ * nextLinks confined to the Graph origin. Graph errors become AzureError with the same classification as ARM's (../errors.ts).
  */
 import {
   bearerTokenAuthenticationPolicy,
@@ -14,6 +14,7 @@ import type { HttpClient, HttpMethods, Pipeline, PipelineResponse } from "@azure
 import { AzureError, classify, parseRetryAfter } from "../errors.ts";
 import type { AzureErrorKind } from "../errors.ts";
 import type { CallOptions } from "../ports.ts";
+import { readRetryPolicy } from "../arm/read-retry.ts";
 import { observerPolicy, pipelineOptions } from "../arm/transport.ts";
 import type { TransportSettings } from "../arm/transport.ts";
 
@@ -39,6 +40,8 @@ export class GraphClient {
     this.#pipeline.addPolicy(
       bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.graphScopes }),
     );
+    // GET/HEAD only: the appRoleAssignedTo POST is not idempotent and stays single-shot (ADR 0026).
+    this.#pipeline.addPolicy(readRetryPolicy(settings.readRetry), { phase: "Retry" });
     // Every Graph request draws from the one budget, whichever adapter sends it.
     if (settings.budget) {
       this.#pipeline.addPolicy(settings.budget.policy("graph"), { afterPhase: "Retry" });

@@ -349,9 +349,23 @@ export const bindingPlanAdapter: PlanAdapter = {
   projectStatus(obj, plan) {
     const b = obj as Readonly<LogicAppIdentityBinding>;
     const principal = plan.identity?.principalId;
-    // A principal Azure has not made yet cannot be pinned: a JWT policy then plans as waiting for the binding.
-    if (plan.error || plan.refusals.length > 0 || !principal || principal === KNOWN_AFTER_APPLY)
-      return undefined;
+    if (plan.error || plan.refusals.length > 0 || !principal) return undefined;
+    const g = b.metadata.generation !== undefined ? { observedGeneration: b.metadata.generation } : {};
+    // A principal Azure has not made yet cannot be pinned: the binding is projected as existing but not Ready, so a
+    // JWT policy plans as waiting for it (a missing binding is BindingNotFound, Stalled, since reliability finding 1).
+    if (principal === KNOWN_AFTER_APPLY)
+      return {
+        conditions: [
+          {
+            type: "Ready",
+            status: "False",
+            reason: "Planned",
+            message: "its principal is known after apply",
+            lastTransitionTime: "1970-01-01T00:00:00Z",
+            ...g,
+          },
+        ],
+      };
     const status: BindingStatus = {
       principalId: principal,
       ...(plan.identity?.tenantId ? { tenantId: plan.identity.tenantId } : {}),
@@ -362,7 +376,7 @@ export const bindingPlanAdapter: PlanAdapter = {
           reason: "Planned",
           message: "as projected by plan",
           lastTransitionTime: "1970-01-01T00:00:00Z",
-          ...(b.metadata.generation !== undefined ? { observedGeneration: b.metadata.generation } : {}),
+          ...g,
         },
       ],
     };

@@ -19,6 +19,11 @@ export interface PassFailure {
   throttledService?: string;
   /** Server-provided delay for the work queue. */
   retryAfterMs?: number;
+  /**
+   * Azure was unavailable or throttled (5xx, timeout, reset, 429): says nothing about the object, so a Ready object
+   * may stay Ready through it (./pass.ts, ADR 0026).
+   */
+  transient: boolean;
 }
 
 export function describeFailure(error: Error, deleting: boolean): PassFailure {
@@ -28,6 +33,7 @@ export function describeFailure(error: Error, deleting: boolean): PassFailure {
       message: error.message,
       needsPerson: false,
       eventReason: deleting ? "DeletionBlocked" : "AzureError",
+      transient: false,
     };
   }
   // By service error code first (e.g. AppRoleStillEnabled), else by kind.
@@ -48,6 +54,7 @@ export function describeFailure(error: Error, deleting: boolean): PassFailure {
         : needsPerson
           ? "Rejected"
           : "AzureError",
+    transient: error.kind === "Transient" || error.kind === "Throttled",
     ...(error.kind === "Throttled" ? { throttledService: error.service } : {}),
     ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
   };

@@ -7,7 +7,13 @@
  * An error that stops the pass becomes conditions, one Warning Event, a metric and a work-queue outcome, here only.
  * A kind is its gather, decide, apply and report (`Kind`); it never touches status, events or the queue.
  */
-import { applyConditions, findCondition, rfc3339, type Condition } from "../../api/v1alpha1/conditions.ts";
+import {
+  applyConditions,
+  findCondition,
+  rfc3339,
+  type Condition,
+  type ConditionInput,
+} from "../../api/v1alpha1/conditions.ts";
 import { FINALIZER } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../api/v1alpha1/metadata.ts";
 import type { CallOptions } from "../../azure/ports.ts";
@@ -24,7 +30,7 @@ import {
 } from "../../runtime/reconciler.ts";
 import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
-import { describeFailure } from "./pass-failure.ts";
+import { describeFailure, type PassFailure } from "./pass-failure.ts";
 import {
   runRounds,
   statusOf,
@@ -85,7 +91,20 @@ export interface PassDeps<T extends KubeObject> {
   pendingRecheckMs?: number;
   maxRounds?: number;
   maxConflicts?: number;
+  /**
+   * How long a Ready object stays Ready through transient Azure failures of passes that found no drift (ADR 0026).
+   * Default 10 min.
+   */
+  transientGraceMs?: number;
 }
+
+/**
+ * Did the last pass succeed? (Crossplane's `Synced`.) Not read by kstatus, so a Ready object whose resync met a
+ * 500 stays Current for Flux and Argo CD while this says why the operator is retrying. Written by the engine only:
+ * False on every failed pass, True on a successful pass once it exists.
+ */
+export const SYNCED = "Synced";
+export const DEFAULT_TRANSIENT_GRACE_MS = 600_000;
 
 /** Our own last status write is newer than the cache this pass read: never overwrite it, read again. */
 export class StaleCacheError extends RetryableError {
@@ -148,10 +167,15 @@ export class PassReconciler<
     });
     for (const r of pass.reports) this.report(obj, r);
     const { decision, stoppedBy } = pass;
-    if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting, ctx);
+    // Drift is known once the pass decided a write (rounds go on only while decide wants writes) or made one.
+    const driftKnown = (decision?.actions.length ?? 0) > 0 || pass.succeeded.length > 0;
+    if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting, ctx, driftKnown);
     if (!decision) return {};
 
-    const final = withDenials(decision, pass.denied, obj.metadata.generation);
+    const denied = withDenials(decision, pass.denied, obj.metadata.generation);
+    const final = findCondition(obj.status?.conditions, SYNCED)
+      ? { ...denied, conditions: [...denied.conditions, syncedAgain(obj.metadata.generation)] }
+      : denied;
     const denial = pass.denied[0];
     if (denial) {
       const note = pass.denied.map((x) => `${x.action.type} not applied: ${x.message}`).join("; ");
@@ -201,6 +225,7 @@ export class PassReconciler<
     now: string,
     deleting: boolean,
     ctx: ReconcileContext<T>,
+    driftKnown: boolean,
   ): Promise<ReconcileResult> {
     if (error instanceof StaleCacheError) throw error;
     const f = describeFailure(error, deleting);
@@ -208,9 +233,35 @@ export class PassReconciler<
     const g = obj.metadata.generation !== undefined ? { observedGeneration: obj.metadata.generation } : {};
     const message = f.hint ? `${f.message} (${f.hint})` : f.message;
     const base = decision ? statusOf(obj.status?.conditions, decision, now) : (obj.status ?? ({} as S));
+    const synced: ConditionInput = { type: SYNCED, status: "False", reason: f.reason, message, ...g };
+    const hold = readyHold({
+      conditions: obj.status?.conditions,
+      generation: obj.metadata.generation,
+      failure: f,
+      deleting,
+      driftKnown,
+      nowMs: ctx.clock.now(),
+      graceMs: this.deps.transientGraceMs ?? DEFAULT_TRANSIENT_GRACE_MS,
+    });
+    if (hold !== "none") {
+      // Every grant was in effect when last observed and nothing seen since says otherwise: Ready stays, Synced
+      // says why the operator retries, one Warning per episode (the reason may change within it).
+      if (f.throttledService) this.deps.metrics?.throttled(f.throttledService);
+      if (hold === "new") {
+        this.deps.events.record(obj, {
+          type: "Warning",
+          reason: f.eventReason,
+          note: `${f.message}; still Ready (no drift known), retrying`,
+        });
+      }
+      const held = applyConditions(base.conditions, [synced], now);
+      await this.writeFailureStatus(obj, { ...base, conditions: held }, f, error);
+      throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
+    }
     const conditions = applyConditions(
       base.conditions,
       [
+        synced,
         {
           type: "Ready",
           status: "False",
@@ -227,8 +278,14 @@ export class PassReconciler<
     // Reported before the status write, which a stale cache can refuse: the Event holds either way.
     if (f.throttledService) this.deps.metrics?.throttled(f.throttledService);
     this.deps.events.record(obj, { type: "Warning", reason: f.eventReason, note: f.message });
+    await this.writeFailureStatus(obj, { ...base, conditions }, f, error);
+    if (f.needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
+    throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
+  }
+
+  private async writeFailureStatus(obj: Readonly<T>, status: S, f: PassFailure, error: Error): Promise<void> {
     try {
-      await this.writeStatus(obj, { ...base, conditions });
+      await this.writeStatus(obj, status);
     } catch (e) {
       // A stale cache must not turn Azure's Retry-After into an immediate retry: the delay still holds.
       if (e instanceof StaleCacheError && f.retryAfterMs !== undefined) {
@@ -236,9 +293,46 @@ export class PassReconciler<
       }
       throw e;
     }
-    if (f.needsPerson) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
-    throw new RetryableError(f.message, { retryAfterMs: f.retryAfterMs, cause: error });
   }
+}
+
+function syncedAgain(generation: number | undefined): ConditionInput {
+  return {
+    type: SYNCED,
+    status: "True",
+    reason: "Succeeded",
+    message: "",
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}
+
+export interface ReadyHoldInput {
+  conditions: readonly Condition[] | undefined;
+  generation: number | undefined;
+  failure: Pick<PassFailure, "transient">;
+  deleting: boolean;
+  /** The pass decided or made a write before it failed. */
+  driftKnown: boolean;
+  nowMs: number;
+  graceMs: number;
+}
+
+/**
+ * Whether a failed pass keeps Ready=True (finding 6 of docs/reliability.md, ADR 0026): "new" starts an episode,
+ * "ongoing" continues one, "none" fails as before. Only a transient Azure failure (5xx, timeout, reset, 429) of a
+ * pass that knew of no drift, on an object Ready for its current generation, and only for `graceMs` from the
+ * episode's start (Synced's lastTransitionTime, kept in status so a restart does not reset the clock).
+ */
+export function readyHold(i: ReadyHoldInput): "new" | "ongoing" | "none" {
+  if (i.graceMs <= 0 || i.deleting || !i.failure.transient || i.driftKnown) return "none";
+  const ready = findCondition(i.conditions, "Ready");
+  if (ready?.status !== "True") return "none";
+  if (i.generation !== undefined && ready.observedGeneration !== i.generation) return "none";
+  const synced = findCondition(i.conditions, SYNCED);
+  if (synced?.status !== "False") return "new";
+  const since = Date.parse(synced.lastTransitionTime);
+  if (Number.isNaN(since) || i.nowMs - since >= i.graceMs) return "none";
+  return "ongoing";
 }
 
 /** One Warning when the object becomes Stalled (or stalls for another reason), not one per pass. */
