@@ -344,6 +344,20 @@ export async function makeFleet(
         },
       },
     });
+    // connections.json reaches the operator in each workflow's `files`: the app needs a workflow to show it.
+    await emu.control.seedSiteWorkflow({
+      siteId: standardSite,
+      name: "nightly",
+      definition: {
+        $schema:
+          "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
+        contentVersion: "1.0.0.0",
+        parameters: {},
+        triggers: {},
+        actions: {},
+        outputs: {},
+      },
+    });
     await emu.control.seedConnectionAccessPolicy({ connectionId, name: "by-hand", objectId: alice.id });
     logicApps.push(standardSite);
     await emu.control.seedApimApi({ serviceId: ids.apim.serviceId, apiId: "reg-api", path: "reg-api" });
@@ -593,7 +607,12 @@ export async function verify(env: Env, fleet: Fleet, o: { expectReady?: boolean 
   );
   if (order.some((i) => i < 0) || order.some((i, k) => k > 0 && i < order[k - 1]!))
     v.push(`the person's policy elements were lost or reordered: ${policy?.xml}`);
-  v.push(...connectionFindings(world.state, fleet));
+  const conn = connectionFindings(world.state, fleet);
+  if (conn.length) {
+    const std = objs.find((x) => x.name === "b-std");
+    const c = std?.status?.conditions?.find((x) => x.type === "ConnectionsReady");
+    v.push(...conn.map((m) => `${m} (b-std ConnectionsReady ${c?.status} ${c?.reason}: ${c?.message})`));
+  }
   if (v.length) throw new Error(`invariants broken:\n  - ${v.join("\n  - ")}`);
 }
 
