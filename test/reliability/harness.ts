@@ -178,9 +178,9 @@ export function azureFaultMix(rate: number, seed: number): FaultSpec[] {
     { match: { operation: "Applications_Create" }, action: { kind: "status", status: 429 } },
     { match: { operation: "Applications_Get" }, action: { kind: "status", status: 404 } },
     { match: { operation: "Applications_Delete" }, action: { kind: "status", status: 500 } },
-    // Connection access policies (issue 14) and the Standard app's workflow reads.
-    { match: { operation: "*AccessPolic*" }, action: { kind: "status", status: 500 } },
-    { match: { operation: "WebApps_*" }, action: { kind: "status", status: 503 } },
+    // Connection access policy writes (issue 14). Reads of the Standard app meet the spread above like any read.
+    { match: { operation: "*AccessPolicies_CreateOrUpdate" }, action: { kind: "status", status: 500 } },
+    { match: { operation: "*AccessPolicies_Delete" }, action: { kind: "status", status: 500 } },
   ];
   const each = 1 - Math.pow(1 - rate, 1 / spread.length);
   return [

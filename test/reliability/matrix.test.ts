@@ -497,9 +497,16 @@ describe("reliability matrix", () => {
         }
         // The people's work is now foreign content the operator must keep.
         // Identities keep the first snapshot: the ones the operator turned on are its own to turn off on Delete.
+        // So do applications (the registrations' are the operator's to delete on Delete) and the set of policy
+        // documents: the one the operator created for jwt-reg on an API that had none is its own to remove.
+        const now = foreignOf(await readWorld(sources(env, fleet.recordsNs)));
         const after = {
-          ...foreignOf(await readWorld(sources(env, fleet.recordsNs))),
+          ...now,
+          policies: Object.fromEntries(
+            Object.entries(now.policies).filter(([k]) => k in fleet.snapshot.policies),
+          ),
           identities: fleet.snapshot.identities,
+          applications: fleet.snapshot.applications,
         };
         await waitConverged(env, fleet, CONVERGE_MS);
         const convergeMs = Date.now() - started;
