@@ -251,7 +251,8 @@ export async function makeFleet(
   env: Env,
   o: { ns: string; recordsNs: string; bindings: number; jwt: boolean; kinds?: boolean },
 ): Promise<Fleet> {
-  const kinds = o.kinds ?? true;
+  // RELIABILITY_KINDS=0 runs the fleet as it was before issues 13/14 (bindings + one JWT policy), to compare.
+  const kinds = o.kinds ?? process.env.RELIABILITY_KINDS !== "0";
   const { emu, client } = env;
   await emu.control.reset();
   const ids = await emu.control.seedScenario();
