@@ -9,14 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startEmulator } from "../../emulator/index.ts";
-import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../../src/controllers/resources.ts";
+import {
+  API_REGISTRATION_RESOURCE,
+  BINDING_RESOURCE,
+  JWT_POLICY_RESOURCE,
+} from "../../src/controllers/resources.ts";
 import { KubeClient } from "../../src/runtime/client.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
 import { deleteAccessPolicy } from "../support/access-policy.ts";
 import { findUnconverged, outcomeOf } from "../support/invariants.ts";
 import { freshNamespace, kubeConfig } from "../support/kube.ts";
 import { startTestOperator } from "../support/operator.ts";
-import { corpus } from "../reliability/corpus.ts";
+import { corpus, registrationCorpus } from "../reliability/corpus.ts";
 import {
   azureFaultMix,
   assertAlive,
@@ -111,20 +115,35 @@ describe("reliability subset", () => {
         const n = await names("rci-crash");
         let op: OperatorProcess | undefined;
         try {
-          const fleet = await makeFleet(env, { ...n, bindings: 2, jwt: false });
+          // The fleet's own ApiRegistration objects are exercised by the 10 % test; here only their corpus.
+          const fleet = await makeFleet(env, { ...n, bindings: 2, jwt: false, kinds: false });
           const all = corpus(fleet.ids, fleet.logicApps[0]!);
+          const regs = registrationCorpus(fleet.ids, {
+            prefix: fleet.registrationPrefix,
+            foreignUri: fleet.foreignAppUri,
+            own: { name: "reg-0", uri: `${fleet.registrationPrefix}/orders` },
+            spare: fleet.logicApps,
+            namespace: n.ns,
+          });
           // One of each expectation the full corpus has, chosen by the seed.
           const slice = ["admission", "stalled", "inert"].map((x) => {
             const of = all.filter((e) => e.expect === x);
             return of[Math.floor(rng() * of.length)]!;
           });
+          // One ApiRegistration that must stall after reading Graph: a person's application it may not adopt.
+          slice.push(regs.find((e) => e.name === "registration adopts a person's application")!);
           // The fleet holds its Logic Apps first: a claim goes to whichever object is reconciled first, and the
           // corpus's "claimed" entry must be the one that loses.
           op = spawnOperator(env, { ...n, caFile });
           await waitConverged(env, fleet, 30_000);
           const created: string[] = [];
           for (const [i, e] of slice.entries()) {
-            const resource = e.kind === "ApimJwtPolicy" ? JWT_POLICY_RESOURCE : BINDING_RESOURCE;
+            const resource =
+              e.kind === "ApimJwtPolicy"
+                ? JWT_POLICY_RESOURCE
+                : e.kind === "ApiRegistration"
+                  ? API_REGISTRATION_RESOURCE
+                  : BINDING_RESOURCE;
             const ok = await env.client
               .create(resource, n.ns, {
                 apiVersion: "identity.logicapp.dev/v1alpha1",
@@ -153,9 +172,14 @@ describe("reliability subset", () => {
           op = spawnOperator(env, { ...n, caFile });
           const started = Date.now();
           const convergeMs = await waitConverged(env, fleet, 45_000, started);
-          const probes = ["LogicAppIdentityBinding", "ApimJwtPolicy"].map((kind) => ({
+          const probes = ["LogicAppIdentityBinding", "ApimJwtPolicy", "ApiRegistration"].map((kind) => ({
             kind,
-            resource: kind === "ApimJwtPolicy" ? JWT_POLICY_RESOURCE : BINDING_RESOURCE,
+            resource:
+              kind === "ApimJwtPolicy"
+                ? JWT_POLICY_RESOURCE
+                : kind === "ApiRegistration"
+                  ? API_REGISTRATION_RESOURCE
+                  : BINDING_RESOURCE,
             names: created.filter((c) => c.startsWith(`${kind}/`)).map((c) => c.split("/")[1]!),
           }));
           let objs = await observe(env, n.ns, probes);
@@ -168,6 +192,7 @@ describe("reliability subset", () => {
           await verify(env, fleet);
           for (const p of probes)
             if (p.kind === "LogicAppIdentityBinding") fleet.bindings.push(...p.names);
+            else if (p.kind === "ApiRegistration") fleet.registrations.push(...p.names);
             else fleet.policies.push(...p.names);
           await deleteFleet(env, fleet, 20_000);
           assertAlive(op, "the final run");

@@ -8,12 +8,32 @@ import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
 
 export interface CorpusEntry {
   name: string;
-  kind: "LogicAppIdentityBinding" | "ApimJwtPolicy";
+  kind: "LogicAppIdentityBinding" | "ApimJwtPolicy" | "ApiRegistration" | "AzureAccessPolicy";
   spec: Record<string, unknown>;
   /** Where it must be stopped: admission, Stalled, or either. `inert`: Ready allowed if `mustNotAppear` is absent. */
   expect: "admission" | "stalled" | "either" | "inert";
   /** Markup that must not appear unescaped in any APIM policy or fragment. */
   mustNotAppear?: string;
+  /**
+   * AzureAccessPolicy entries only (cluster-scoped, never Stalled: the kind has no reconcile that can fail): when
+   * admitted, this binding (created after it, on a Logic App of its own) must still not become Ready. It asks for
+   * exactly what the bad policy would wrongly allow.
+   */
+  probe?: Record<string, unknown>;
+}
+
+/** What the fleet declares for issue 13, so the corpus can aim at it. */
+export interface RegistrationWorld {
+  /** The identifier URI prefix the namespace's AzureAccessPolicy allows. */
+  prefix: string;
+  /** An application a person registered under that prefix; the operator is not an owner. */
+  foreignUri: string;
+  /** The fleet's own registration (name, URI), claimed by it. */
+  own: { name: string; uri: string };
+  /** Logic Apps no other object binds, one per reference case, so each stalls on its reference, not a claim. */
+  spare: readonly string[];
+  /** The namespace under test (the access-policy entries select it). */
+  namespace: string;
 }
 
 const long = (n: number) => "a".repeat(n);
@@ -53,6 +73,7 @@ export function corpus(
   ids: ScenarioIds,
   claimed: string,
   pathological: readonly string[] = Object.keys(PATHOLOGICAL),
+  reg?: RegistrationWorld,
 ): CorpusEntry[] {
   const sub = `/subscriptions/${ids.subscriptionId}`;
   const rg = ids.resourceGroupId;
@@ -294,6 +315,183 @@ export function corpus(
     // Unreadable documents must stall; unusual but well-formed ones (no inbound, deep nesting) may take the rule.
     ...pathological.map((apiId) =>
       j(`target policy ${apiId}`, { target: { apiId } }, WELL_FORMED.has(apiId) ? "inert" : "stalled"),
+    ),
+    ...(reg ? registrationCorpus(ids, reg) : []),
+  ];
+}
+
+/**
+ * Issue 13 and the tenancy kind: bad ApiRegistration objects, bindings whose apiRegistrationRef points nowhere
+ * useful, and AzureAccessPolicy objects an administrator might get wrong.
+ */
+export function registrationCorpus(ids: ScenarioIds, reg: RegistrationWorld): CorpusEntry[] {
+  const sub = `/subscriptions/${ids.subscriptionId}`;
+  const role = { value: "Invoke", displayName: "Invoke" };
+  const r = (name: string, spec: Record<string, unknown>, expect: CorpusEntry["expect"]): CorpusEntry => ({
+    name,
+    kind: "ApiRegistration",
+    spec: {
+      displayName: "bad registration",
+      identifierUris: [`${reg.prefix}/bad`],
+      appRoles: [role],
+      ...spec,
+    },
+    expect,
+  });
+  let spare = 0;
+  const ref = (
+    name: string,
+    refName: string,
+    expect: CorpusEntry["expect"],
+    appRole = "Invoke",
+  ): CorpusEntry => ({
+    name,
+    kind: "LogicAppIdentityBinding",
+    spec: {
+      logicAppId: reg.spare[spare++ % (reg.spare.length - 2)],
+      identity: { type: "SystemAssigned" },
+      appRoleAssignments: [{ apiRegistrationRef: { name: refName }, appRole }],
+    },
+    expect,
+  });
+  const ap = (
+    name: string,
+    spec: Record<string, unknown>,
+    expect: "admission" | "inert",
+    probe?: Record<string, unknown>,
+  ): CorpusEntry => ({
+    name,
+    kind: "AzureAccessPolicy",
+    spec: { namespaces: { names: [reg.namespace] }, ...spec },
+    expect,
+    ...(probe ? { probe: { identity: { type: "SystemAssigned" }, ...probe } } : {}),
+  });
+  const uris = (...u: string[]) => ({ identifierUris: u });
+  return [
+    // Identifier URIs: the trailing slash (tokens carry the URI verbatim), look-alike schemes, oversize.
+    r("registration trailing slash", uris(`${reg.prefix}/bad/`), "admission"),
+    r("registration scheme http", uris("http://rel.example/orders"), "admission"),
+    r("registration scheme API upper case", uris(`API://${reg.prefix.slice(6)}/bad`), "admission"),
+    r("registration scheme apis", uris(`apis://${reg.prefix.slice(6)}/bad`), "admission"),
+    r("registration scheme api:/ (one slash)", uris(`api:/${reg.prefix.slice(6)}/bad`), "admission"),
+    r("registration scheme javascript", uris("javascript://alert(1)"), "admission"),
+    r("registration URI with space", uris(`${reg.prefix}/a b`), "admission"),
+    r("registration URI Cyrillic a", uris(`\u0430pi://${reg.prefix.slice(6)}/bad`), "admission"),
+    r("registration URI oversize", uris(`${reg.prefix}/${"a".repeat(300)}`), "admission"),
+    r(
+      "registration 9 URIs",
+      uris(...Array.from({ length: 9 }, (_, i) => `${reg.prefix}/u${i}`)),
+      "admission",
+    ),
+    r("registration no URI", uris(), "admission"),
+    // App roles: duplicate values (the list is a map keyed by value), oversize, bad values.
+    r(
+      "registration duplicate role values",
+      { appRoles: [role, { ...role, displayName: "again" }] },
+      "admission",
+    ),
+    r(
+      "registration 65 roles",
+      { appRoles: Array.from({ length: 65 }, (_, i) => ({ value: `R${i}`, displayName: `R${i}` })) },
+      "admission",
+    ),
+    r(
+      "registration role value with space",
+      { appRoles: [{ value: "Add Role", displayName: "x" }] },
+      "admission",
+    ),
+    r("registration displayName oversize", { displayName: "a".repeat(300) }, "admission"),
+    r("registration token version 3", { requestedAccessTokenVersion: 3 }, "admission"),
+    r("registration deletionPolicy bogus", { deletionPolicy: "Purge" }, "admission"),
+    // Tenancy: outside the prefixes, a prefix without a path boundary, case games.
+    r("registration URI outside prefixes", uris("api://payments"), "stalled"),
+    r("registration URI same start, no boundary", uris(`${reg.prefix}-admin`), "stalled"),
+    r(
+      "registration URI prefix in another case",
+      uris(`${reg.prefix.toUpperCase().replace("API://", "api://")}/x`),
+      "stalled",
+    ),
+    r("registration URI of a Microsoft API", uris("https://graph.microsoft.com"), "stalled"),
+    // Someone else's application: adoption of one the operator does not own, a URI another application holds,
+    // and the fleet's own registration's URI (claimed by that object).
+    r("registration adopts a person's application", uris(reg.foreignUri), "stalled"),
+    r("registration URI held by another app", uris(`${reg.prefix}/new-one`, reg.foreignUri), "stalled"),
+    r("registration URI of another registration", uris(reg.own.uri), "stalled"),
+    // apiRegistrationRef: missing, other namespace, wrong kinds, both api and ref, a role it does not declare.
+    ref("apiRegistrationRef missing", "no-such-registration", "stalled"),
+    ref("apiRegistrationRef to a binding (wrong kind)", "b-0", "stalled"),
+    ref("apiRegistrationRef to a JWT policy (wrong kind)", "jwt-0", "stalled"),
+    ref("apiRegistrationRef other namespace", "other-ns/reg-0", "admission"),
+    ref("apiRegistrationRef with ..", "..", "admission"),
+    ref("apiRegistrationRef undeclared role", reg.own.name, "stalled", "NotDeclared"),
+    {
+      name: "apiRegistrationRef and api both",
+      kind: "LogicAppIdentityBinding",
+      spec: {
+        logicAppId: reg.spare[0],
+        identity: { type: "SystemAssigned" },
+        appRoleAssignments: [
+          { api: ids.ordersApi.identifierUri, apiRegistrationRef: { name: reg.own.name }, appRole: "Invoke" },
+        ],
+      },
+      expect: "admission",
+    },
+    // AzureAccessPolicy: what an administrator might get wrong. Refused by the schema, or admitted and powerless:
+    // the probe binding asking for what it would wrongly allow stays short of Ready.
+    ap("access policy no namespaces", { namespaces: {} }, "admission"),
+    ap("access policy scope with ..", { scopes: [`${sub}/resourceGroups/..`] }, "admission"),
+    ap("access policy scope %2F", { scopes: [`${sub}/resourceGroups/a%2F..`] }, "admission"),
+    ap("access policy scope root", { scopes: ["/"] }, "admission"),
+    ap(
+      "access policy allows Owner by name",
+      { scopes: [sub], maxScopeBreadth: "subscription", roles: ["Owner"], logicApps: [sub] },
+      "inert",
+      { logicAppId: reg.spare.at(-1), roleAssignments: [{ scope: ids.keyVaultScope, role: "Owner" }] },
+    ),
+    ap("access policy privilegedRoles by name", { privilegedRoles: ["Owner"] }, "admission"),
+    ap(
+      "access policy management group breadth",
+      { scopes: [sub], maxScopeBreadth: "managementGroup" },
+      "admission",
+    ),
+    ap(
+      "access policy Graph by URI with *",
+      { logicApps: [sub], apis: [{ api: "https://graph.microsoft.com", appRoles: ["*"] }] },
+      "inert",
+      {
+        logicAppId: reg.spare.at(-2),
+        appRoleAssignments: [{ api: "https://graph.microsoft.com", appRole: "Directory.ReadWrite.All" }],
+      },
+    ),
+    ap(
+      "access policy registration prefix empty",
+      { apiRegistrations: { identifierUriPrefixes: [] } },
+      "admission",
+    ),
+    ap(
+      "access policy registration prefix bare scheme",
+      { apiRegistrations: { identifierUriPrefixes: ["api://"] } },
+      "admission",
+    ),
+    ap(
+      "access policy registration prefix look-alike scheme",
+      { apiRegistrations: { identifierUriPrefixes: ["apis://rel"] } },
+      "admission",
+    ),
+    ap(
+      "access policy 65 registration prefixes",
+      { apiRegistrations: { identifierUriPrefixes: Array.from({ length: 65 }, (_, i) => `api://p${i}`) } },
+      "admission",
+    ),
+    ap(
+      "access policy app role with space",
+      { apis: [{ api: "api://x", appRoles: ["Add Role"] }] },
+      "admission",
+    ),
+    ap(
+      "access policy unknown target kind",
+      { apimServices: [{ serviceId: sub, targets: ["Tenant"] }] },
+      "admission",
     ),
   ];
 }

@@ -15,7 +15,12 @@ import { API_VERSION } from "../../src/api/v1alpha1/group.ts";
 import type { KubeObject } from "../../src/api/v1alpha1/metadata.ts";
 import type { BindingSpec } from "../../src/api/v1alpha1/binding.ts";
 import type { JwtPolicySpec } from "../../src/api/v1alpha1/jwt-policy.ts";
-import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../../src/controllers/resources.ts";
+import type { ApiRegistrationSpec } from "../../src/api/v1alpha1/api-registration.ts";
+import {
+  API_REGISTRATION_RESOURCE,
+  BINDING_RESOURCE,
+  JWT_POLICY_RESOURCE,
+} from "../../src/controllers/resources.ts";
 import { isNotFound, type KubeClient } from "../../src/runtime/client.ts";
 import type { ResourceType as ResourceRef } from "../../src/runtime/resource.ts";
 import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
@@ -31,6 +36,7 @@ import {
   type ForeignSnapshot,
   type InvariantSources,
   type ObservedObject,
+  type World,
 } from "../support/invariants.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -166,6 +172,15 @@ export function azureFaultMix(rate: number, seed: number): FaultSpec[] {
     { match: { operation: "*Policy*CreateOrUpdate" }, action: { kind: "status", status: 412 } },
     { match: { operation: "ServicePrincipals_*", method: "GET" }, action: { kind: "status", status: 404 } },
     { match: { operation: "Workflows_Get" }, action: { kind: "mangle", drop: ["principalId"] } },
+    // Graph application operations (ApiRegistration, issue 13): Graph's 5xx and throttling on writes, and reads
+    // that miss a just-made application (replication; docs/api-registration.md step 6).
+    { match: { operation: "Applications_*", method: "PATCH" }, action: { kind: "status", status: 503 } },
+    { match: { operation: "Applications_Create" }, action: { kind: "status", status: 429 } },
+    { match: { operation: "Applications_Get" }, action: { kind: "status", status: 404 } },
+    { match: { operation: "Applications_Delete" }, action: { kind: "status", status: 500 } },
+    // Connection access policy writes (issue 14). Reads of the Standard app meet the spread above like any read.
+    { match: { operation: "*AccessPolicies_CreateOrUpdate" }, action: { kind: "status", status: 500 } },
+    { match: { operation: "*AccessPolicies_Delete" }, action: { kind: "status", status: 500 } },
   ];
   const each = 1 - Math.pow(1 - rate, 1 / spread.length);
   return [
@@ -190,6 +205,16 @@ export interface Fleet {
   logicApps: string[];
   bindings: string[];
   policies: string[];
+  /** ApiRegistration objects (issue 13) and what each declares. */
+  registrations: string[];
+  registrationUris: Record<string, { uri: string; deletionPolicy: "Orphan" | "Delete" }>;
+  /** The identifier URI prefix the namespace's AzureAccessPolicy allows for registrations. */
+  registrationPrefix: string;
+  /** An application a person registered under that prefix (not owned by the operator): never adopted, never changed. */
+  foreignAppUri: string;
+  /** A Standard Logic App with a V2 connection (issue 14) and that connection's ID, when the fleet has kinds. */
+  standardSite?: string;
+  connectionId?: string;
   /** A user-assigned identity a person attached to logicApps[0] before the operator came. */
   humanUami: string;
   /** The foreign policy content the operator must keep, in order. */
@@ -224,8 +249,10 @@ export async function markChange(env: Env, fleet: Fleet): Promise<void> {
  */
 export async function makeFleet(
   env: Env,
-  o: { ns: string; recordsNs: string; bindings: number; jwt: boolean },
+  o: { ns: string; recordsNs: string; bindings: number; jwt: boolean; kinds?: boolean },
 ): Promise<Fleet> {
+  // RELIABILITY_KINDS=0 runs the fleet as it was before issues 13/14 (bindings + one JWT policy), to compare.
+  const kinds = o.kinds ?? process.env.RELIABILITY_KINDS !== "0";
   const { emu, client } = env;
   await emu.control.reset();
   const ids = await emu.control.seedScenario();
@@ -271,7 +298,75 @@ export async function makeFleet(
     type: "UserAssigned",
     userAssignedIdentities: [uami.id],
   });
-  await applyAccessPolicy(client, scenarioPolicy(o.ns, ids));
+  // Issue 13/14 content: a person's application under the namespace's registration prefix (the operator is not an
+  // owner: an ApiRegistration naming its URI must stall, never adopt it), and a Standard Logic App whose V2
+  // connection already carries a person's access policy.
+  const registrationPrefix = `api://rel-${o.ns}`;
+  const foreignAppUri = `${registrationPrefix}/by-hand`;
+  await emu.control.seedApplication({
+    displayName: "registered by hand",
+    identifierUris: [foreignAppUri],
+    appRoles: [{ value: "Manual", displayName: "Manual" }],
+    servicePrincipal: true,
+  });
+  let standardSite: string | undefined;
+  let connectionId: string | undefined;
+  if (kinds) {
+    standardSite = (
+      await emu.control.seedLogicApp({
+        subscriptionId: ids.subscriptionId,
+        resourceGroup: ids.resourceGroup,
+        name: "standard-0",
+        kind: "Standard",
+      })
+    ).id;
+    connectionId = (
+      await emu.control.seedConnection({
+        subscriptionId: ids.subscriptionId,
+        resourceGroup: ids.resourceGroup,
+        name: "sql",
+        kind: "V2",
+        properties: { parameterValueType: "Alternative" },
+      })
+    ).id;
+    // connections.json as docs/workflow-check.md reads it (managedApiConnections with MSI authentication).
+    await emu.control.seedSiteConnections({
+      siteId: standardSite,
+      connections: {
+        managedApiConnections: {
+          sql: {
+            api: {
+              id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
+            },
+            authentication: { type: "ManagedServiceIdentity" },
+            connection: { id: connectionId },
+            connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
+          },
+        },
+      },
+    });
+    // connections.json reaches the operator in each workflow's `files`: the app needs a workflow to show it.
+    await emu.control.seedSiteWorkflow({
+      siteId: standardSite,
+      name: "nightly",
+      definition: {
+        $schema:
+          "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
+        contentVersion: "1.0.0.0",
+        parameters: {},
+        triggers: {},
+        actions: {},
+        outputs: {},
+      },
+    });
+    await emu.control.seedConnectionAccessPolicy({ connectionId, name: "by-hand", objectId: alice.id });
+    logicApps.push(standardSite);
+    await emu.control.seedApimApi({ serviceId: ids.apim.serviceId, apiId: "reg-api", path: "reg-api" });
+  }
+  const policy = scenarioPolicy(o.ns, ids);
+  policy.spec.apiRegistrations = { identifierUriPrefixes: [registrationPrefix] };
+  policy.spec.apis = [...(policy.spec.apis ?? []), { api: `${registrationPrefix}/orders`, appRoles: ["*"] }];
+  await applyAccessPolicy(client, policy);
   const src = sources(env, o.recordsNs);
   const snapshot = await snapshotForeign(src);
   const logStart = await lastLogSeq(emu);
@@ -295,7 +390,79 @@ export async function makeFleet(
     });
     bindings.push(name);
   }
+  const registrations: string[] = [];
+  const registrationUris: Fleet["registrationUris"] = {};
   const policies: string[] = [];
+  if (kinds) {
+    // reg-0 (Orphan, the default) is granted by reference and followed by a JWT policy; reg-1 (Delete) is
+    // granted nothing, so its deletion really deletes the application the operator created.
+    for (const [name, uri, deletionPolicy] of [
+      ["reg-0", `${registrationPrefix}/orders`, "Orphan"],
+      ["reg-1", `${registrationPrefix}/scratch`, "Delete"],
+    ] as const) {
+      const spec: ApiRegistrationSpec = {
+        displayName: `reliability ${name}`,
+        identifierUris: [uri],
+        appRoles: [{ value: "Invoke", displayName: "Invoke the API", allowedMemberTypes: ["Application"] }],
+        deletionPolicy,
+      };
+      await client.create(API_REGISTRATION_RESOURCE, o.ns, {
+        apiVersion: API_VERSION,
+        kind: "ApiRegistration",
+        metadata: { name, namespace: o.ns },
+        spec,
+      });
+      registrations.push(name);
+      registrationUris[name] = { uri, deletionPolicy };
+    }
+    const reg = await emu.control.seedLogicApp({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "workflow-reg",
+      kind: "Consumption",
+    });
+    logicApps.push(reg.id);
+    const extra: [string, BindingSpec][] = [
+      [
+        "b-reg",
+        {
+          logicAppId: reg.id,
+          identity: { type: "SystemAssigned" },
+          appRoleAssignments: [{ apiRegistrationRef: { name: "reg-0" }, appRole: "Invoke" }],
+        },
+      ],
+      [
+        "b-std",
+        {
+          logicAppId: standardSite!,
+          identity: { type: "SystemAssigned" },
+          roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
+          deletionPolicy: "Delete",
+        },
+      ],
+    ];
+    for (const [name, spec] of extra) {
+      await client.create(BINDING_RESOURCE, o.ns, {
+        apiVersion: API_VERSION,
+        kind: "LogicAppIdentityBinding",
+        metadata: { name, namespace: o.ns },
+        spec,
+      });
+      bindings.push(name);
+    }
+    const spec: JwtPolicySpec = {
+      apimServiceId: ids.apim.serviceId,
+      target: { apiId: "reg-api" },
+      bindingRef: { name: "b-reg" },
+    };
+    await client.create(JWT_POLICY_RESOURCE, o.ns, {
+      apiVersion: API_VERSION,
+      kind: "ApimJwtPolicy",
+      metadata: { name: "jwt-reg", namespace: o.ns },
+      spec,
+    });
+    policies.push("jwt-reg");
+  }
   if (o.jwt) {
     const spec: JwtPolicySpec = {
       apimServiceId: ids.apim.serviceId,
@@ -317,6 +484,12 @@ export async function makeFleet(
     logicApps,
     bindings,
     policies,
+    registrations,
+    registrationUris,
+    registrationPrefix,
+    foreignAppUri,
+    ...(standardSite ? { standardSite } : {}),
+    ...(connectionId ? { connectionId } : {}),
     humanUami: uami.id,
     foreignPolicy,
     snapshot,
@@ -344,6 +517,7 @@ export interface KindProbe {
 export const PROBES: KindProbe[] = [
   { kind: "LogicAppIdentityBinding", resource: BINDING_RESOURCE, names: (f) => f.bindings },
   { kind: "ApimJwtPolicy", resource: JWT_POLICY_RESOURCE, names: (f) => f.policies },
+  { kind: "ApiRegistration", resource: API_REGISTRATION_RESOURCE, names: (f) => f.registrations },
 ];
 
 type Raw = KubeObject<unknown, ObservedObject["status"]>;
@@ -434,7 +608,36 @@ export async function verify(env: Env, fleet: Fleet, o: { expectReady?: boolean 
   );
   if (order.some((i) => i < 0) || order.some((i, k) => k > 0 && i < order[k - 1]!))
     v.push(`the person's policy elements were lost or reordered: ${policy?.xml}`);
+  const conn = connectionFindings(world.state, fleet);
+  if (conn.length) {
+    const std = objs.find((x) => x.name === "b-std");
+    const c = std?.status?.conditions?.find((x) => x.type === "ConnectionsReady");
+    v.push(...conn.map((m) => `${m} (b-std ConnectionsReady ${c?.status} ${c?.reason}: ${c?.message})`));
+  }
   if (v.length) throw new Error(`invariants broken:\n  - ${v.join("\n  - ")}`);
+}
+
+/** The Standard app's current principal has its `laio-` policy on the V2 connection (issue 14), once Ready. */
+function connectionFindings(state: World["state"], fleet: Fleet): string[] {
+  if (!fleet.standardSite || !fleet.connectionId) return [];
+  const principal = state.sites[fleet.standardSite.toLowerCase()]?.identity.systemPrincipalId;
+  const policies = state.connections[fleet.connectionId.toLowerCase()]?.accessPolicies ?? {};
+  if (!principal) return [`the Standard Logic App ${fleet.standardSite} has no system identity`];
+  if (!policies[`laio-${principal}`.toLowerCase()])
+    return [`no access policy for the current principal ${principal} on ${fleet.connectionId}`];
+  return [];
+}
+
+/**
+ * The identity of the fleet's Standard Logic App is recreated behind the operator's back (a new principal): it
+ * must add `laio-<new>` and remove only the stale policy its record lists (docs/workflow-check.md).
+ */
+export async function recreateStandardIdentity(env: Env, fleet: Fleet): Promise<void> {
+  if (!fleet.standardSite) return;
+  await markChange(env, fleet);
+  await env.emu.control.setLogicAppIdentity(fleet.standardSite, { type: "None" });
+  await env.emu.control.setLogicAppIdentity(fleet.standardSite, { type: "SystemAssigned" });
+  await markChange(env, fleet);
 }
 
 /** Deletes the fleet's objects, waits for them to go, and checks nothing the operator made is left behind. */
@@ -478,6 +681,25 @@ export async function deleteFleet(env: Env, fleet: Fleet, boundMs: number): Prom
   const uamiStill = world.state.workflows[fleet.logicApps[0]!.toLowerCase()]?.identity.userAssignedIds;
   if (!uamiStill?.some((u) => u.toLowerCase() === fleet.humanUami.toLowerCase()))
     v.push("the person's user-assigned identity was detached on delete");
+  // Registrations: Orphan leaves the application (every caller depends on it); Delete soft-deletes the one the
+  // operator created. The person's application under the same prefix is untouched (findViolations, above).
+  const apps = Object.values(world.state.applications);
+  for (const [name, r] of Object.entries(fleet.registrationUris)) {
+    const app = apps.find((a) => a.identifierUris.includes(r.uri));
+    if (r.deletionPolicy === "Orphan" && (!app || app.deletedDateTime !== null))
+      v.push(`ApiRegistration ${name} (Orphan) took its application ${r.uri} with it`);
+    if (r.deletionPolicy === "Delete" && app && app.deletedDateTime === null)
+      v.push(`ApiRegistration ${name} (Delete) left its application ${r.uri} in place`);
+  }
+  if (fleet.connectionId) {
+    const left = Object.values(
+      world.state.connections[fleet.connectionId.toLowerCase()]?.accessPolicies ?? {},
+    );
+    for (const p of left)
+      if (p.name.toLowerCase().startsWith("laio-"))
+        v.push(`connection access policy ${p.name} left after its binding (deletionPolicy Delete) went`);
+    if (!left.some((p) => p.name === "by-hand")) v.push("the person's connection access policy was removed");
+  }
   if (v.length) throw new Error(`after deletion:\n  - ${v.join("\n  - ")}`);
   await deleteAccessPolicy(env.client, `scenario-${fleet.ns}`);
   return Date.now() - started;

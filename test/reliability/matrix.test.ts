@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { startControlPlane, type ControlPlane } from "../../hack/control-plane/control-plane.ts";
 import { startEmulator } from "../../emulator/index.ts";
-import { BINDING_RESOURCE, JWT_POLICY_RESOURCE } from "../../src/controllers/resources.ts";
+import {
+  ACCESS_POLICY_RESOURCE,
+  API_REGISTRATION_RESOURCE,
+  BINDING_RESOURCE,
+  JWT_POLICY_RESOURCE,
+} from "../../src/controllers/resources.ts";
 import { KubeClient } from "../../src/runtime/client.ts";
 import { LEASE, type LeaseObject } from "../../src/runtime/leader-election.ts";
 import type { Manager } from "../../src/runtime/manager.ts";
@@ -29,6 +34,7 @@ import {
   markChange,
   observe,
   printTable,
+  recreateStandardIdentity,
   rows,
   scenario,
   seedFor,
@@ -110,6 +116,10 @@ describe("reliability matrix", () => {
             manager = await inProcess(fleet);
             await waitConverged(env, fleet, CONVERGE_MS, started);
             const convergeMs = Date.now() - started;
+            // Issue 14: the Standard app's identity is recreated while the faults go on; the stale laio- policy
+            // must go and the person's stay (checked by verify and findViolations).
+            await recreateStandardIdentity(env, fleet);
+            await sleep(3_000);
             let fired = await faultsFired();
             await env.emu.control.clearFaults();
             await waitConverged(env, fleet, 90_000, Date.now(), { ready: true });
@@ -120,7 +130,14 @@ describe("reliability matrix", () => {
             await deleteFleet(env, fleet, DELETE_MS);
             fired += await faultsFired();
             await env.emu.control.clearFaults();
-            return { faults: `${fired} (rate ${rate})`, convergeMs, note: "4 bindings + 1 JWT policy" };
+            return {
+              faults: `${fired} (rate ${rate})`,
+              convergeMs,
+              note:
+                fleet.registrations.length > 0
+                  ? "6 bindings (1 by apiRegistrationRef, 1 Standard + V2 connection) + 2 JWT policies + 2 registrations; identity recreated"
+                  : "4 bindings + 1 JWT policy (RELIABILITY_KINDS=0)",
+            };
           } finally {
             await env.emu.control.clearFaults();
             await manager?.stop();
@@ -277,32 +294,68 @@ describe("reliability matrix", () => {
 
   it("hostile corpus", async () => {
     const name = "hostile corpus";
+    const admittedPolicies: string[] = [];
     await scenario(name, seedFor(name), async () => {
       const names = await namespaces("hostile");
       let op: OperatorProcess | undefined;
       try {
         const fleet = await makeFleet(env, { ...names, bindings: 2, jwt: true });
         const pathological = await seedPathologicalApis(env.emu, fleet.ids);
+        // Logic Apps nobody binds, so each reference case stalls on its reference rather than on a claim.
+        const spare: string[] = [];
+        for (let i = 0; i < 8; i++)
+          spare.push(
+            (
+              await env.emu.control.seedLogicApp({
+                subscriptionId: fleet.ids.subscriptionId,
+                resourceGroup: fleet.ids.resourceGroup,
+                name: `spare-${i}`,
+                kind: "Consumption",
+              })
+            ).id,
+          );
         op = spawnOperator(env, { ...names, caFile });
         await waitConverged(env, fleet, CONVERGE_MS);
         const baseline = await specChangeLatency(fleet, "b-1", "Reader");
-        const entries = corpus(fleet.ids, fleet.logicApps[0]!, pathological);
+        const entries = corpus(fleet.ids, fleet.logicApps[0]!, pathological, {
+          prefix: fleet.registrationPrefix,
+          foreignUri: fleet.foreignAppUri,
+          own: { name: "reg-0", uri: fleet.registrationUris["reg-0"]!.uri },
+          spare,
+          namespace: fleet.ns,
+        });
         const created: CorpusEntry[] = [];
         const admission: string[] = [];
+        const probeNames: string[] = [];
         const started = Date.now();
         const creating = (async () => {
           for (const [i, e] of entries.entries()) {
-            const resource = e.kind === "ApimJwtPolicy" ? JWT_POLICY_RESOURCE : BINDING_RESOURCE;
+            const resource = RESOURCE_OF[e.kind];
+            const cluster = e.kind === "AzureAccessPolicy";
             try {
-              await env.client.create(resource, fleet.ns, {
+              await env.client.create(resource, cluster ? undefined : fleet.ns, {
                 apiVersion: "identity.logicapp.dev/v1alpha1",
                 kind: e.kind,
-                metadata: { name: `bad-${i}`, namespace: fleet.ns },
+                metadata: cluster
+                  ? { name: `bad-${fleet.ns}-${i}` }
+                  : { name: `bad-${i}`, namespace: fleet.ns },
                 spec: e.spec,
               });
               created.push(e);
             } catch {
               admission.push(e.name);
+              continue;
+            }
+            if (cluster) admittedPolicies.push(`bad-${fleet.ns}-${i}`);
+            if (e.probe) {
+              // What the admitted policy would wrongly allow, asked for: it must stall, never be granted.
+              await env.client.create(BINDING_RESOURCE, fleet.ns, {
+                apiVersion: "identity.logicapp.dev/v1alpha1",
+                kind: "LogicAppIdentityBinding",
+                metadata: { name: `probe-${i}`, namespace: fleet.ns },
+                spec: e.probe,
+              });
+              probeNames.push(`probe-${i}`);
             }
           }
         })();
@@ -326,6 +379,12 @@ describe("reliability matrix", () => {
             resource: JWT_POLICY_RESOURCE,
             names: idx(entries, created, "ApimJwtPolicy"),
           },
+          {
+            kind: "ApiRegistration",
+            resource: API_REGISTRATION_RESOURCE,
+            names: idx(entries, created, "ApiRegistration"),
+          },
+          { kind: "LogicAppIdentityBinding", resource: BINDING_RESOURCE, names: probeNames },
         ];
         const bound = Date.now() + 60_000;
         let objs = await observe(env, fleet.ns, probes);
@@ -335,8 +394,10 @@ describe("reliability matrix", () => {
         }
         v.push(...findUnconverged(objs));
         for (const o of objs) {
-          const e = entries[Number(o.name.slice(4))]!;
-          if (outcomeOf(o) === "Ready" && e.expect !== "inert") v.push(`${e.name}: became Ready`);
+          const e = entries[Number(o.name.slice(o.name.indexOf("-") + 1))]!;
+          const probe = o.name.startsWith("probe-");
+          if (outcomeOf(o) === "Ready" && (probe || e.expect !== "inert"))
+            v.push(`${e.name}${probe ? " (its probe binding)" : ""}: became Ready`);
         }
         const state = await env.emu.control.state();
         for (const e of entries.filter((x) => x.mustNotAppear))
@@ -353,14 +414,21 @@ describe("reliability matrix", () => {
         await verify(env, fleet);
         fleet.bindings.push(...idx(entries, created, "LogicAppIdentityBinding"));
         fleet.policies.push(...idx(entries, created, "ApimJwtPolicy"));
+        fleet.bindings.push(...probeNames);
+        fleet.registrations.push(...idx(entries, created, "ApiRegistration"));
         await deleteFleet(env, fleet, DELETE_MS);
+        const kinds = (k: string) => entries.filter((e) => e.kind === k).length;
         return {
-          faults: `${entries.length} bad objects (${admission.length} refused, ${created.length} stalled/inert)`,
+          faults:
+            `${entries.length} bad objects (${admission.length} refused, ${created.length} stalled/inert; ` +
+            `${kinds("ApiRegistration")} registrations, ${kinds("AzureAccessPolicy")} access policies)`,
           convergeMs: Date.now() - started,
           note: `unrelated spec change ${baseline} ms alone, ${during} ms during corpus`,
         };
       } finally {
         if (op) await killHard(op);
+        for (const p of admittedPolicies)
+          await env.client.delete(ACCESS_POLICY_RESOURCE, { name: p }).catch(() => undefined);
       }
     });
   }, 300_000);
@@ -432,9 +500,16 @@ describe("reliability matrix", () => {
         }
         // The people's work is now foreign content the operator must keep.
         // Identities keep the first snapshot: the ones the operator turned on are its own to turn off on Delete.
+        // So do applications (the registrations' are the operator's to delete on Delete) and the set of policy
+        // documents: the one the operator created for jwt-reg on an API that had none is its own to remove.
+        const now = foreignOf(await readWorld(sources(env, fleet.recordsNs)));
         const after = {
-          ...foreignOf(await readWorld(sources(env, fleet.recordsNs))),
+          ...now,
+          policies: Object.fromEntries(
+            Object.entries(now.policies).filter(([k]) => k in fleet.snapshot.policies),
+          ),
           identities: fleet.snapshot.identities,
+          applications: fleet.snapshot.applications,
         };
         await waitConverged(env, fleet, CONVERGE_MS);
         const convergeMs = Date.now() - started;
@@ -455,6 +530,13 @@ describe("reliability matrix", () => {
     });
   }, 300_000);
 });
+
+const RESOURCE_OF = {
+  LogicAppIdentityBinding: BINDING_RESOURCE,
+  ApimJwtPolicy: JWT_POLICY_RESOURCE,
+  ApiRegistration: API_REGISTRATION_RESOURCE,
+  AzureAccessPolicy: ACCESS_POLICY_RESOURCE,
+} as const;
 
 function idx(all: readonly CorpusEntry[], created: readonly CorpusEntry[], kind: string): string[] {
   return created.filter((e) => e.kind === kind).map((e) => `bad-${all.indexOf(e)}`);

@@ -25,7 +25,12 @@
  */
 import { renderRoleAssignment } from "../../emulator/arm/authorization.ts";
 import type { EmulatorControl } from "../../emulator/client.ts";
-import type { AppRoleAssignmentRecord, RoleAssignmentRecord, State } from "../../emulator/state.ts";
+import type {
+  AppRoleAssignmentRecord,
+  ApplicationRecord,
+  RoleAssignmentRecord,
+  State,
+} from "../../emulator/state.ts";
 import {
   parseOwnershipMarker,
   type BindingRecord,
@@ -47,6 +52,25 @@ export interface ForeignSnapshot {
   fragments: Record<string, string>;
   /** Logic App ID (lower case) → the identities it had. Optional so hand-built snapshots stay short. */
   identities?: Record<string, { system: boolean; userAssigned: string[] }>;
+  /**
+   * Entra applications (object id → what an ApiRegistration could change), for issue 13's rule: the operator never
+   * deletes or alters an application, or an app role, it did not create. A snapshot is taken before any
+   * ApiRegistration exists, so every application in it is foreign. Optional so hand-built snapshots stay short.
+   */
+  applications?: Record<string, ForeignApplication>;
+  /**
+   * Access policies on managed API connections no binding record lists (connection id|policy name → principal
+   * object id), for issue 14's rule: the operator removes only the `laio-` policies its record lists.
+   */
+  connectionPolicies?: Record<string, string>;
+}
+
+export interface ForeignApplication {
+  displayName: string;
+  identifierUris: string[];
+  /** id|value|enabled of each app role, sorted. */
+  appRoles: string[];
+  deleted: boolean;
 }
 
 export interface RecordsView {
@@ -63,6 +87,12 @@ export interface World {
 }
 
 const lc = (s: string): string => s.toLowerCase();
+
+/** The object id an access policy's `principal.identity.objectId` names, lower case ("" when absent). */
+function principalOf(principal: unknown): string {
+  const identity = (principal as { identity?: { objectId?: unknown } } | undefined)?.identity;
+  return typeof identity?.objectId === "string" ? lc(identity.objectId) : "";
+}
 
 /** The full ID, as ARM (and the operator's record) spells it. */
 export const roleAssignmentId = (a: RoleAssignmentRecord): string => String(renderRoleAssignment(a).id);
@@ -91,6 +121,24 @@ export function foreignPolicyText(raw: string, recorded: ReadonlySet<string>): s
   );
 }
 
+const applicationView = (a: ApplicationRecord): ForeignApplication => ({
+  displayName: a.displayName,
+  identifierUris: [...a.identifierUris].sort(),
+  appRoles: a.appRoles.map((r) => `${lc(r.id)}|${r.value}|${r.isEnabled}`).sort(),
+  deleted: a.deletedDateTime !== null,
+});
+
+/** connection id|policy name of every access policy a binding record lists: the operator's own. */
+function recordedConnectionPolicies(records: RecordsView): Set<string> {
+  const ids = new Set<string>();
+  for (const b of records.bindings)
+    for (const c of b.record.connectionPolicies ?? []) ids.add(`${lc(c.connectionId)}|${lc(c.name)}`);
+  return ids;
+}
+
+/** The operator names its connection access policies `laio-<principal object id>` (docs/workflow-check.md). */
+export const OPERATOR_CONNECTION_POLICY_PREFIX = "laio-";
+
 function recordedGraphIds(records: RecordsView): Set<string> {
   const ids = new Set<string>();
   for (const b of records.bindings)
@@ -109,7 +157,15 @@ export function foreignOf(world: World): ForeignSnapshot {
     policies: {},
     fragments: {},
     identities: {},
+    applications: {},
+    connectionPolicies: {},
   };
+  for (const a of Object.values(state.applications)) out.applications![lc(a.id)] = applicationView(a);
+  const connOurs = recordedConnectionPolicies(records);
+  for (const c of Object.values(state.connections))
+    for (const p of Object.values(c.accessPolicies))
+      if (!connOurs.has(`${lc(c.id)}|${lc(p.name)}`))
+        out.connectionPolicies![`${lc(c.id)}|${lc(p.name)}`] = principalOf(p.principal);
   for (const r of [...Object.values(state.workflows), ...Object.values(state.sites)])
     out.identities![lc(r.id)] = {
       system: Boolean(r.identity.systemPrincipalId),
@@ -177,6 +233,44 @@ export function findViolations(before: ForeignSnapshot, world: World, options: C
   for (const [k, raw] of Object.entries(before.fragments)) {
     if (now.fragments[k] === undefined) v.push(`foreign fragment ${k} was deleted`);
     else if (now.fragments[k] !== raw) v.push(`foreign fragment ${k} was changed`);
+  }
+
+  // Applications (issue 13): one that existed before any ApiRegistration is never deleted or altered.
+  for (const [id, had] of Object.entries(before.applications ?? {})) {
+    const nowApp = now.applications?.[id];
+    if (!nowApp || (nowApp.deleted && !had.deleted)) v.push(`foreign application ${id} was deleted`);
+    else if (JSON.stringify(nowApp) !== JSON.stringify(had))
+      v.push(`foreign application ${id} was changed: ${JSON.stringify(had)} -> ${JSON.stringify(nowApp)}`);
+  }
+  // Connection access policies (issue 14): a foreign one stays, naming the same principal...
+  for (const [k, principal] of Object.entries(before.connectionPolicies ?? {})) {
+    const [connId, name] = k.split("|") as [string, string];
+    const live = state.connections[connId]?.accessPolicies[name];
+    if (state.connections[connId] && !live) v.push(`foreign connection access policy ${k} was deleted`);
+    else if (live && principalOf(live.principal) !== principal)
+      v.push(`foreign connection access policy ${k} was re-pointed`);
+  }
+  // ...and once converged no laio- policy of ours names a principal no Logic App holds any more (a stale one left
+  // after the identity was recreated), nor does a record list a policy that is gone.
+  if (converged) {
+    const principals = new Set<string>();
+    for (const r of [...Object.values(state.workflows), ...Object.values(state.sites)])
+      if (r.identity.systemPrincipalId) principals.add(lc(r.identity.systemPrincipalId));
+    for (const u of Object.values(state.userAssignedIdentities)) principals.add(lc(u.principalId));
+    const recorded = recordedConnectionPolicies(records);
+    for (const c of Object.values(state.connections))
+      for (const p of Object.values(c.accessPolicies)) {
+        const k = `${lc(c.id)}|${lc(p.name)}`;
+        const ours = recorded.has(k) || lc(p.name).startsWith(OPERATOR_CONNECTION_POLICY_PREFIX);
+        if (ours && !(before.connectionPolicies ?? {})[k] && !principals.has(principalOf(p.principal)))
+          v.push(`stale connection access policy ${k} names a principal no Logic App holds`);
+      }
+    for (const b of records.bindings)
+      for (const c of b.record.connectionPolicies ?? [])
+        if (!state.connections[lc(c.connectionId)]?.accessPolicies[lc(c.name)])
+          v.push(
+            `record of ${b.namespace}/${b.name} lists connection access policy ${c.name}, which does not exist`,
+          );
   }
 
   // 5. Identities on before are still on (a deleted Logic App is not the operator's doing: it never deletes one).

@@ -134,6 +134,113 @@ describe("identities survive (invariant 3)", () => {
   });
 });
 
+describe("applications (issue 13): never deleted or altered unless the operator created them", () => {
+  const withApp = (): World => {
+    const w = world("p");
+    w.state.applications["app-1"] = {
+      id: "app-1",
+      appId: "c1",
+      displayName: "registered by hand",
+      identifierUris: ["api://team/by-hand"],
+      appRoles: [
+        {
+          id: "r1",
+          value: "Manual",
+          displayName: "Manual",
+          description: "",
+          allowedMemberTypes: ["Application"],
+          isEnabled: true,
+          origin: "Application",
+        },
+      ],
+      signInAudience: "AzureADMyOrg",
+      requestedAccessTokenVersion: null,
+      requiredResourceAccess: [],
+      publisherDomain: "contoso.example",
+      createdDateTime: "",
+      createdAt: 0,
+      owners: [],
+      deletedDateTime: null,
+      deletedAt: null,
+    };
+    return w;
+  };
+  it("reports a soft-deleted application, a changed URI and a disabled or removed app role", () => {
+    const before = foreignOf(withApp());
+    expect(findViolations(before, withApp())).toEqual([]);
+    // An application the operator created after the snapshot is its own business.
+    const later = withApp();
+    later.state.applications["app-2"] = { ...later.state.applications["app-1"]!, id: "app-2" };
+    expect(findViolations(before, later)).toEqual([]);
+    const deleted = withApp();
+    deleted.state.applications["app-1"]!.deletedDateTime = "2026-12-04T00:00:00Z";
+    expect(findViolations(before, deleted).join("\n")).toMatch(/foreign application app-1 was deleted/);
+    const uri = withApp();
+    uri.state.applications["app-1"]!.identifierUris = ["api://team/by-hand/"];
+    expect(findViolations(before, uri).join("\n")).toMatch(/foreign application app-1 was changed/);
+    const disabled = withApp();
+    disabled.state.applications["app-1"]!.appRoles[0]!.isEnabled = false;
+    expect(findViolations(before, disabled).join("\n")).toMatch(/was changed/);
+    const removed = withApp();
+    removed.state.applications["app-1"]!.appRoles = [];
+    expect(findViolations(before, removed).join("\n")).toMatch(/was changed/);
+  });
+});
+
+describe("connection access policies (issue 14)", () => {
+  const CONN = "/subscriptions/s/resourcegroups/rg/providers/microsoft.web/connections/sql";
+  const pol = (name: string, objectId: string) => ({
+    name,
+    location: "westeurope",
+    principal: { type: "ActiveDirectory", identity: { objectId, tenantId: "t" } },
+  });
+  const withConn = (policies: ReturnType<typeof pol>[], recorded: string[] = []): World => {
+    const w = world("p-new");
+    w.state.connections[CONN] = {
+      id: CONN,
+      subscriptionId: "s",
+      resourceGroup: "rg",
+      name: "sql",
+      location: "westeurope",
+      kind: "V2",
+      tags: {},
+      properties: {},
+      createdTime: "",
+      changedTime: "",
+      accessPolicies: Object.fromEntries(policies.map((p) => [p.name.toLowerCase(), p])),
+    };
+    w.records.bindings[0]!.record.connectionPolicies = recorded.map((name) => ({
+      connectionId: CONN,
+      name,
+      principalId: name.slice(5),
+    }));
+    return w;
+  };
+  it("accepts the policy for the current principal beside a person's", () => {
+    const before = foreignOf(withConn([pol("by-hand", "alice")]));
+    expect(before.connectionPolicies).toEqual({ [`${CONN}|by-hand`]: "alice" });
+    const after = withConn([pol("by-hand", "alice"), pol("laio-p-new", "p-new")], ["laio-p-new"]);
+    expect(findViolations(before, after)).toEqual([]);
+  });
+  it("reports a person's policy removed or re-pointed, a stale laio- policy, and a record naming a gone one", () => {
+    const before = foreignOf(withConn([pol("by-hand", "alice")]));
+    const removed = withConn([pol("laio-p-new", "p-new")], ["laio-p-new"]);
+    expect(findViolations(before, removed).join("\n")).toMatch(
+      /foreign connection access policy .*by-hand was deleted/,
+    );
+    const repointed = withConn([pol("by-hand", "p-new"), pol("laio-p-new", "p-new")], ["laio-p-new"]);
+    expect(findViolations(before, repointed).join("\n")).toMatch(/by-hand was re-pointed/);
+    // After the identity was recreated, the old principal's policy of ours must go.
+    const stale = withConn(
+      [pol("by-hand", "alice"), pol("laio-p-old", "p-old"), pol("laio-p-new", "p-new")],
+      ["laio-p-old", "laio-p-new"],
+    );
+    expect(findViolations(before, stale).join("\n")).toMatch(/stale connection access policy .*laio-p-old/);
+    const dangling = withConn([pol("by-hand", "alice")], ["laio-p-new"]);
+    expect(findViolations(before, dangling).join("\n")).toMatch(/lists connection access policy laio-p-new/);
+  });
+});
+
 const put = (seq: number, path: string, extra: Partial<LoggedRequest> = {}): LoggedRequest => ({
   seq,
   method: "PUT",
