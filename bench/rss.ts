@@ -44,6 +44,18 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 /**
+ * With LAIO_BENCH_HEAP_SNAPSHOTS=1 and `--node-flags=--heapsnapshot-signal=SIGUSR2`, a heap snapshot of the operator
+ * is written (to the working directory, as Heap.*.heapsnapshot) idle and settled, to compare what N objects retain.
+ */
+async function snapshot(pid: number, label: string): Promise<void> {
+  if (process.env.LAIO_BENCH_HEAP_SNAPSHOTS !== "1") return;
+  process.kill(pid, "SIGUSR2");
+  console.log(`heap snapshot requested (${label})`);
+  // Writing a snapshot stops the process for seconds; the readings after it must not include that.
+  await sleep(15_000);
+}
+
+/**
  * `nodeFlags`: V8/Node flags for the operator process, as the image's entrypoint would pass them. The operator runs
  * from the compiled build (`npm run build`, dist/), as the image does: Node's type stripping for .ts would add its
  * own memory (about 30 MB) that no pod pays.
@@ -107,6 +119,7 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
     const pid = child.pid!;
     await sleep(10_000);
     const idle = memoryOf(pid);
+    await snapshot(pid, "idle");
     const cpuAtStart = cpuSecondsOf(pid);
     console.log(`operator idle, 0 objects: RSS ${idle.rssMb.toFixed(0)} MB`);
 
@@ -163,6 +176,7 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
     const cpuBeforeSettle = cpuSecondsOf(pid);
     await sleep(30_000);
     const settled = memoryOf(pid);
+    await snapshot(pid, "settled");
     const heapMb = (await metric(metricsPort, "laio_nodejs_heap_size_used_bytes")) / 1e6;
     const externalMb = (await metric(metricsPort, "laio_nodejs_external_memory_bytes")) / 1e6;
     const cpuIdlePerMinute = (cpuSecondsOf(pid) - cpuBeforeSettle) * 2;
