@@ -12,7 +12,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, startControlPlane } from "../hack/control-plane/control-plane.ts";
 import { startEmulator } from "../emulator/index.ts";
@@ -41,6 +41,60 @@ async function metric(port: number, name: string): Promise<number> {
     if (line.startsWith(name) && /^[{ ,]/.test(line[name.length] ?? ""))
       sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
+}
+
+/**
+ * Where the RSS is: file-backed pages (the node binary and shared libraries, mapped) against anonymous memory
+ * (V8's heap as committed, malloc), and V8's own view (used and committed heap, external buffers).
+ */
+async function breakdown(pid: number, metricsPort: number): Promise<string> {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) / 1024;
+  const mb = async (name: string) => ((await metric(metricsPort, name)) / 1e6).toFixed(0);
+  return [
+    `anonymous ${kb("Anonymous").toFixed(0)} MB`,
+    `file-backed ${(kb("Rss") - kb("Anonymous")).toFixed(0)} MB`,
+    `V8 heap used ${await mb("laio_nodejs_heap_size_used_bytes")} of ${await mb("laio_nodejs_heap_size_total_bytes")} MB committed`,
+    `external ${await mb("laio_nodejs_external_memory_bytes")} MB`,
+  ].join(", ");
+}
+
+/** CPU seconds per thread (by name: main thread, V8 GC helpers, libuv pool), to tell JS work from GC. */
+function cpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/\d+$/, "");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(comm, (out.get(comm) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+function threadDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([, v]) => v >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+    .join(", ");
+}
+
+/**
+ * With LAIO_BENCH_HEAP_SNAPSHOTS=1 and `--node-flags=--heapsnapshot-signal=SIGUSR2`, a heap snapshot of the operator
+ * is written (to the working directory, as Heap.*.heapsnapshot) idle and settled, to compare what N objects retain.
+ */
+async function snapshot(pid: number, label: string): Promise<void> {
+  if (process.env.LAIO_BENCH_HEAP_SNAPSHOTS !== "1") return;
+  process.kill(pid, "SIGUSR2");
+  console.log(`heap snapshot requested (${label})`);
+  // Writing a snapshot stops the process for seconds; the readings after it must not include that.
+  await sleep(15_000);
 }
 
 /**
@@ -107,8 +161,11 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
     const pid = child.pid!;
     await sleep(10_000);
     const idle = memoryOf(pid);
+    await snapshot(pid, "idle");
     const cpuAtStart = cpuSecondsOf(pid);
-    console.log(`operator idle, 0 objects: RSS ${idle.rssMb.toFixed(0)} MB`);
+    console.log(
+      `operator idle, 0 objects: RSS ${idle.rssMb.toFixed(0)} MB (${await breakdown(pid, metricsPort)})`,
+    );
 
     // kubectl apply's shape: the whole object again in an annotation, and the API server's managedFields.
     const created = Date.now();
@@ -159,21 +216,42 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
       await sleep(5_000);
     }
     const reconciledAfter = (Date.now() - created) / 1000;
+    // Each object's first pass adds the finalizer, and that update wakes a second pass: the wave is over when the
+    // queue is empty and no reconcile happened for 10 s, not when N reconciles were counted.
+    let last = -1;
+    while (Date.now() < deadline) {
+      const now = await metric(metricsPort, 'laio_reconcile_total{kind="LogicAppIdentityBinding"');
+      const depth = await metric(metricsPort, 'laio_workqueue_depth{kind="LogicAppIdentityBinding"');
+      if (now === last && depth === 0) break;
+      last = now;
+      await sleep(10_000);
+    }
+    const quietAfter = (Date.now() - created) / 1000;
     const cpuFirstPass = cpuSecondsOf(pid) - cpuAtStart;
     const cpuBeforeSettle = cpuSecondsOf(pid);
     await sleep(30_000);
     const settled = memoryOf(pid);
+    await snapshot(pid, "settled");
     const heapMb = (await metric(metricsPort, "laio_nodejs_heap_size_used_bytes")) / 1e6;
     const externalMb = (await metric(metricsPort, "laio_nodejs_external_memory_bytes")) / 1e6;
-    const cpuIdlePerMinute = (cpuSecondsOf(pid) - cpuBeforeSettle) * 2;
+    const cpuSettlePerMinute = (cpuSecondsOf(pid) - cpuBeforeSettle) * 2;
+    // The settle window still sees the wave's tail (re-reconciles woken by our own status writes, Event series
+    // updates, the GC of the wave's garbage): idle is the minute after it.
+    const cpuBeforeIdle = cpuSecondsOf(pid);
+    const threadsBeforeIdle = cpuByThread(pid);
+    await sleep(60_000);
+    const cpuIdlePerMinute = cpuSecondsOf(pid) - cpuBeforeIdle;
+    const idleThreads = threadDelta(threadsBeforeIdle, cpuByThread(pid));
+    const afterIdle = memoryOf(pid);
+    const afterIdleBreakdown = await breakdown(pid, metricsPort);
     console.log(
       `\n| objects cached | reconciles | RSS idle (0 objects) MB | RSS settled MB | RSS peak MB | target |\n| ---: | ---: | ---: | ---: | ---: | --- |\n| ${n} | ${done} | ${idle.rssMb.toFixed(0)} | ${settled.rssMb.toFixed(0)} | ${settled.peakMb.toFixed(0)} | ≤ 150 MB |\n\nnode flags: ${nodeFlags.join(" ") || "(none)"}; V8 heap used ${heapMb.toFixed(0)} MB, external ${externalMb.toFixed(0)} MB at the settled reading`,
     );
     console.log(
-      `\noperator CPU: ${cpuFirstPass.toFixed(1)} s to cache and reconcile ${n} objects once (${((cpuFirstPass / n) * 1000).toFixed(2)} s per 1,000), ${cpuIdlePerMinute.toFixed(2)} s per minute idle with them cached`,
+      `\noperator CPU: ${cpuFirstPass.toFixed(1)} s for the whole wave over ${n} objects (${((cpuFirstPass / n) * 1000).toFixed(2)} s per 1,000), ${cpuSettlePerMinute.toFixed(2)} s per minute in the 30 s settle window, ${cpuIdlePerMinute.toFixed(2)} s in the idle minute after it (by thread: ${idleThreads || "none"}); RSS then ${afterIdle.rssMb.toFixed(0)} MB (${afterIdleBreakdown})`,
     );
     console.log(
-      `\nall reconciled ${reconciledAfter.toFixed(0)} s after the first create; whole run ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      `\nall reconciled ${reconciledAfter.toFixed(0)} s after the first create, ${last} reconciles and the queue empty after ${quietAfter.toFixed(0)} s; whole run ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
   } finally {
     process.off("SIGINT", onSignal);

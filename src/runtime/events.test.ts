@@ -108,3 +108,34 @@ describe("EventRecorder", () => {
     expect(f.events.size).toBe(5);
   });
 });
+
+describe("EventRecorder memory", () => {
+  it("holds nothing for objects long quiet, and never more than maxEntries", async () => {
+    const clock = new FakeClock(1_000_000);
+    const f = fakeClient();
+    const r = new EventRecorder({ client: f.client, controller: "c", instance: "i", clock, maxEntries: 100 });
+    for (let i = 0; i < 300; i++)
+      r.record(obj(`b-${i}`), { type: "Warning", reason: "Stalled", note: "denied" });
+    await r.flush();
+    expect(r.held).toEqual({ series: 100, buckets: 100 });
+    // Past the dedupe window (10 min) and a full refill (one token is back after 5 min): nothing left to hold.
+    await clock.advance(11 * 60_000);
+    r.record(obj("late"), { type: "Normal", reason: "Granted", note: "ok" });
+    await r.flush();
+    expect(r.held).toEqual({ series: 1, buckets: 1 });
+    expect(f.events.size).toBe(301);
+  });
+
+  it("a repeat still joins its series after the bound evicted others", async () => {
+    const clock = new FakeClock(1_000_000);
+    const f = fakeClient();
+    const r = new EventRecorder({ client: f.client, controller: "c", instance: "i", clock, maxEntries: 3 });
+    const hot = obj("hot");
+    for (let i = 0; i < 10; i++) {
+      r.record(hot, { type: "Warning", reason: "Throttled", note: "429" });
+      r.record(obj(`cold-${i}`), { type: "Normal", reason: "Granted", note: "ok" });
+    }
+    await r.flush();
+    expect([...f.events.values()].filter((e) => (e.note as string) === "429")).toHaveLength(1);
+  });
+});

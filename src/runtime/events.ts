@@ -50,6 +50,11 @@ export interface EventRecorderOptions {
   /** Per-object token bucket: burst, and one token back per refillMs. Defaults 25 and 5 min (client-go's). */
   burst?: number;
   refillMs?: number;
+  /**
+   * Series and buckets kept at most (the least recently used go first), as client-go's correlator keeps an LRU of
+   * 4096: one per object ever seen would grow with the cluster. Default 4096.
+   */
+  maxEntries?: number;
 }
 
 interface SeriesEntry {
@@ -74,6 +79,7 @@ export class EventRecorder implements EventSink {
   private readonly series = new Map<string, SeriesEntry>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly pending = new Set<Promise<unknown>>();
+  private prunedAt = Number.NEGATIVE_INFINITY;
   /** Dropped by the rate limit, for tests and diagnostics. */
   dropped = 0;
 
@@ -81,6 +87,11 @@ export class EventRecorder implements EventSink {
     this.o = options;
     this.clock = options.clock ?? realClock;
     this.log = (options.logger ?? silentLogger()).child({ component: "events" });
+  }
+
+  /** Series and rate-limit buckets held (tests, diagnostics). */
+  get held(): { series: number; buckets: number } {
+    return { series: this.series.size, buckets: this.buckets.size };
   }
 
   record(obj: Readonly<KubeObject>, event: EventInput): void {
@@ -93,6 +104,9 @@ export class EventRecorder implements EventSink {
     if (existing && now - existing.lastAt <= (this.o.dedupeWindowMs ?? 600_000)) {
       existing.count++;
       existing.lastAt = now;
+      // Most recently used last: the bound evicts from the front.
+      this.series.delete(seriesKey);
+      this.series.set(seriesKey, existing);
       this.scheduleSeriesWrite(existing);
       return;
     }
@@ -141,6 +155,25 @@ export class EventRecorder implements EventSink {
       timer: undefined,
       created,
     });
+    this.bound();
+  }
+
+  /** Past maxEntries, the least recently used go; a series with a pending update is written first. */
+  private bound(): void {
+    const max = this.o.maxEntries ?? 4096;
+    for (const [k, e] of this.series) {
+      if (this.series.size <= max) break;
+      if (e.timer) {
+        e.timer.cancel();
+        e.timer = undefined;
+        this.writeSeries(e);
+      }
+      this.series.delete(k);
+    }
+    for (const k of this.buckets.keys()) {
+      if (this.buckets.size <= max) break;
+      this.buckets.delete(k);
+    }
   }
 
   /** Resolves when every write started so far has finished (tests, shutdown). */
@@ -195,16 +228,28 @@ export class EventRecorder implements EventSink {
       b.at += earned * refill;
     }
     if (b.tokens >= burst) b.at = now;
+    this.buckets.delete(uid);
     this.buckets.set(uid, b);
     if (b.tokens <= 0) return false;
     b.tokens--;
     return true;
   }
 
+  /**
+   * Drops series past the dedupe window and buckets refilled to the burst (the same as no bucket). At most once
+   * a minute: a sweep per record would cost O(objects) on every Event, O(objects²) on a first pass over them all.
+   */
   private prune(now: number): void {
+    if (now - this.prunedAt < 60_000) return;
+    this.prunedAt = now;
     const window = this.o.dedupeWindowMs ?? 600_000;
     for (const [k, e] of this.series) {
       if (now - e.lastAt > window && !e.timer) this.series.delete(k);
+    }
+    const burst = this.o.burst ?? 25;
+    const refill = this.o.refillMs ?? 300_000;
+    for (const [k, b] of this.buckets) {
+      if (b.tokens + Math.floor((now - b.at) / refill) >= burst) this.buckets.delete(k);
     }
   }
 

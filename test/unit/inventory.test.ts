@@ -293,3 +293,27 @@ describe("AzureBudget: ARM throttling only delays", () => {
     expect(budget.throttled.surfaced).toBe(0);
   });
 });
+
+describe("Inventory: memory", () => {
+  it("drops a deleted Logic App's workflow definitions at the next refresh", async () => {
+    const apps = await seedApps(3, "defs");
+    for (const id of apps)
+      await emu.control.seedWorkflowDefinition({
+        logicAppId: id,
+        definition: { actions: {} },
+        parameters: {},
+      });
+    const inv = new Inventory(direct, direct.listings);
+    const ports = inv.ports();
+    for (const id of apps) await ports.workflows!.readDefinitions(id);
+    const held = inv.sizes().workflowDefinitions!;
+    expect(held).toBeGreaterThanOrEqual(3);
+
+    await emu.control.deleteLogicApp(apps[0]!);
+    await emu.control.deleteLogicApp(apps[1]!);
+    await inv.refresh();
+    expect(inv.sizes().workflowDefinitions).toBe(held - 2);
+    // What is left is still served.
+    expect((await ports.workflows!.readDefinitions(apps[2]!))?.workflows).toHaveLength(1);
+  });
+});

@@ -160,6 +160,7 @@ export class Inventory {
       servicePrincipals: this.#sps.size,
       apimPolicies: apim.policies,
       apimFragments: apim.fragments,
+      workflowDefinitions: this.#definitions.size,
     };
   }
 
@@ -279,6 +280,10 @@ export class Inventory {
         for (const a of apps)
           if (a.workflows && a.observation.version)
             this.#definitions.set(lower(a.id), { version: a.observation.version, value: a.workflows });
+        // A deleted Logic App's definitions (the largest thing held per app) go with it, not at restart.
+        const prefix = `/subscriptions/${lower(sub)}/`;
+        for (const id of this.#definitions.keys())
+          if (id.startsWith(prefix) && !snap.logicApps.has(id)) this.#definitions.delete(id);
         for (const replay of journal) replay(snap);
         this.#subs.set(sub, snap);
         this.#subFailedAt.delete(sub);

@@ -82,6 +82,7 @@ export function bindingKind(
         ...hooks,
         gather: (b) => hooks.gather(resolve(b)),
         decide: (b, observed, now) => hooks.decide(resolve(b), observed, now),
+        closed: () => options.records.close(session),
       };
     },
   };
@@ -192,7 +193,7 @@ export function withRegistrationRefs(
 }
 
 /** One binding pass without Kubernetes. */
-export function converge(
+export async function converge(
   binding: LogicAppIdentityBinding,
   ports: BindingPorts,
   options: RoundsOptions<LogicAppIdentityBinding, BindingAction, BindingStatus> & {
@@ -213,14 +214,18 @@ export function converge(
     session,
     { ...(options.signal ? { signal: options.signal } : {}) },
   );
-  return runRounds(hooks, binding, {
-    ...rounds,
-    // The same write-ahead order as the engine: the caller's intent first, then the ownership record.
-    beforeWrites: async (decision, writes) => {
-      await rounds.beforeWrites?.(decision, writes);
-      await seam.recordIntent(binding, BINDING_KIND, writes, {});
-    },
-  });
+  try {
+    return await runRounds(hooks, binding, {
+      ...rounds,
+      // The same write-ahead order as the engine: the caller's intent first, then the ownership record.
+      beforeWrites: async (decision, writes) => {
+        await rounds.beforeWrites?.(decision, writes);
+        await seam.recordIntent(binding, BINDING_KIND, writes, {});
+      },
+    });
+  } finally {
+    seam.close(session);
+  }
 }
 
 /** An API's service principal and app roles do not change within a pass: look each up once, not once a round. */

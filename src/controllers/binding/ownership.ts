@@ -103,7 +103,8 @@ export class OwnershipSession {
   private readonly binding: Readonly<LogicAppIdentityBinding>;
   private readonly signal: AbortSignal;
   private readonly bindings: () => readonly Readonly<LogicAppIdentityBinding>[];
-  private readonly key: string;
+  /** The record key (namespace/name). */
+  readonly key: string;
   private stored: StoredRecord<BindingRecord> | undefined;
   private opened = false;
   /** Called once the object is finalized (the registry forgets the session). */
@@ -338,10 +339,21 @@ export class BindingRecords implements OwnershipRecords {
     const key = recordKeyOf(selfOf(binding));
     // One worker per key: the previous pass of this object is over.
     this.sessions.set(key, session);
-    session.onFinalized = () => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
-    };
+    session.onFinalized = () => this.close(session);
     return session;
+  }
+
+  /**
+   * The pass is over: its session goes. Kept, it would hold the object as the API server returned it, the
+   * reconcile's context and logger, for every binding that ever reconciled (see docs/benchmarks.md, memory).
+   */
+  close(session: OwnershipSession): void {
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+  }
+
+  /** Passes in flight (tests, diagnostics): 0 when none is. */
+  get openSessions(): number {
+    return this.sessions.size;
   }
 
   async recordIntent(

@@ -149,52 +149,58 @@ export class PassReconciler<
       ctx,
       ...(this.deps.records ? { records: this.deps.records } : {}),
     });
-    const pass = await runRounds(hooks, obj, {
-      now,
-      signal: ctx.signal,
-      ...(this.deps.maxRounds !== undefined ? { maxRounds: this.deps.maxRounds } : {}),
-      ...(this.deps.maxConflicts !== undefined ? { maxConflicts: this.deps.maxConflicts } : {}),
-      ...(this.deps.guard ? { guard: this.deps.guard } : {}),
-      onRound: (writes, round) => ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying"),
-      beforeWrites: async (decision, writes) => {
-        // Intent first: a pass whose final status write fails must still know what it created.
-        if (hooks.needsWriteAhead?.(writes)) {
-          const written = await this.writeStatus(obj, statusOf(obj.status?.conditions, decision, now()));
-          if (written) obj = written;
-        }
-        await this.deps.records?.recordIntent(obj, this.kind.name, writes, call);
-      },
-    });
-    for (const r of pass.reports) this.report(obj, r);
-    const { decision, stoppedBy } = pass;
-    // Drift is known once the pass decided a write (rounds go on only while decide wants writes) or made one.
-    const driftKnown = (decision?.actions.length ?? 0) > 0 || pass.succeeded.length > 0;
-    if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting, ctx, driftKnown);
-    if (!decision) return {};
+    try {
+      const pass = await runRounds(hooks, obj, {
+        now,
+        signal: ctx.signal,
+        ...(this.deps.maxRounds !== undefined ? { maxRounds: this.deps.maxRounds } : {}),
+        ...(this.deps.maxConflicts !== undefined ? { maxConflicts: this.deps.maxConflicts } : {}),
+        ...(this.deps.guard ? { guard: this.deps.guard } : {}),
+        onRound: (writes, round) => ctx.log.info({ actions: writes.map((a) => a.type), round }, "applying"),
+        beforeWrites: async (decision, writes) => {
+          // Intent first: a pass whose final status write fails must still know what it created.
+          if (hooks.needsWriteAhead?.(writes)) {
+            const written = await this.writeStatus(obj, statusOf(obj.status?.conditions, decision, now()));
+            if (written) obj = written;
+          }
+          await this.deps.records?.recordIntent(obj, this.kind.name, writes, call);
+        },
+      });
+      for (const r of pass.reports) this.report(obj, r);
+      const { decision, stoppedBy } = pass;
+      // Drift is known once the pass decided a write (rounds go on only while decide wants writes) or made one.
+      const driftKnown = (decision?.actions.length ?? 0) > 0 || pass.succeeded.length > 0;
+      if (stoppedBy) return this.fail(obj, decision, stoppedBy, now(), deleting, ctx, driftKnown);
+      if (!decision) return {};
 
-    const denied = withDenials(decision, pass.denied, obj.metadata.generation);
-    const final = findCondition(obj.status?.conditions, SYNCED)
-      ? { ...denied, conditions: [...denied.conditions, syncedAgain(obj.metadata.generation)] }
-      : denied;
-    const denial = pass.denied[0];
-    if (denial) {
-      const note = pass.denied.map((x) => `${x.action.type} not applied: ${x.message}`).join("; ");
-      this.deps.events.record(obj, { type: "Warning", reason: denial.reason, note });
-    }
-    const status = statusOf(obj.status?.conditions, final, now());
-    const stalledEvent = stalledTransition(before.status?.conditions, status.conditions, final.stalled);
-    if (stalledEvent) this.deps.events.record(before, stalledEvent);
-    const current = await this.writeStatus(obj, status);
-    if (final.finalize) {
-      await hooks.finalized?.();
-      await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
+      const denied = withDenials(decision, pass.denied, obj.metadata.generation);
+      const final = findCondition(obj.status?.conditions, SYNCED)
+        ? { ...denied, conditions: [...denied.conditions, syncedAgain(obj.metadata.generation)] }
+        : denied;
+      const denial = pass.denied[0];
+      if (denial) {
+        const note = pass.denied.map((x) => `${x.action.type} not applied: ${x.message}`).join("; ");
+        this.deps.events.record(obj, { type: "Warning", reason: denial.reason, note });
+      }
+      const status = statusOf(obj.status?.conditions, final, now());
+      const stalledEvent = stalledTransition(before.status?.conditions, status.conditions, final.stalled);
+      if (stalledEvent) this.deps.events.record(before, stalledEvent);
+      const current = await this.writeStatus(obj, status);
+      if (final.finalize) {
+        await hooks.finalized?.();
+        await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
+        return {};
+      }
+      if (final.stalled) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
+      if (final.requeueAfterMs !== undefined) return { requeueAfterMs: final.requeueAfterMs };
+      // Rounds ran out with writes Azure does not show yet: look again soon rather than at the resync.
+      if (final.actions.length > 0) return { requeueAfterMs: this.deps.pendingRecheckMs ?? 5_000 };
       return {};
+    } finally {
+      // Whatever the kind kept for this pass (its ownership session) must not outlive it: thousands of objects
+      // would otherwise each keep their last pass (object, logger, context) for as long as they exist.
+      hooks.closed?.();
     }
-    if (final.stalled) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
-    if (final.requeueAfterMs !== undefined) return { requeueAfterMs: final.requeueAfterMs };
-    // Rounds ran out with writes Azure does not show yet: look again soon rather than at the resync.
-    if (final.actions.length > 0) return { requeueAfterMs: this.deps.pendingRecheckMs ?? 5_000 };
-    return {};
   }
 
   private report(obj: Readonly<T>, r: Report): void {

@@ -123,6 +123,8 @@ export interface PassHooks<T extends { status?: S }, O, A extends PassAction, S 
    * Azure (its ownership record and claims). A throw keeps the finalizer and retries.
    */
   finalized?(): Promise<void>;
+  /** The pass is over, however it ended: release what the kind kept for it. Called once, by whoever opened it. */
+  closed?(): void;
 }
 
 export interface RoundsOptions<T, A extends PassAction, S extends StatusBase> {
