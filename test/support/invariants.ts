@@ -376,7 +376,9 @@ const cond = (o: ObservedObject, type: string) => o.status?.conditions?.find((c)
 /** Ready, or Stalled with a reason; `undefined` while still on its way. */
 export function outcomeOf(o: ObservedObject): "Ready" | "Stalled" | undefined {
   if (o.generation !== undefined && o.status?.observedGeneration !== o.generation) return undefined;
-  if (cond(o, "Ready")?.status === "True") return "Ready";
+  // Ready held through a transient failure (Synced=False, ADR 0026) is not converged: the pass that would have seen
+  // drift failed, so status may still describe the world before it (the 30 % matrix caught a recreated identity so).
+  if (cond(o, "Ready")?.status === "True") return cond(o, "Synced")?.status === "False" ? undefined : "Ready";
   if (cond(o, "Stalled")?.status === "True") return "Stalled";
   return undefined;
 }
@@ -392,8 +394,10 @@ export function findUnconverged(objects: readonly ObservedObject[]): string[] {
     const outcome = outcomeOf(o);
     if (!outcome) {
       const r = cond(o, "Ready");
+      const sy = cond(o, "Synced");
       v.push(
-        `${id} neither Ready nor Stalled (Ready=${r?.status ?? "-"} ${r?.reason ?? ""}: ${r?.message ?? ""})`,
+        `${id} neither Ready nor Stalled (Ready=${r?.status ?? "-"} ${r?.reason ?? ""}: ${r?.message ?? ""})` +
+          (sy?.status === "False" ? ` — its last pass failed (Synced=False ${sy.reason ?? ""})` : ""),
       );
       continue;
     }

@@ -43,6 +43,13 @@ describe("findUnconverged", () => {
   it("reports an object on its way, an old generation, a bare reason and a stack trace", () => {
     expect(findUnconverged([obj({ observedGeneration: 1, conditions: [] })])[0]).toMatch(/neither/);
     expect(findUnconverged([obj({ observedGeneration: 1, conditions: [ready] }, 2)])[0]).toMatch(/neither/);
+    // Ready held through a transient failure is not converged (ADR 0026): status may predate unseen drift.
+    const held = { type: "Synced", status: "False", reason: "AzureUnavailable", message: "500 on a read" };
+    expect(findUnconverged([obj({ observedGeneration: 1, conditions: [ready, held] })])[0]).toMatch(
+      /last pass failed \(Synced=False AzureUnavailable\)/,
+    );
+    const again = { ...held, status: "True", reason: "Succeeded" };
+    expect(findUnconverged([obj({ observedGeneration: 1, conditions: [ready, again] })])).toEqual([]);
     expect(findUnconverged([obj({ observedGeneration: 1, conditions: stalled("x", "bad") })])).toHaveLength(
       2,
     );
