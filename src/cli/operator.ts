@@ -10,6 +10,7 @@ import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import { logicAppIndex } from "../controllers/binding/peers.ts";
 import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import {
   JWT_POLICY_RESOURCE,
@@ -104,6 +105,8 @@ export function createOperator(options: OperatorOptions): Manager {
     },
     { resource: NAMESPACE_RESOURCE, map: objectsInNamespace },
   ];
+  // Before the informer starts (it learns objects from events): a pass reads only its own Logic App's bindings.
+  const bindingsByLogicApp = logicAppIndex(manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE));
   const bindings = manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
@@ -128,6 +131,7 @@ export function createOperator(options: OperatorOptions): Manager {
         // apimChain goes to Azure directly even with the inventory on; the gateway hosts are cached per service.
         ports: apimChain ? { ...ports, apimChain } : ports,
         ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
+        logicAppIndex: bindingsByLogicApp,
         tenancy,
         guard: tenancy.bindingGuard,
         client: s.client,
