@@ -64,12 +64,13 @@ export function bindingKind(
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
     open: (obj, env) => {
-      const cache = env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE);
+      // The cache is asked for when the session opens, not before (a pass may end before it reads any).
+      const cache = () => env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE);
       const index = options.logicAppIndex;
       const session = options.records.open(
         obj,
         env.call.signal ?? env.ctx.signal,
-        index ? indexedPeers(cache, index) : () => cache.list(),
+        index ? indexedPeers({ get: (k) => cache().get(k) }, index) : () => cache().list(),
       );
       // The registration cache is asked for only when a grant references one (a controller without that watch
       // still runs bindings that do not).
