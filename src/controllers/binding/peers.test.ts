@@ -150,36 +150,47 @@ describe("claim peers through the Logic App index", () => {
   it("decides exactly as walking the whole cache did, over random caches and claims", async () => {
     let seed = 12;
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    for (let round = 0; round < 200; round++) {
+    const outcomes = new Set<string>();
+    for (let round = 0; round < 300; round++) {
       const cache = new CountingCache();
       const index = logicAppIndex(cache);
       const all: Readonly<LogicAppIdentityBinding>[] = [];
       for (let i = 0; i < 12; i++) {
         const id = LA(rand(3));
-        const b = binding(
-          `b-${i}`,
-          rand(2) ? id : id.toUpperCase(),
-          `2026-12-04T0${rand(10)}:00:00Z`,
-          rand(5) === 0,
-        );
+        const created = `2026-12-04T0${rand(10)}:00:00Z`;
+        const b = binding(`b-${i}`, rand(2) ? id : `${id.toUpperCase()}/`, created, rand(5) === 0);
         all.push(b);
         cache.put(b);
       }
       const self = all[rand(all.length)]!;
-      const holderName = `b-${rand(15)}`; // sometimes one not in the cache
-      const seedClaims = () => {
-        const c = memoryClaims();
-        if (rand(3) > 0) {
-          const key = claimKeyOf(self.spec.logicAppId);
-          c.held.set(key, { logicAppId: key, namespace: "team", name: holderName, uid: `uid-${holderName}` });
-        }
-        return c;
+      const key = claimKeyOf(self.spec.logicAppId);
+      const holder = `b-${rand(15)}`; // sometimes one the cache does not hold
+      const claim: ClaimRecord | undefined =
+        rand(3) > 0 ? { logicAppId: key, namespace: "team", name: holder, uid: `uid-${holder}` } : undefined;
+      // The rule as it was before the index: every other cached binding handed to decideClaim.
+      const asCandidate = (b: Readonly<LogicAppIdentityBinding>) => ({
+        namespace: "team",
+        name: b.metadata.name,
+        uid: b.metadata.uid ?? "",
+        creationTimestamp: b.metadata.creationTimestamp ?? "",
+        logicAppId: b.spec.logicAppId,
+        ...(b.metadata.deletionTimestamp ? { deleting: true } : {}),
+      });
+      const others = all.filter((b) => b !== self).map(asCandidate);
+      const d = decideClaim({ self: asCandidate(self), bindingsInCache: others, claim });
+      const expected = {
+        claimedBy: d.owner ? undefined : d.holder,
+        othersOnLogicApp: others.filter((b) => !b.deleting && claimKeyOf(b.logicAppId) === key).length,
       };
-      const s = seed;
-      const walked = await pass(self, () => all, seedClaims());
-      seed = s;
-      const indexed = await pass(self, indexedPeers(cache, index), seedClaims());
-      expect(indexed).toEqual(walked);
+      const claims = memoryClaims();
+      if (claim) claims.held.set(key, claim);
+      expect(await pass(self, indexedPeers(cache, index), claims)).toEqual(expected);
+      const who = d.owner ? "owner" : claim && d.holder === `team/${holder}` ? "holder" : "oldest";
+      outcomes.add(`${claim ? "claim" : "none"}:${who}`);
     }
+    // Every branch of the rule came up: no claim, a live holder, a gone holder, owner or not.
+    expect([...outcomes].sort()).toEqual(
+      ["claim:holder", "claim:oldest", "claim:owner", "none:oldest", "none:owner"].sort(),
+    );
   });
 });
