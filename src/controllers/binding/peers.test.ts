@@ -6,10 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { FINALIZER, type LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import type { InformerHandler } from "../../runtime/informer.ts";
-import { keyToString, type ObjectKey } from "../../runtime/reconciler.ts";
+import { keyToString, type ObjectKey, type ReconcileContext } from "../../runtime/reconciler.ts";
 import { decideClaim, type ClaimRecord } from "../shared/ownership.ts";
 import { claimKeyOf, recordKeyOf } from "../shared/ownership-store.ts";
 import { BindingRecords, memoryRecordStore, type BindingClaims, type PeerSource } from "./ownership.ts";
+import type { BindingPorts } from "./gather.ts";
+import { bindingKind } from "./kind.ts";
 import { indexedPeers, logicAppIndex } from "./peers.ts";
 
 const signal = new AbortController().signal;
@@ -113,6 +115,33 @@ describe("claim peers through the Logic App index", () => {
     // b-7, older, leaving (younger is itself): four bucket entries read, nothing else.
     expect(cache.gets).toBe(4);
     expect(claims.peersSeen).toEqual([3]);
+  });
+
+  it("the binding kind, given the operator's index, hands the claim only the bucket: list() is never called", async () => {
+    const cache = new CountingCache();
+    const index = logicAppIndex(cache);
+    for (let i = 0; i < 10_000; i++) cache.put(binding(`b-${i}`, LA(i % 5000), "2026-12-04T09:00:00Z"));
+    const seen: string[][] = [];
+    const stop = new Error("stop after the claim");
+    const claims: BindingClaims = {
+      claim: async (_self, peers) => {
+        seen.push(peers(undefined).map((c) => c.name));
+        throw stop; // the rest of the pass reads Azure; the claim is what this test is about
+      },
+      release: async () => {},
+    };
+    const kind = bindingKind({
+      ports: {} as unknown as BindingPorts,
+      records: new BindingRecords({ records: memoryRecordStore(), claims }),
+      logicAppIndex: index,
+    });
+    const ctx = { signal, cache: () => cache } as unknown as ReconcileContext<LogicAppIdentityBinding>;
+    const self = cache.objects.get("team/b-7")!;
+    cache.gets = 0;
+    const hooks = kind.open(self, { call: { signal }, ctx });
+    await expect(hooks.gather(self)).rejects.toBe(stop);
+    expect(seen).toEqual([["b-5007"]]);
+    expect(cache.gets).toBe(2);
   });
 
   it("a claim's holder whose spec moved to another Logic App still holds, and is read by name", async () => {
