@@ -10,6 +10,7 @@ import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
+import { logicAppIndex } from "../controllers/binding/peers.ts";
 import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import {
   JWT_POLICY_RESOURCE,
@@ -25,12 +26,17 @@ import { AccessPolicyReconciler } from "../controllers/access-policy/kind.ts";
 import { TenancyFence } from "../controllers/tenancy/fence.ts";
 import { objectsInNamespace, objectsSelectedBy } from "../controllers/tenancy/watches.ts";
 import type { AzureAccessPolicy } from "../api/v1alpha1/access-policy.ts";
-import { specOrMetadataChanged } from "../runtime/controller.ts";
+import { specOrMetadataChanged, specOrMetadataChangedExceptOwnFinalizer } from "../runtime/controller.ts";
 import type { RuntimeConfig } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { KeyIndex } from "../runtime/key-index.ts";
 import { Manager, type ManagerOptions, type WatchRegistration } from "../runtime/manager.ts";
-import type { ApiRegistration, ApimJwtPolicy, LogicAppIdentityBinding } from "../api/v1alpha1/index.ts";
+import {
+  FINALIZER,
+  type ApiRegistration,
+  type ApimJwtPolicy,
+  type LogicAppIdentityBinding,
+} from "../api/v1alpha1/index.ts";
 import { ApiRegistrationReconciler, registrationClaims } from "../controllers/api-registration/kind.ts";
 import { bindingsReferencing, registrationsReferencedBy } from "../controllers/api-registration/watches.ts";
 import { bindingReferencedBy } from "../controllers/binding/gateways.ts";
@@ -104,11 +110,15 @@ export function createOperator(options: OperatorOptions): Manager {
     },
     { resource: NAMESPACE_RESOURCE, map: objectsInNamespace },
   ];
+  // The pass engine adding its finalizer would wake a second pass per new object: the first goes on with what it wrote.
+  const passPredicate = specOrMetadataChangedExceptOwnFinalizer(FINALIZER);
+  // Before the informer starts (it learns objects from events): a pass reads only its own Logic App's bindings.
+  const bindingsByLogicApp = logicAppIndex(manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE));
   const bindings = manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
-    predicate: specOrMetadataChanged,
+    predicate: passPredicate,
     watches: [
       {
         resource: API_REGISTRATION_RESOURCE,
@@ -128,6 +138,7 @@ export function createOperator(options: OperatorOptions): Manager {
         // apimChain goes to Azure directly even with the inventory on; the gateway hosts are cached per service.
         ports: apimChain ? { ...ports, apimChain } : ports,
         ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
+        logicAppIndex: bindingsByLogicApp,
         tenancy,
         guard: tenancy.bindingGuard,
         client: s.client,
@@ -144,7 +155,7 @@ export function createOperator(options: OperatorOptions): Manager {
     name: "ApimJwtPolicy",
     resource: JWT_POLICY_RESOURCE,
     // Our own status writes would otherwise wake us for a pass that only reads; drift is found by resync.
-    predicate: specOrMetadataChanged,
+    predicate: passPredicate,
     watches: [
       {
         resource: BINDING_RESOURCE,
@@ -204,7 +215,7 @@ export function createOperator(options: OperatorOptions): Manager {
   manager.addController<ApiRegistration>({
     name: "ApiRegistration",
     resource: API_REGISTRATION_RESOURCE,
-    predicate: specOrMetadataChanged,
+    predicate: passPredicate,
     watches: [
       {
         resource: BINDING_RESOURCE,

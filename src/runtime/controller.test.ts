@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../api/v1alpha1/metadata.ts";
 import { FakeClock, flushMicrotasks } from "./clock.ts";
-import { Controller, type EventSource } from "./controller.ts";
+import {
+  Controller,
+  specOrMetadataChanged,
+  specOrMetadataChangedExceptOwnFinalizer,
+  type EventSource,
+  type Predicate,
+} from "./controller.ts";
 import type { InformerHandler } from "./informer.ts";
 import {
   RetryableError,
@@ -257,5 +263,77 @@ describe("Controller", () => {
     await t.clock.advance(1);
     expect(aborted).toBe(true);
     expect(result).toBe(false);
+  });
+});
+
+describe("specOrMetadataChangedExceptOwnFinalizer", () => {
+  const OURS = "x.dev/cleanup";
+  const thing = (meta: Partial<KubeObject["metadata"]> = {}): KubeObject => ({
+    apiVersion: "x.dev/v1",
+    kind: "Thing",
+    metadata: { name: "a", namespace: "ns", generation: 1, resourceVersion: String(Math.random()), ...meta },
+    spec: {},
+  });
+
+  /** A primary source whose reconciler adds its finalizer as the pass engine does: passes per new object. */
+  async function passesPerNewObject(predicate: Predicate): Promise<number> {
+    const clock = new FakeClock(0);
+    const handlers: InformerHandler<KubeObject>[] = [];
+    let current: KubeObject | undefined;
+    const emit = (next: KubeObject) => {
+      const old = current;
+      current = next;
+      for (const h of handlers) h(old ? "update" : "add", next, old);
+    };
+    let passes = 0;
+    const controller = new Controller({
+      name: "Thing",
+      resource: R,
+      clock,
+      predicate,
+      primary: {
+        on: (h) => handlers.push(h),
+        get: () => current,
+        list: () => (current ? [current] : []),
+        hasSynced: () => true,
+      },
+      reconciler: {
+        async reconcile() {
+          passes++;
+          const obj = current!;
+          const finalizers = obj.metadata.finalizers ?? [];
+          // The API server's watch event of our own patch, while the pass goes on with the patched object.
+          if (!finalizers.includes(OURS)) emit(thing({ finalizers: [...finalizers, OURS] }));
+          return {};
+        },
+      },
+    });
+    controller.start();
+    emit(thing({ finalizers: ["someone.else/keep"] }));
+    await clock.advance(0);
+    await clock.advance(0);
+    return passes;
+  }
+
+  it("one pass per new object instead of two", async () => {
+    expect(await passesPerNewObject(specOrMetadataChanged)).toBe(2);
+    expect(await passesPerNewObject(specOrMetadataChangedExceptOwnFinalizer(OURS))).toBe(1);
+  });
+
+  it("still wakes on any other change, and on our finalizer being removed", () => {
+    const p = specOrMetadataChangedExceptOwnFinalizer(OURS);
+    const old = thing({ finalizers: ["other"] });
+    expect(p("update", thing({ finalizers: ["other", OURS] }), old)).toBe(false);
+    expect(p("update", thing({ finalizers: ["other", OURS], generation: 2 }), old)).toBe(true);
+    expect(p("update", thing({ finalizers: ["other", OURS], labels: { a: "b" } }), old)).toBe(true);
+    expect(p("update", thing({ finalizers: ["other", OURS], annotations: { a: "b" } }), old)).toBe(true);
+    expect(p("update", thing({ finalizers: [OURS], deletionTimestamp: "2026-12-04T10:00:00Z" }), old)).toBe(
+      true,
+    );
+    // Someone else's finalizer added or changed along with ours.
+    expect(p("update", thing({ finalizers: ["other", "more", OURS] }), old)).toBe(true);
+    expect(p("update", thing({ finalizers: ["other"] }), thing({ finalizers: ["other", OURS] }))).toBe(true);
+    expect(p("update", thing({ finalizers: ["other"] }), thing({ finalizers: ["other"] }))).toBe(false);
+    expect(p("add", thing({ finalizers: [OURS] }))).toBe(true);
   });
 });

@@ -61,6 +61,31 @@ export const specOrMetadataChanged: Predicate = (type, obj, old) => {
   );
 };
 
+/**
+ * specOrMetadataChanged, except for the update whose only change is `finalizer` being added. The pass that adds
+ * its own finalizer goes on with the object the patch returned, so that write's event would only wake a second
+ * pass over the same object (issue 12: two passes per new object). Anything else changed with it still wakes one.
+ */
+export function specOrMetadataChangedExceptOwnFinalizer(finalizer: string): Predicate {
+  return (type, obj, old) => {
+    if (!specOrMetadataChanged(type, obj, old)) return false;
+    if (type !== "update" || !old) return true;
+    const a = obj.metadata;
+    const b = old.metadata;
+    const before = b.finalizers ?? [];
+    const after = a.finalizers ?? [];
+    const onlyOursAdded =
+      !before.includes(finalizer) &&
+      after.includes(finalizer) &&
+      JSON.stringify(after.filter((f) => f !== finalizer)) === JSON.stringify(before) &&
+      a.generation === b.generation &&
+      a.deletionTimestamp === b.deletionTimestamp &&
+      JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
+      JSON.stringify(a.annotations) === JSON.stringify(b.annotations);
+    return !onlyOursAdded;
+  };
+}
+
 export interface ControllerOptions<T extends KubeObject = KubeObject> extends BackoffOptions {
   /** Kind name, used in logs and as the metrics `kind` label. */
   name: string;

@@ -33,6 +33,7 @@ import {
   type BindingObservation,
 } from "./model.ts";
 import { BindingRecords, memoryRecordStore, type OwnershipSession } from "./ownership.ts";
+import { indexedPeers, type LogicAppIndex } from "./peers.ts";
 
 export const NAMING: BindingNaming = { roleAssignmentName, ownershipMarker };
 
@@ -46,6 +47,11 @@ export interface BindingKindOptions {
   records: BindingRecords;
   /** What the workflow check keeps across passes (token versions); default: one per kind instance. */
   workflowReads?: WorkflowReads;
+  /**
+   * The binding cache indexed by Logic App (./peers.ts): a pass then reads only the bindings on its own Logic App
+   * and the claim's holder. Without it every pass walks the whole cache (fine for converge and small tests).
+   */
+  logicAppIndex?: LogicAppIndex;
 }
 
 type BindingHooks = PassHooks<LogicAppIdentityBinding, BindingObservation, BindingAction, BindingStatus>;
@@ -58,8 +64,13 @@ export function bindingKind(
     name: BINDING_KIND,
     resource: BINDING_RESOURCE,
     open: (obj, env) => {
-      const session = options.records.open(obj, env.call.signal ?? env.ctx.signal, () =>
-        env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE).list(),
+      // The cache is asked for when the session opens, not before (a pass may end before it reads any).
+      const cache = () => env.ctx.cache<LogicAppIdentityBinding>(BINDING_RESOURCE);
+      const index = options.logicAppIndex;
+      const session = options.records.open(
+        obj,
+        env.call.signal ?? env.ctx.signal,
+        index ? indexedPeers({ get: (k) => cache().get(k) }, index) : () => cache().list(),
       );
       // The registration cache is asked for only when a grant references one (a controller without that watch
       // still runs bindings that do not).

@@ -31,31 +31,50 @@ import {
   type GraphTriple,
   type ObjectIdentity,
 } from "../shared/ownership.ts";
-import { claimLogicApp, recordKeyOf, releaseClaim, type OwnershipStores } from "../shared/ownership-store.ts";
+import {
+  claimLogicApp,
+  recordKeyOf,
+  releaseClaim,
+  type ClaimPeers,
+  type OwnershipStores,
+} from "../shared/ownership-store.ts";
 import type { OwnershipRecords } from "../shared/pass.ts";
 import type { ActionResult, PassAction } from "../shared/rounds.ts";
 import { selfOf } from "./decide-revocations.ts";
 import { eqi } from "./decide-support.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
+import { scannedPeers, type BindingPeers } from "./peers.ts";
+
+/** The cached bindings a pass may consult: an index (the operator) or a list to walk (converge, plan, tests). */
+export type PeerSource = BindingPeers | (() => readonly Readonly<LogicAppIdentityBinding>[]);
+
+const peersOf = (source: PeerSource): BindingPeers =>
+  typeof source === "function" ? scannedPeers(source) : source;
 
 /** The part of RecordStore a binding uses (RecordStore<BindingRecord> is one; converge uses memory). */
 export type BindingRecordStore = RecordAccess<BindingRecord>;
 
 export interface BindingClaims {
-  /** Claims the Logic App for `self`: undefined when it is this binding's, else the holder's "namespace/name". */
-  claim(
-    self: ClaimCandidate,
-    bindingsInCache: readonly ClaimCandidate[],
-    signal: AbortSignal,
-  ): Promise<string | undefined>;
+  /**
+   * Claims the Logic App for `self`: undefined when it is this binding's, else the holder's "namespace/name".
+   * `peers` gives the cached bindings the decision needs once the claim is read: those on the same Logic App and
+   * the claim's holder (docs/ownership.md), never the whole cache.
+   */
+  claim(self: ClaimCandidate, peers: ClaimPeers, signal: AbortSignal): Promise<string | undefined>;
   release(self: ObjectIdentity, logicAppId: string, signal: AbortSignal): Promise<void>;
 }
 
 /** Claims on the API server (../shared/ownership-store.ts). */
 export function kubeClaims(stores: Pick<OwnershipStores, "claims">, client: KubeClient): BindingClaims {
   return {
-    claim: async (self, bindingsInCache, signal) => {
-      const out = await claimLogicApp({ claims: stores.claims, client, self, bindingsInCache, signal });
+    claim: async (self, peers, signal) => {
+      const out = await claimLogicApp({
+        claims: stores.claims,
+        client,
+        self,
+        bindingsInCache: peers,
+        signal,
+      });
       return out.decision.owner ? undefined : out.decision.holder;
     },
     release: async (self, logicAppId, signal) => {
@@ -102,7 +121,7 @@ export class OwnershipSession {
   private readonly deps: BindingOwnershipDeps;
   private readonly binding: Readonly<LogicAppIdentityBinding>;
   private readonly signal: AbortSignal;
-  private readonly bindings: () => readonly Readonly<LogicAppIdentityBinding>[];
+  private readonly peers: BindingPeers;
   /** The record key (namespace/name). */
   readonly key: string;
   private stored: StoredRecord<BindingRecord> | undefined;
@@ -117,12 +136,12 @@ export class OwnershipSession {
     deps: BindingOwnershipDeps,
     binding: Readonly<LogicAppIdentityBinding>,
     signal: AbortSignal,
-    bindings: () => readonly Readonly<LogicAppIdentityBinding>[],
+    peers: PeerSource,
   ) {
     this.deps = deps;
     this.binding = binding;
     this.signal = signal;
-    this.bindings = bindings;
+    this.peers = peersOf(peers);
     this.key = recordKeyOf(selfOf(binding));
   }
 
@@ -138,13 +157,20 @@ export class OwnershipSession {
     if (this.stored && this.stored.data.uid !== self.uid)
       await this.write(takeOverRecord(this.stored.data, self));
     const target = canonicalLogicAppId(this.binding.spec.logicAppId);
-    const others = this.bindings()
+    // Only what decideClaim looks at: the bindings on this Logic App, and the claim's holder wherever it points
+    // now (a holder whose spec moved away still holds until it lets go). Equal to handing it the whole cache.
+    const sameApp = this.peers
+      .onLogicApp(target)
       .map(asCandidate)
       .filter((b) => recordKeyOf(b) !== this.key);
-    this.othersOnLogicApp = others.filter(
-      (b) => !b.deleting && canonicalLogicAppId(b.logicAppId) === target,
-    ).length;
-    this.claimedBy = await this.deps.claims?.claim(asCandidate(this.binding), others, this.signal);
+    this.othersOnLogicApp = sameApp.filter((b) => !b.deleting).length;
+    const candidates: ClaimPeers = (holder) => {
+      if (!holder || recordKeyOf(holder) === this.key) return sameApp;
+      if (sameApp.some((b) => recordKeyOf(b) === recordKeyOf(holder))) return sameApp;
+      const h = this.peers.get(holder.namespace, holder.name);
+      return h ? [...sameApp, asCandidate(h)] : sameApp;
+    };
+    this.claimedBy = await this.deps.claims?.claim(asCandidate(this.binding), candidates, this.signal);
     this.opened = true;
   }
 
@@ -330,12 +356,8 @@ export class BindingRecords implements OwnershipRecords {
     this.deps = deps;
   }
 
-  open(
-    binding: Readonly<LogicAppIdentityBinding>,
-    signal: AbortSignal,
-    bindings: () => readonly Readonly<LogicAppIdentityBinding>[],
-  ): OwnershipSession {
-    const session = new OwnershipSession(this.deps, binding, signal, bindings);
+  open(binding: Readonly<LogicAppIdentityBinding>, signal: AbortSignal, peers: PeerSource): OwnershipSession {
+    const session = new OwnershipSession(this.deps, binding, signal, peers);
     const key = recordKeyOf(selfOf(binding));
     // One worker per key: the previous pass of this object is over.
     this.sessions.set(key, session);

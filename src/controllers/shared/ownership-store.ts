@@ -72,9 +72,16 @@ export interface ClaimInput {
   /** Used to confirm, on the API server rather than in a cache that may lag, that a claim's holder is gone. */
   client: KubeClient;
   self: ClaimCandidate;
-  bindingsInCache: readonly ClaimCandidate[];
+  /** The cached bindings, or (issue 12) a function of the claim read giving only those the decision needs. */
+  bindingsInCache: readonly ClaimCandidate[] | ClaimPeers;
   signal: AbortSignal;
 }
+
+/**
+ * The cached bindings decideClaim needs once the claim is read: those on the same Logic App, and the claim's
+ * holder (`holder` undefined when there is no claim). Walking the whole cache instead made passes O(N) each.
+ */
+export type ClaimPeers = (holder: ObjectIdentity | undefined) => readonly ClaimCandidate[];
 
 async function holderExists(client: KubeClient, claim: ClaimRecord, signal: AbortSignal): Promise<boolean> {
   try {
@@ -107,7 +114,9 @@ export async function claimLogicApp(input: ClaimInput): Promise<ClaimOutcome> {
   };
   for (let attempt = 0; attempt < 2; attempt++) {
     const current = await claims.get(key, signal);
-    let decision = decideClaim({ self, bindingsInCache: input.bindingsInCache, claim: current?.data });
+    const peers = input.bindingsInCache;
+    const bindingsInCache = typeof peers === "function" ? peers(current?.data) : peers;
+    let decision = decideClaim({ self, bindingsInCache, claim: current?.data });
     if (!decision.owner) return { decision, claim: current };
     if (decision.write === "none") return { decision, claim: current };
     if (decision.write === "create") {
