@@ -557,12 +557,24 @@ export async function waitConverged(
   since = Date.now(),
   o: { ready?: boolean } = {},
 ) {
+  let disagreements: string[] = [];
   for (;;) {
     const objs = await observe(env, fleet.ns, fleetProbes(fleet)).catch(() => undefined);
-    const done = (x: ObservedObject) => (o.ready ? outcomeOf(x) === "Ready" : outcomeOf(x) !== undefined);
-    if (objs && objs.every(done)) return Date.now() - since;
+    // Once faults are cleared (`ready`), settled: the last pass succeeded and the bindings' status matches Azure. A
+    // change made in Azure alone (a recreated identity) leaves every object Ready until a pass sees it, so Ready by
+    // itself would end the wait before the heal it is meant to wait for.
+    const done = (x: ObservedObject) =>
+      o.ready ? outcomeOf(x, true) === "Ready" : outcomeOf(x) !== undefined;
+    if (objs && objs.every(done)) {
+      if (!o.ready) return Date.now() - since;
+      disagreements = findStatusDisagreements(
+        await readWorld(sources(env, fleet.recordsNs)),
+        objs.filter((x) => x.kind === "LogicAppIdentityBinding") as BindingStatusView[],
+      );
+      if (disagreements.length === 0) return Date.now() - since;
+    }
     if (Date.now() - since > boundMs) {
-      const pending = findUnconverged(objs ?? []);
+      const pending = [...findUnconverged(objs ?? []), ...disagreements];
       const all = (objs ?? []).map((o) => {
         const c = (t: string) => o.status?.conditions?.find((x) => x.type === t);
         return `${o.kind} ${o.name}: ${outcomeOf(o) ?? "pending"} (Ready ${c("Ready")?.reason ?? "-"}: ${c("Ready")?.message ?? ""}; Stalled ${c("Stalled")?.status ?? "-"} ${c("Stalled")?.reason ?? ""})`;

@@ -374,11 +374,13 @@ export interface ObservedObject {
 const cond = (o: ObservedObject, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
 /** Ready, or Stalled with a reason; `undefined` while still on its way. */
-export function outcomeOf(o: ObservedObject): "Ready" | "Stalled" | undefined {
+export function outcomeOf(o: ObservedObject, settled = false): "Ready" | "Stalled" | undefined {
   if (o.generation !== undefined && o.status?.observedGeneration !== o.generation) return undefined;
-  // Ready held through a transient failure (Synced=False, ADR 0026) is not converged: the pass that would have seen
-  // drift failed, so status may still describe the world before it (the 30 % matrix caught a recreated identity so).
-  if (cond(o, "Ready")?.status === "True") return cond(o, "Synced")?.status === "False" ? undefined : "Ready";
+  // Settled: Ready held through a transient failure (Synced=False, ADR 0026) does not count, since the pass that
+  // would have seen drift failed and status may still describe the world before it (the 30 % matrix caught a
+  // recreated identity so). While faults go on, a held Ready is still Ready.
+  if (cond(o, "Ready")?.status === "True")
+    return settled && cond(o, "Synced")?.status === "False" ? undefined : "Ready";
   if (cond(o, "Stalled")?.status === "True") return "Stalled";
   return undefined;
 }
@@ -391,7 +393,7 @@ export function findUnconverged(objects: readonly ObservedObject[]): string[] {
   const v: string[] = [];
   for (const o of objects) {
     const id = `${o.kind} ${o.namespace}/${o.name}`;
-    const outcome = outcomeOf(o);
+    const outcome = outcomeOf(o, true);
     if (!outcome) {
       const r = cond(o, "Ready");
       const sy = cond(o, "Synced");
