@@ -95,6 +95,8 @@ export class SimOperator {
   readonly throttledKeys = new Set<string>();
   readonly failures = new Map<string, number>();
   readonly passes: PassRecord[] = [];
+  /** Keys that ended a pass healed (Ready, every grant on the current principal) at least once. */
+  readonly readyKeys = new Set<string>();
   readonly #queue: string[] = [];
   readonly #queued = new Set<string>();
   readonly #active = new Set<string>();
@@ -212,7 +214,7 @@ export class SimOperator {
       this.#feed?.("update", b);
     }
     const p = status?.principalId;
-    this.passes.push({
+    const record: PassRecord = {
       key,
       at: Date.now(),
       ok,
@@ -224,7 +226,9 @@ export class SimOperator {
         (status.roleAssignments ?? []).every((e) => e.principalId === p) &&
         (status.appRoleAssignments ?? []).every((e) => e.principalId === p) &&
         (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-    });
+    };
+    this.passes.push(record);
+    if (record.healed) this.readyKeys.add(key);
     if (r.stoppedBy) {
       if (isAzureError(r.stoppedBy, "Throttled")) this.throttledKeys.add(key);
       const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
@@ -415,15 +419,21 @@ export async function runScenario(
   const counter = await RequestCounter.start(emu);
   const sim = new SimOperator(emu, world, o);
   const keys = [...world.bindings.keys()];
-  const readyKeys = () => {
-    const s = new Set<string>();
-    for (const p of sim.passes) if (p.healed) s.add(p.key);
-    return s;
-  };
   const t0 = Date.now();
+  // Progress on stderr every minute of wall time: a large run is otherwise silent for tens of minutes.
+  const progress = setInterval(() => {
+    void counter.counts().then(
+      (c) =>
+        console.error(
+          `${o.mode} ${o.bindings}/${o.subscriptions}: ${Math.round((Date.now() - t0) / 1000)} s wall, ${sim.readyKeys.size} ever ready, ${sim.passes.length} passes, ${c.total} requests (${c.throttled} 429)`,
+        ),
+      () => undefined,
+    );
+  }, 60_000);
+  progress.unref();
   sim.start();
   for (const k of keys) sim.enqueue(k);
-  await sim.until("cold start", () => readyKeys().size === keys.length, 3_600_000);
+  await sim.until("cold start", () => sim.readyKeys.size === keys.length, 3_600_000);
   const coldStartSeconds = ((Date.now() - t0) * o.timeScale) / 1000;
   const coldStart = await counter.counts();
   const floorSeconds = await counter.writeFloorSeconds();
@@ -489,6 +499,7 @@ export async function runScenario(
       .sort((a, b) => a - b);
   }
   await sim.stop();
+  clearInterval(progress);
   counter.stop();
   console.error(
     `scenario done: ${o.mode} ${o.bindings} bindings / ${o.subscriptions} subs, cold start ${coldStartSeconds.toFixed(0)} s (floor ${floorSeconds.toFixed(0)} s)`,
