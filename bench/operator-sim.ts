@@ -95,6 +95,8 @@ export class SimOperator {
   readonly throttledKeys = new Set<string>();
   readonly failures = new Map<string, number>();
   readonly passes: PassRecord[] = [];
+  /** Keys that ended a pass healed (Ready, every grant on the current principal) at least once. */
+  readonly readyKeys = new Set<string>();
   readonly #queue: string[] = [];
   readonly #queued = new Set<string>();
   readonly #active = new Set<string>();
@@ -212,7 +214,7 @@ export class SimOperator {
       this.#feed?.("update", b);
     }
     const p = status?.principalId;
-    this.passes.push({
+    const record: PassRecord = {
       key,
       at: Date.now(),
       ok,
@@ -224,7 +226,9 @@ export class SimOperator {
         (status.roleAssignments ?? []).every((e) => e.principalId === p) &&
         (status.appRoleAssignments ?? []).every((e) => e.principalId === p) &&
         (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-    });
+    };
+    this.passes.push(record);
+    if (record.healed) this.readyKeys.add(key);
     if (r.stoppedBy) {
       if (isAzureError(r.stoppedBy, "Throttled")) this.throttledKeys.add(key);
       const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
@@ -258,29 +262,100 @@ export interface RequestCounts {
   throttled: number;
 }
 
-export async function countRequests(emu: RunningEmulator): Promise<RequestCounts> {
-  const log = await emu.control.requestLog();
-  const arm = log.filter((e) => e.api === "arm" && e.status !== 429);
-  const graph = log.filter((e) => e.api === "graph" && e.status !== 429);
-  // HEAD (the APIM ETag checks) is a read, as ARM counts it.
-  const read = (e: { method: string }) => e.method === "GET" || e.method === "HEAD";
-  return {
-    total: log.length,
-    armReads: arm.filter(read).length,
-    armWrites: arm.filter((e) => !read(e)).length,
-    graphReads: graph.filter(read).length,
-    graphWrites: graph.filter((e) => !read(e)).length,
-    throttled: log.filter((e) => e.status === 429).length,
-  };
-}
+const zero = (): RequestCounts => ({
+  total: 0,
+  armReads: 0,
+  armWrites: 0,
+  graphReads: 0,
+  graphWrites: 0,
+  throttled: 0,
+});
 
-/** ARM writes per subscription in the request log, and the floor they set: (writes − 200 burst) ÷ 10 per s. */
-export async function writeFloorSeconds(emu: RunningEmulator): Promise<number> {
-  const perSub = new Map<string, number>();
-  for (const e of await emu.control.requestLog())
-    if (e.api === "arm" && e.method !== "GET" && e.method !== "HEAD" && e.status !== 429 && e.subscriptionId)
-      perSub.set(e.subscriptionId, (perSub.get(e.subscriptionId) ?? 0) + 1);
-  return Math.max(0, ...[...perSub.values()].map((w) => Math.max(0, w - 200) / 10));
+/**
+ * Counts what the emulator's request log records, read as it grows. The emulator keeps only its last 20,000
+ * entries (emulator/request-log.ts) and a cold start of 1,000 bindings already sends about that many (the polling
+ * baseline's 1,000-binding row was counted from a trimmed log), so the log is drained every second of wall time by
+ * sequence number, and a gap between two drains (entries trimmed before they were read) fails the benchmark rather
+ * than undercount. Windows are started with `restart()`, never with the emulator's log reset.
+ */
+export class RequestCounter {
+  readonly #emu: RunningEmulator;
+  #since = 0;
+  #counts = zero();
+  /** ARM writes per subscription: the write floor is per subscription (ARM's buckets are). */
+  #writesPerSub = new Map<string, number>();
+  #chain: Promise<void> = Promise.resolve();
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  private constructor(emu: RunningEmulator, drainEveryMs: number) {
+    this.#emu = emu;
+    // A failed drain leaves #chain rejected: the next counts() or restart() throws it.
+    this.#timer = setInterval(() => void this.#drain().catch(() => undefined), drainEveryMs);
+    this.#timer.unref();
+  }
+
+  /** Counts from now on (earlier entries are dropped from the emulator's log first). */
+  static async start(emu: RunningEmulator, drainEveryMs = 1000): Promise<RequestCounter> {
+    await emu.control.resetLog();
+    return new RequestCounter(emu, drainEveryMs);
+  }
+
+  #drain(): Promise<void> {
+    this.#chain = this.#chain.then(async () => {
+      const entries = await this.#emu.control.requestLog({ since: this.#since });
+      if (entries.length === 0) return;
+      if (this.#since > 0 && entries[0]!.seq !== this.#since + 1)
+        throw new Error(
+          `benchmark: the emulator's request log dropped entries ${this.#since + 1}–${entries[0]!.seq - 1} before they were counted`,
+        );
+      const c = this.#counts;
+      for (const e of entries) {
+        c.total++;
+        if (e.status === 429) {
+          c.throttled++;
+          continue;
+        }
+        // HEAD (the APIM ETag checks) is a read, as ARM counts it.
+        const read = e.method === "GET" || e.method === "HEAD";
+        if (e.api === "arm") {
+          if (read) c.armReads++;
+          else {
+            c.armWrites++;
+            if (e.subscriptionId)
+              this.#writesPerSub.set(e.subscriptionId, (this.#writesPerSub.get(e.subscriptionId) ?? 0) + 1);
+          }
+        } else if (e.api === "graph") {
+          if (read) c.graphReads++;
+          else c.graphWrites++;
+        }
+      }
+      this.#since = entries.at(-1)!.seq;
+    });
+    return this.#chain;
+  }
+
+  /** Everything sent since the last `restart()` (or `start`). */
+  async counts(): Promise<RequestCounts> {
+    await this.#drain();
+    return { ...this.#counts };
+  }
+
+  /** The floor ARM writes set since the last restart: (writes − 200 burst) ÷ 10 per s, per subscription. */
+  async writeFloorSeconds(): Promise<number> {
+    await this.#drain();
+    return Math.max(0, ...[...this.#writesPerSub.values()].map((w) => Math.max(0, w - 200) / 10));
+  }
+
+  /** Starts a new window: what was sent until now is counted and forgotten. */
+  async restart(): Promise<void> {
+    await this.#drain();
+    this.#counts = zero();
+    this.#writesPerSub.clear();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }
 
 /** ARM's published limits, scaled: what the emulator enforces during a benchmark. */
@@ -341,45 +416,51 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const world = await seedWorld(emu, o.bindings, o.subscriptions);
   await armThrottling(emu, o.timeScale);
-  await emu.control.resetLog();
+  const counter = await RequestCounter.start(emu);
   const sim = new SimOperator(emu, world, o);
   const keys = [...world.bindings.keys()];
-  const readyKeys = () => {
-    const s = new Set<string>();
-    for (const p of sim.passes) if (p.healed) s.add(p.key);
-    return s;
-  };
   const t0 = Date.now();
+  // Progress on stderr every minute of wall time: a large run is otherwise silent for tens of minutes.
+  const progress = setInterval(() => {
+    void counter.counts().then(
+      (c) =>
+        console.error(
+          `${o.mode} ${o.bindings}/${o.subscriptions}: ${Math.round((Date.now() - t0) / 1000)} s wall, ${sim.readyKeys.size} ever ready, ${sim.passes.length} passes, ${c.total} requests (${c.throttled} 429)`,
+        ),
+      () => undefined,
+    );
+  }, 60_000);
+  progress.unref();
   sim.start();
   for (const k of keys) sim.enqueue(k);
-  await sim.until("cold start", () => readyKeys().size === keys.length, 3_600_000);
+  await sim.until("cold start", () => sim.readyKeys.size === keys.length, 3_600_000);
   const coldStartSeconds = ((Date.now() - t0) * o.timeScale) / 1000;
-  const coldStart = await countRequests(emu);
-  const floorSeconds = await writeFloorSeconds(emu);
+  const coldStart = await counter.counts();
+  const floorSeconds = await counter.writeFloorSeconds();
 
   // One refresh, counted on its own (what reads per refresh cost). The interval timer is paused and any refresh in
   // flight drained first: at a high time scale the timer fires every second, and a refresh joined half-way would be
   // counted half (the CI count test failed that way under load).
   sim.inventory?.stop();
   if (sim.inventory) await sim.inventory.refresh();
-  await emu.control.resetLog();
+  await counter.restart();
   if (sim.inventory) await sim.inventory.refresh();
-  const refresh = await countRequests(emu);
+  const refresh = await counter.counts();
   sim.inventory?.start();
   // Optionally, one pass over every binding, counted (the CI version: counts that do not depend on timing).
   let pass: RequestCounts | undefined;
   if (o.countPass) {
     await sim.until("queue idle", () => sim.idle(), 600_000);
-    await emu.control.resetLog();
+    await counter.restart();
     for (const k of keys) sim.enqueue(k);
     await sim.until("one pass", () => sim.idle(), 600_000);
-    pass = await countRequests(emu);
+    pass = await counter.counts();
   }
   // Steady state: everything the operator sends during a window of `steadyMinutes` (unscaled), per hour.
   const windowMs = (o.steadyMinutes ?? 10) * 60_000;
-  await emu.control.resetLog();
+  await counter.restart();
   await sleep(windowMs / o.timeScale);
-  const steady = await countRequests(emu);
+  const steady = await counter.counts();
   const perHour = 3_600_000 / windowMs;
   const readsPerHour = Math.round(perHour * (steady.armReads + steady.graphReads));
   const writesPerHour = Math.round(perHour * (steady.armWrites + steady.graphWrites));
@@ -418,6 +499,8 @@ export async function runScenario(
       .sort((a, b) => a - b);
   }
   await sim.stop();
+  clearInterval(progress);
+  counter.stop();
   console.error(
     `scenario done: ${o.mode} ${o.bindings} bindings / ${o.subscriptions} subs, cold start ${coldStartSeconds.toFixed(0)} s (floor ${floorSeconds.toFixed(0)} s)`,
   );

@@ -54,6 +54,13 @@ export class EmulatorControlError extends Error {
   }
 }
 
+/** A reset on a reused keep-alive connection before any response: see `EmulatorControl.call`. */
+class StaleSocketError extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+  }
+}
+
 export class EmulatorControl {
   readonly url: string;
   private readonly ca: string;
@@ -73,22 +80,53 @@ export class EmulatorControl {
     const u = new URL(`${this.url}/_emulator${path}`);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, v);
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    return this.send<T>(u, method, path, payload).catch((e: unknown) => {
+      // A keep-alive race, not a failure: the server closed a pooled connection as idle while this request was
+      // being written to it (the server's keep-alive timer and the request fall in the same turn of the event
+      // loop whenever the process, which in tests and benchmarks also hosts the emulator, was busy for longer
+      // than the server's keepAliveTimeout: the client agent's own idle timer never ran). The server read
+      // nothing from that socket, so the request was not processed and sending it once more on a fresh
+      // connection is safe for every method; Node's documented pattern
+      // (https://nodejs.org/api/http.html#requestreusedsocket). The retry opens its own connection (every pooled
+      // one may be as stale after such a pause); any other error, or a reset of that connection, is real.
+      if (e instanceof StaleSocketError) return this.send<T>(u, method, path, payload, true);
+      throw e;
+    });
+  }
+
+  private send<T>(
+    u: URL,
+    method: string,
+    path: string,
+    payload: string | undefined,
+    fresh = false,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let responded = false;
       const req = request(
         u,
         {
           method,
           ca: this.ca,
+          ...(fresh ? { agent: false } : {}),
           headers: payload
             ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
             : {},
         },
         (res) => {
+          responded = true;
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
+          // A connection lost mid-response is emitted here, not on `req`; unheard, it would be an uncaught exception.
+          res.on("error", reject);
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
-            const parsed: unknown = text ? JSON.parse(text) : undefined;
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch (e) {
+              if ((res.statusCode ?? 500) < 400) return reject(e as Error);
+            }
             if ((res.statusCode ?? 500) >= 400) {
               const msg = (parsed as { error?: { message?: string } } | undefined)?.error?.message ?? text;
               reject(new EmulatorControlError(res.statusCode ?? 500, `${method} ${path}: ${msg}`));
@@ -96,7 +134,9 @@ export class EmulatorControl {
           });
         },
       );
-      req.on("error", reject);
+      req.on("error", (e: NodeJS.ErrnoException) =>
+        reject(req.reusedSocket && !responded && e.code === "ECONNRESET" ? new StaleSocketError(e) : e),
+      );
       req.end(payload);
     });
   }

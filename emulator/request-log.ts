@@ -31,6 +31,7 @@ export interface LogSummary {
 }
 
 const MAX_ENTRIES = 20_000;
+const TRIM_CHUNK = 1_000;
 
 /** Every ARM/Graph request (control calls excluded), with counts that survive trimming of old entries. */
 export class RequestLog {
@@ -40,7 +41,10 @@ export class RequestLog {
 
   add(e: Omit<LogEntry, "seq">): void {
     this.entries.push({ ...e, seq: ++this.seq });
-    if (this.entries.length > MAX_ENTRIES) this.entries.splice(0, this.entries.length - MAX_ENTRIES);
+    // Trimmed in chunks: a splice of one entry from 20,000 on every request cost the 5,000-binding bench 6 % of
+    // its CPU. Between MAX_ENTRIES and MAX_ENTRIES + TRIM_CHUNK entries are kept.
+    if (this.entries.length > MAX_ENTRIES + TRIM_CHUNK)
+      this.entries.splice(0, this.entries.length - MAX_ENTRIES);
     const op = (this.counts.operations[e.operation] ??= { total: 0, byStatus: {} });
     const status = e.outcome === "response" ? String(e.status) : e.outcome;
     op.total++;

@@ -23,8 +23,12 @@ export function normaliseScope(scope: string): string {
   return s === "/" ? "/" : s;
 }
 
-const atOrBelow = (inner: string, outer: string): boolean =>
-  outer === "/" || key(inner) === key(outer) || key(inner).startsWith(`${key(outer)}/`);
+const atOrBelow = (inner: string, outer: string): boolean => {
+  if (outer === "/") return true;
+  const i = key(inner);
+  const o = key(outer);
+  return i === o || i.startsWith(`${o}/`);
+};
 
 function subscriptionPrefix(scope: string): string {
   const m = /^\/subscriptions\/[^/]+/i.exec(scope);
@@ -293,8 +297,13 @@ export const authorizationRoutes: Route[] = [
     kind: "read",
     handle: (ctx, [scope]) => {
       checkScope(ctx, normaliseScope(scope!));
-      const items = listAssignments(ctx.rt, scope!, ctx.query.get("$filter")).map(renderRoleAssignment);
-      return { status: 200, body: page(ctx, items, ctx.rt.config.armPageSize) };
+      // Rendered after paging: a subscription's list of thousands is otherwise rendered whole for every page.
+      const p = page(
+        ctx,
+        listAssignments(ctx.rt, scope!, ctx.query.get("$filter")),
+        ctx.rt.config.armPageSize,
+      );
+      return { status: 200, body: { ...p, value: p.value.map(renderRoleAssignment) } };
     },
   },
   {

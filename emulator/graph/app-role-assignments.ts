@@ -118,11 +118,12 @@ export const appRoleAssignmentRoutes: Route[] = [
     kind: "read",
     handle: (ctx, [id, appId]) => {
       const sp = resource(ctx, id, appId);
+      const spKey = key(sp.id);
       const items = filterAssignments(
         ctx,
-        Object.values(ctx.rt.state.appRoleAssignments).filter((a) => key(a.resourceId) === key(sp.id)),
-      ).map(renderAppRoleAssignment);
-      return { status: 200, body: graphPage(ctx, items, context(sp)) };
+        Object.values(ctx.rt.state.appRoleAssignments).filter((a) => key(a.resourceId) === spKey),
+      );
+      return { status: 200, body: graphPage(ctx, items, context(sp), renderAppRoleAssignment) };
     },
   },
   {

@@ -17,16 +17,24 @@ export function visibleServicePrincipal(
   ctx: Ctx,
   ref: { id?: string; appId?: string },
 ): ServicePrincipalRecord {
-  const all = Object.values(ctx.rt.state.servicePrincipals);
+  // Every Graph call on a service principal comes through here: no scan of all of them when the id is known.
   const sp = ref.id
     ? ctx.rt.state.servicePrincipals[ref.id.toLowerCase()]
-    : all.find((s) => s.appId.toLowerCase() === ref.appId?.toLowerCase());
+    : Object.values(ctx.rt.state.servicePrincipals).find(
+        (s) => s.appId.toLowerCase() === ref.appId?.toLowerCase(),
+      );
   if (!sp || !isReplicated(ctx.rt, sp)) return notFound(ref.id ?? ref.appId ?? "");
   return sp;
 }
 
 /** Graph collection paging: `$top` (default from config), opaque `$skiptoken`, absolute `@odata.nextLink`. */
-export function graphPage<T>(ctx: Ctx, items: T[], context: string): Record<string, unknown> {
+export function graphPage<T, R = T>(
+  ctx: Ctx,
+  items: T[],
+  context: string,
+  /** Applied to the page's items only (a list of thousands is otherwise rendered whole for each page). */
+  render?: (item: T) => R,
+): Record<string, unknown> {
   const top = Math.min(
     999,
     Number(ctx.query.get("$top") ?? ctx.rt.config.graphPageSize) || ctx.rt.config.graphPageSize,
@@ -40,7 +48,8 @@ export function graphPage<T>(ctx: Ctx, items: T[], context: string): Record<stri
     next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
     out["@odata.nextLink"] = next.toString();
   }
-  out.value = items.slice(skip, skip + top);
+  const page = items.slice(skip, skip + top);
+  out.value = render ? page.map(render) : page;
   return out;
 }
 
