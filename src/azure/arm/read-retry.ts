@@ -28,7 +28,12 @@ export const READ_RETRY_DEFAULTS = { maxRetries: 2, minDelayMs: 200, maxDelayMs:
 /** HTTP methods that are safe and idempotent (RFC 9110 §9.2.1, §9.2.2): a repeat changes nothing in Azure. */
 const IDEMPOTENT_READS = new Set(["GET", "HEAD"]);
 
-/** Socket-level failures worth another try (the same list the error classifier calls Transient). */
+/**
+ * Socket-level failures worth another try within a pass: a subset of what the error classifier (transport.ts) calls
+ * Transient. DNS and unreachable-network failures are left out on purpose: they do not heal within a retry's
+ * 200–800 ms, so they go back to the work queue at once. REQUEST_SEND_ERROR is the pipeline's own code for a request
+ * that never got out.
+ */
 const NETWORK_CODES = new Set([
   "ECONNRESET",
   "ECONNREFUSED",

@@ -177,21 +177,38 @@ export class ApimWatch {
       held.doc = undefined;
       held.absent = false;
     };
+    /** Served while fresh; otherwise read, and learnt unless a write moved the entry meanwhile. */
+    const readThrough = async <D extends { etag: string }>(
+      held: Held<D>,
+      read: () => Promise<D | undefined>,
+    ): Promise<D | undefined> => {
+      const s = served(held);
+      if (s.hit) {
+        stats.hits++;
+        return s.doc;
+      }
+      stats.misses++;
+      const version = held.version;
+      const doc = await read();
+      if (held.version === version) learn(held, doc);
+      return doc;
+    };
+    /** A delete that succeeded leaves a known absence; one that failed leaves nothing known. */
+    const deleted = async <D extends { etag: string }>(
+      held: Held<D>,
+      remove: () => Promise<void>,
+    ): Promise<void> => {
+      try {
+        await remove();
+        learn(held, undefined);
+      } catch (e) {
+        forget(held);
+        throw e;
+      }
+    };
     return {
       checkTarget: (target, call) => inner.checkTarget(target, call),
-      getPolicy: async (target, call) => {
-        const held = this.#policy(target);
-        const s = served(held);
-        if (s.hit) {
-          stats.hits++;
-          return s.doc;
-        }
-        stats.misses++;
-        const version = held.version;
-        const doc = await inner.getPolicy(target, call);
-        if (held.version === version) learn(held, doc);
-        return doc;
-      },
+      getPolicy: (target, call) => readThrough(this.#policy(target), () => inner.getPolicy(target, call)),
       putPolicy: async (target, xml, ifMatch, call) => {
         const held = this.#policy(target);
         try {
@@ -205,29 +222,12 @@ export class ApimWatch {
           throw e;
         }
       },
-      deletePolicy: async (target, ifMatch, call) => {
-        const held = this.#policy(target);
-        try {
-          await inner.deletePolicy(target, ifMatch, call);
-          learn(held, undefined);
-        } catch (e) {
-          forget(held);
-          throw e;
-        }
-      },
-      getFragment: async (serviceId, fragmentId, call) => {
-        const held = this.#fragment(serviceId, fragmentId);
-        const s = served(held);
-        if (s.hit) {
-          stats.hits++;
-          return s.doc;
-        }
-        stats.misses++;
-        const version = held.version;
-        const doc = await inner.getFragment(serviceId, fragmentId, call);
-        if (held.version === version) learn(held, doc);
-        return doc;
-      },
+      deletePolicy: (target, ifMatch, call) =>
+        deleted(this.#policy(target), () => inner.deletePolicy(target, ifMatch, call)),
+      getFragment: (serviceId, fragmentId, call) =>
+        readThrough(this.#fragment(serviceId, fragmentId), () =>
+          inner.getFragment(serviceId, fragmentId, call),
+        ),
       putFragment: async (serviceId, fragmentId, xml, description, ifMatch, call) => {
         const held = this.#fragment(serviceId, fragmentId);
         try {
@@ -237,16 +237,10 @@ export class ApimWatch {
           forget(held);
         }
       },
-      deleteFragment: async (serviceId, fragmentId, ifMatch, call) => {
-        const held = this.#fragment(serviceId, fragmentId);
-        try {
-          await inner.deleteFragment(serviceId, fragmentId, ifMatch, call);
-          learn(held, undefined);
-        } catch (e) {
-          forget(held);
-          throw e;
-        }
-      },
+      deleteFragment: (serviceId, fragmentId, ifMatch, call) =>
+        deleted(this.#fragment(serviceId, fragmentId), () =>
+          inner.deleteFragment(serviceId, fragmentId, ifMatch, call),
+        ),
     };
   }
 }
