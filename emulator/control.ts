@@ -4,6 +4,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { listAssignments, renderRoleAssignment } from "./arm/authorization.ts";
+import { deleteRoleAssignment } from "./arm/role-assignment-index.ts";
 import { createAppRoleAssignment, renderAppRoleAssignment } from "./graph/app-role-assignments.ts";
 import { liveApplications, softDeleteApplication } from "./graph/applications.ts";
 import { renderServicePrincipal } from "./graph/service-principals.ts";
@@ -122,9 +123,7 @@ const ROUTES: Record<string, Handler> = {
   },
   "POST /role-assignments/delete": (rt, b: { name: string }) => {
     const k = b.name.split("/").pop()!.toLowerCase();
-    const had = Boolean(rt.state.roleAssignments[k]);
-    delete rt.state.roleAssignments[k];
-    return { deleted: had };
+    return { deleted: deleteRoleAssignment(rt, k) };
   },
   "GET /state/app-role-assignments": (rt, _b, q) =>
     Object.values(rt.state.appRoleAssignments)

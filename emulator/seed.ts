@@ -2,6 +2,7 @@
 import { putFragment, putPolicy, apimServiceId, newEtag } from "./arm/apim.ts";
 import { normaliseScope, renderRoleAssignment } from "./arm/authorization.ts";
 import { rgId } from "./arm/common.ts";
+import { putRoleAssignment } from "./arm/role-assignment-index.ts";
 import { deleteWorkflowRecord, putWorkflow } from "./arm/logic.ts";
 import { putUami } from "./arm/msi.ts";
 import { putSite } from "./arm/web.ts";
@@ -530,7 +531,7 @@ export function seedRoleAssignment(rt: Runtime, a: SeedRoleAssignment): JsonObje
     createdBy: null,
     updatedBy: null,
   };
-  rt.state.roleAssignments[key(name)] = record;
+  putRoleAssignment(rt, record);
   return renderRoleAssignment(record);
 }
 

@@ -4,6 +4,12 @@ import { findPrincipal, isReplicated } from "../principals.ts";
 import type { Runtime } from "../runtime.ts";
 import type { JsonObject, RoleAssignmentRecord, RoleDefinitionRecord } from "../state.ts";
 import { asObject, requireResourceGroup } from "./common.ts";
+import {
+  deleteRoleAssignment,
+  putRoleAssignment,
+  roleAssignmentsOf,
+  scopeKeyOf,
+} from "./role-assignment-index.ts";
 import { BUILT_IN_ROLES } from "./role-catalogue.ts";
 
 const VERSIONS = [
@@ -187,9 +193,9 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
     existing.updatedBy = callerObjectId(ctx);
     return { status: 200, body: renderRoleAssignment(existing) };
   }
-  const clash = Object.values(rt.state.roleAssignments).find(
+  const clash = roleAssignmentsOf(rt, principalId).find(
     (a) =>
-      key(a.scope) === key(scope) &&
+      scopeKeyOf(a) === key(scope) &&
       a.roleDefinitionName.toLowerCase() === roleName.toLowerCase() &&
       a.principalId.toLowerCase() === principalId.toLowerCase(),
   );
@@ -218,7 +224,7 @@ function createAssignment(ctx: Ctx, rawScope: string, name: string): Reply {
     createdBy: null,
     updatedBy: callerObjectId(ctx),
   };
-  rt.state.roleAssignments[key(name)] = record;
+  putRoleAssignment(rt, record);
   return { status: 201, body: renderRoleAssignment(record) };
 }
 
@@ -227,7 +233,16 @@ function findAssignment(rt: Runtime, scope: string, name: string): RoleAssignmen
   return a && key(a.scope) === key(normaliseScope(scope)) ? a : undefined;
 }
 
-/** Filters for list calls: at, above and below the scope by default; at or above with atScope(). */
+/** `inner` is `outer` or below it (both already keys); `startsWith` without building `${outer}/` per record. */
+const keyWithin = (inner: string, outer: string): boolean =>
+  inner === outer ||
+  (inner.length > outer.length && inner.charCodeAt(outer.length) === 47 && inner.startsWith(outer));
+
+/**
+ * Filters for list calls: at, above and below the scope by default; at or above with atScope(). Same answer as
+ * `atOrBelow` over every assignment, but a principal filter reads the principal's assignments only and scope keys
+ * are computed once per record (./role-assignment-index.ts): each page of a subscription's list runs this again.
+ */
 export function listAssignments(
   rt: Runtime,
   rawScope: string,
@@ -235,11 +250,15 @@ export function listAssignments(
 ): RoleAssignmentRecord[] {
   const scope = normaliseScope(rawScope);
   const f = parseAssignmentFilter(filter);
-  return Object.values(rt.state.roleAssignments).filter((a) => {
-    const above = atOrBelow(scope, a.scope);
-    const below = atOrBelow(a.scope, scope);
-    if (f.atScope ? !above : !(above || below)) return false;
-    return !f.principalId || a.principalId.toLowerCase() === f.principalId.toLowerCase();
+  const scopeKey = key(scope);
+  const candidates = f.principalId
+    ? roleAssignmentsOf(rt, f.principalId)
+    : Object.values(rt.state.roleAssignments);
+  return candidates.filter((a) => {
+    const aKey = scopeKeyOf(a);
+    const above = a.scope === "/" || keyWithin(scopeKey, aKey);
+    if (f.atScope) return above;
+    return above || scope === "/" || keyWithin(aKey, scopeKey);
   });
 }
 
@@ -285,7 +304,7 @@ export const authorizationRoutes: Route[] = [
     handle: (ctx, [scope, name]) => {
       const a = findAssignment(ctx.rt, scope!, name!);
       if (!a) return { status: 204 };
-      delete ctx.rt.state.roleAssignments[key(a.name)];
+      deleteRoleAssignment(ctx.rt, key(a.name));
       return { status: 200, body: renderRoleAssignment(a) };
     },
   },
