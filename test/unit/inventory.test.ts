@@ -3,7 +3,7 @@
  * serves must equal what Azure holds, it must get there with one paged list per subscription instead of a GET per
  * object, and a refresh must report what changed behind its back to exactly the bindings that depend on it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { startEmulator } from "../../emulator/index.ts";
 import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
 import { rfc3339, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
@@ -184,6 +184,55 @@ describe("Inventory: reads", () => {
     expect(r.stoppedBy).toBeUndefined();
     expect(r.status!.conditions!.find((c) => c.type === "Ready")?.status).toBe("True");
     expect((await emu.control.listRoleAssignments({ principalId: principal })).length).toBe(1);
+  });
+});
+
+describe("Inventory: an API's list in flight", () => {
+  /** The direct ports, with each `appRoleAssignedTo` list held after Azure answered until the test lets it go. */
+  function heldLists(): { inner: AzurePorts; held: (() => void)[] } {
+    const held: (() => void)[] = [];
+    const graph = direct.graph;
+    const inner: AzurePorts = {
+      ...direct,
+      graph: {
+        listAppRoleAssignedTo: async (id, call) => {
+          const got = await graph.listAppRoleAssignedTo(id, call);
+          await new Promise<void>((r) => held.push(r));
+          return got;
+        },
+        createAppRoleAssignment: (r, p, a, call) => graph.createAppRoleAssignment(r, p, a, call),
+        deleteAppRoleAssignment: (r, id, call) => graph.deleteAppRoleAssignment(r, id, call),
+        findServicePrincipal: (api, call) => graph.findServicePrincipal(api, call),
+      },
+    };
+    return { inner, held };
+  }
+
+  it("readers share one list, and a grant made meanwhile is served after it, whichever reader came last", async () => {
+    const [app] = await seedApps(1, "race");
+    const principal = (await emu.control.getLogicApp(app!)).identity!.principalId!;
+    const sp = ids.ordersApi.servicePrincipalId;
+    const { inner, held } = heldLists();
+    const ports = new Inventory(inner, direct.listings).ports();
+    await emu.control.resetLog();
+    // Two workers read an API the inventory does not hold yet: Azure answers before the grant below exists.
+    const first = ports.graph.listAppRoleAssignedTo(sp);
+    const second = ports.graph.listAppRoleAssignedTo(sp);
+    await vi.waitFor(() => expect(held.length).toBeGreaterThan(0));
+    await new Promise((r) => setTimeout(r, 100));
+    const created = await ports.graph.createAppRoleAssignment(sp, principal, ids.ordersApi.appRoles.AddRole);
+    // The list that started last ends first (a separate list per reader lost the grant this way: one journal).
+    while (held.length > 0) {
+      held.pop()!();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.all([first, second]);
+    const served = await ports.graph.listAppRoleAssignedTo(sp);
+    expect(served.map((a) => a.id)).toContain(created.id);
+    expect(await count("AppRoleAssignedTo_List")).toBe(1);
+    // What Azure holds, for comparison.
+    const truth = await emu.control.listAppRoleAssignments({ principalId: principal });
+    expect(truth.map((a) => a.id)).toEqual([created.id]);
   });
 });
 

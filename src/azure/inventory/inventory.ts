@@ -116,7 +116,9 @@ export class Inventory {
   readonly #subFailedAt = new Map<string, number>();
   readonly #subJournal = new Map<string, Journal<SubscriptionSnapshot>>();
   readonly #apis = new Map<string, ApiSnapshot>();
-  readonly #apiJournal = new Map<string, Journal<ApiSnapshot>>();
+  /** Every API list in flight has its own journal (a 409's fresh list may overlap the shared one). */
+  readonly #apiJournals = new Map<string, Set<Journal<ApiSnapshot>>>();
+  readonly #apiLoads = new Map<string, Promise<ApiSnapshot | undefined>>();
   readonly #sps = new Map<string, ServicePrincipal>();
   readonly #apim: ApimWatch;
   readonly #onRefresh: ((o: RefreshObservation) => void) | undefined;
@@ -301,33 +303,54 @@ export class Inventory {
     return p;
   }
 
-  async #loadApi(resourceId: string): Promise<ApiSnapshot | undefined> {
+  /**
+   * Lists an API's assignments, replaying writes made while the list was in flight. Callers share the list in
+   * flight (32 workers meeting a stale list each started their own: at 5,000 bindings, 50 pages each, and with one
+   * journal per API the write one of them journaled was lost when another list finished last). `fresh` starts a
+   * new list even so (after a 409, the list must have started after it). Lists overlap then, so each keeps its
+   * own journal, every write goes to all of them, and a list that started before the one installed is not
+   * installed over it.
+   */
+  #loadApi(resourceId: string, opts: { fresh?: boolean } = {}): Promise<ApiSnapshot | undefined> {
     const key = lower(resourceId);
+    const inFlight = this.#apiLoads.get(key);
+    if (inFlight && !opts.fresh) return inFlight;
     const journal: Journal<ApiSnapshot> = [];
-    this.#apiJournal.set(key, journal);
-    try {
-      const startedAt = this.#now();
-      const list = await this.#inner.graph.listAppRoleAssignedTo(resourceId);
-      const snap: ApiSnapshot = {
-        resourceId,
-        takenAt: startedAt,
-        assignments: new Map(list.map((a) => [lower(a.id), a])),
-      };
-      for (const replay of journal) replay(snap);
+    let journals = this.#apiJournals.get(key);
+    if (!journals) this.#apiJournals.set(key, (journals = new Set()));
+    journals.add(journal);
+    const install = (snap: ApiSnapshot): ApiSnapshot => {
+      const current = this.#apis.get(key);
+      if (current && current.takenAt > snap.takenAt) return current;
       this.#apis.set(key, snap);
       return snap;
-    } catch (e) {
-      if (isAzureError(e, "NotFound")) {
-        // The API's service principal is gone, and its assignments with it.
-        const snap: ApiSnapshot = { resourceId, takenAt: this.#now(), assignments: new Map() };
-        this.#apis.set(key, snap);
-        return snap;
+    };
+    const p: Promise<ApiSnapshot | undefined> = (async () => {
+      const startedAt = this.#now();
+      try {
+        const list = await this.#inner.graph.listAppRoleAssignedTo(resourceId);
+        const snap: ApiSnapshot = {
+          resourceId,
+          takenAt: startedAt,
+          assignments: new Map(list.map((a) => [lower(a.id), a])),
+        };
+        for (const replay of journal) replay(snap);
+        return install(snap);
+      } catch (e) {
+        if (isAzureError(e, "NotFound")) {
+          // The API's service principal is gone, and its assignments with it.
+          return install({ resourceId, takenAt: startedAt, assignments: new Map() });
+        }
+        this.#onError?.(e, `servicePrincipal/${resourceId}`);
+        return undefined;
       }
-      this.#onError?.(e, `servicePrincipal/${resourceId}`);
-      return undefined;
-    } finally {
-      if (this.#apiJournal.get(key) === journal) this.#apiJournal.delete(key);
-    }
+    })().finally(() => {
+      journals.delete(journal);
+      if (journals.size === 0 && this.#apiJournals.get(key) === journals) this.#apiJournals.delete(key);
+      if (this.#apiLoads.get(key) === p) this.#apiLoads.delete(key);
+    });
+    if (!inFlight) this.#apiLoads.set(key, p);
+    return p;
   }
 
   /** The subscription's list if fresh, loading it on first use (concurrent callers share one load). */
@@ -357,7 +380,7 @@ export class Inventory {
     const key = lower(resourceId);
     const snap = this.#apis.get(key);
     if (snap) change(snap);
-    this.#apiJournal.get(key)?.push(change);
+    for (const j of this.#apiJournals.get(key) ?? []) j.push(change);
   }
 
   async #relistScope(scope: string): Promise<void> {
@@ -504,7 +527,8 @@ export class Inventory {
             ...(rest as []),
           );
         } catch (e) {
-          if (isAzureError(e, "Exists") && this.#apis.has(lower(resourceId))) await this.#loadApi(resourceId);
+          if (isAzureError(e, "Exists") && this.#apis.has(lower(resourceId)))
+            await this.#loadApi(resourceId, { fresh: true });
           throw e;
         }
         this.#recordApi(resourceId, (s) => s.assignments.set(lower(created.id), created));
