@@ -44,6 +44,8 @@ const { values } = parseArgs({
   allowNegative: true,
 });
 const N = Number(values.bindings);
+// Ctrl-C (or `kill -INT`) exits normally, so `--cpu-prof` on a run stopped by hand still writes its profile.
+process.once("SIGINT", () => process.exit(130));
 if (values.rss !== undefined) {
   const { rssBench } = await import("./rss.ts");
   await rssBench(Number(values.rss), values["node-flags"].split(" ").filter(Boolean));

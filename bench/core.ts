@@ -5,3 +5,4 @@
 export { converge } from "../src/controllers/binding/kind.ts";
 export { decide } from "../src/controllers/binding/decide.ts";
 export { gather } from "../src/controllers/binding/gather.ts";
+export { recheckAfterMs } from "../src/controllers/shared/rounds.ts";

@@ -16,7 +16,7 @@ import { Inventory } from "../src/azure/inventory/inventory.ts";
 import type { AzurePorts } from "../src/azure/ports.ts";
 import type { InformerHandler } from "../src/runtime/informer.ts";
 import { KeyIndex } from "../src/runtime/key-index.ts";
-import { converge } from "./core.ts";
+import { converge, recheckAfterMs } from "./core.ts";
 
 export type Mode = "inventory" | "polling";
 
@@ -103,6 +103,11 @@ export class SimOperator {
   readonly #dirty = new Set<string>();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #retries = new Map<string, number>();
+  /** When each key's pass in flight started (wall ms), and each pending timer's due time: for `whereIs`. */
+  readonly #activeSince = new Map<string, number>();
+  readonly #timerDue = new Map<string, number>();
+  /** Each key's last pass, as `whereIs` reports it. */
+  readonly #last = new Map<string, string>();
   #wake: (() => void) | undefined;
   #running = false;
   #workers: Promise<void>[] = [];
@@ -168,15 +173,31 @@ export class SimOperator {
   later(key: string, unscaledMs: number): void {
     const prev = this.#timers.get(key);
     if (prev) clearTimeout(prev);
-    const t = setTimeout(
-      () => {
-        this.#timers.delete(key);
-        this.enqueue(key);
-      },
-      Math.max(0, unscaledMs / this.opts.timeScale),
-    );
+    const wallMs = Math.max(0, unscaledMs / this.opts.timeScale);
+    const t = setTimeout(() => {
+      this.#timers.delete(key);
+      this.#timerDue.delete(key);
+      this.enqueue(key);
+    }, wallMs);
     t.unref?.();
     this.#timers.set(key, t);
+    this.#timerDue.set(key, Date.now() + wallMs);
+  }
+
+  /**
+   * Where a key is in the queue machinery and how its last pass ended: what a run whose cold start stops short
+   * of every key prints about the keys left behind (queued, in a pass since when, waiting on a timer, or nowhere).
+   */
+  whereIs(key: string): string {
+    const at: string[] = [];
+    if (this.#queued.has(key)) at.push(`queued at ${this.#queue.indexOf(key)}`);
+    const since = this.#activeSince.get(key);
+    if (since !== undefined) at.push(`in a pass for ${Date.now() - since} ms`);
+    if (this.#dirty.has(key)) at.push("dirty");
+    const due = this.#timerDue.get(key);
+    if (due !== undefined)
+      at.push(`timer in ${(((due - Date.now()) * this.opts.timeScale) / 1000).toFixed(0)} s`);
+    return `${key}: ${at.length > 0 ? at.join(", ") : "nowhere"}; last pass: ${this.#last.get(key) ?? "none"}`;
   }
 
   idle(): boolean {
@@ -195,10 +216,12 @@ export class SimOperator {
       }
       this.#queued.delete(key);
       this.#active.add(key);
+      this.#activeSince.set(key, Date.now());
       try {
         await this.#reconcile(key);
       } finally {
         this.#active.delete(key);
+        this.#activeSince.delete(key);
         if (this.#dirty.delete(key)) this.enqueue(key);
       }
     }
@@ -229,6 +252,20 @@ export class SimOperator {
     };
     this.passes.push(record);
     if (record.healed) this.readyKeys.add(key);
+    const ready = status?.conditions?.find((c) => c.type === "Ready");
+    this.#last.set(
+      key,
+      JSON.stringify({
+        ok,
+        healed: record.healed,
+        ready: ready ? `${ready.status}/${ready.reason}: ${ready.message}` : undefined,
+        pending: r.decision?.actions.map((a) => a.type),
+        requeueAfterMs: r.decision?.requeueAfterMs,
+        stalled: r.decision?.stalled,
+        stoppedBy: r.stoppedBy?.message,
+        grants: status?.grants,
+      }),
+    );
     if (r.stoppedBy) {
       if (isAzureError(r.stoppedBy, "Throttled")) this.throttledKeys.add(key);
       const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
@@ -240,7 +277,9 @@ export class SimOperator {
       return;
     }
     this.#retries.delete(key);
-    this.later(key, r.decision?.requeueAfterMs ?? this.opts.resyncMs * (0.9 + Math.random() * 0.2));
+    // The engine's rule (stalled, waiting, or rounds ran out with writes pending), else the jittered resync.
+    const again = r.decision ? recheckAfterMs(r.decision) : undefined;
+    this.later(key, again ?? this.opts.resyncMs * (0.9 + Math.random() * 0.2));
   }
 
   /** Waits until `done()` holds, polling every 20 ms of wall time; throws after `timeoutMs` of wall time. */
@@ -420,13 +459,21 @@ export async function runScenario(
   const sim = new SimOperator(emu, world, o);
   const keys = [...world.bindings.keys()];
   const t0 = Date.now();
-  // Progress on stderr every minute of wall time: a large run is otherwise silent for tens of minutes.
+  // Progress on stderr every minute of wall time: a large run is otherwise silent for tens of minutes. When no key
+  // became Ready in a minute, where the ones left are (at most 5).
+  let readyBefore = -1;
   const progress = setInterval(() => {
+    const stalled = sim.readyKeys.size === readyBefore && sim.readyKeys.size < keys.length;
+    readyBefore = sim.readyKeys.size;
     void counter.counts().then(
-      (c) =>
+      (c) => {
         console.error(
           `${o.mode} ${o.bindings}/${o.subscriptions}: ${Math.round((Date.now() - t0) / 1000)} s wall, ${sim.readyKeys.size} ever ready, ${sim.passes.length} passes, ${c.total} requests (${c.throttled} 429)`,
-        ),
+        );
+        if (stalled)
+          for (const k of keys.filter((k) => !sim.readyKeys.has(k)).slice(0, 5))
+            console.error(`  not ready: ${sim.whereIs(k)}`);
+      },
       () => undefined,
     );
   }, 60_000);

@@ -32,6 +32,7 @@ import type { ResourceType } from "../../runtime/resource.ts";
 import type { StatusWriter } from "../../runtime/status.ts";
 import { describeFailure, type PassFailure } from "./pass-failure.ts";
 import {
+  recheckAfterMs,
   runRounds,
   statusOf,
   type Decision,
@@ -191,11 +192,8 @@ export class PassReconciler<
         await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
         return {};
       }
-      if (final.stalled) return { requeueAfterMs: this.deps.stalledRecheckMs ?? 300_000 };
-      if (final.requeueAfterMs !== undefined) return { requeueAfterMs: final.requeueAfterMs };
-      // Rounds ran out with writes Azure does not show yet: look again soon rather than at the resync.
-      if (final.actions.length > 0) return { requeueAfterMs: this.deps.pendingRecheckMs ?? 5_000 };
-      return {};
+      const again = recheckAfterMs(final, this.deps);
+      return again === undefined ? {} : { requeueAfterMs: again };
     } finally {
       // Whatever the kind kept for this pass (its ownership session) must not outlive it: thousands of objects
       // would otherwise each keep their last pass (object, logger, context) for as long as they exist.

@@ -157,6 +157,22 @@ export interface RoundsResult<A extends PassAction, S extends StatusBase> {
   stoppedBy?: Error;
 }
 
+/**
+ * When to look at an object again after a pass that ended without an error; undefined: at the resync. The engine
+ * (./pass.ts) and the benchmark's simulated operator both ask this, so the two cannot disagree about a pass that
+ * ran out of rounds (the simulator once waited 6 h for those, and left keys behind at 5,000 bindings).
+ */
+export function recheckAfterMs(
+  decision: Pick<Decision<PassAction, unknown>, "stalled" | "requeueAfterMs" | "actions">,
+  options: { stalledRecheckMs?: number; pendingRecheckMs?: number } = {},
+): number | undefined {
+  if (decision.stalled) return options.stalledRecheckMs ?? 300_000;
+  if (decision.requeueAfterMs !== undefined) return decision.requeueAfterMs;
+  // Rounds ran out with writes Azure does not show yet: look again soon rather than at the resync.
+  if (decision.actions.length > 0) return options.pendingRecheckMs ?? 5_000;
+  return undefined;
+}
+
 export async function runRounds<T extends { status?: S }, O, A extends PassAction, S extends StatusBase>(
   hooks: PassHooks<T, O, A, S>,
   obj: T,
