@@ -10,6 +10,12 @@ export interface EmulatorConfig {
   /** Page size of Graph collections when the caller sends no `$top` (Graph's default is 100). */
   graphPageSize: number;
   /**
+   * The most items one Graph page holds whatever `$top` asks: 999 for directory objects ("the default page size is
+   * 100 and the highest $top supported is 999", learn.microsoft.com/graph/paging and the directory-object list
+   * pages). Smaller makes tests of a caller that sends `$top=999` follow `@odata.nextLink`.
+   */
+  graphMaxPageSize: number;
+  /**
    * Page size of ARM subscription/resource-group/scope lists (Workflows_ListBySubscription, WebApps_List,
    * RoleAssignments_List*): 1000 like ARM's usual page; smaller makes tests follow `nextLink` (azure-wire-facts §2,
    * §5: `{value, nextLink}` pageable responses).
@@ -45,6 +51,7 @@ export const DEFAULT_CONFIG: EmulatorConfig = {
   replicationDelayMs: 0,
   throttling: DEFAULT_THROTTLE,
   graphPageSize: 100,
+  graphMaxPageSize: 999,
   armPageSize: 1000,
   applicationReplicationDelayMs: 0,
   graphPublisherDomain: "contoso.onmicrosoft.com",

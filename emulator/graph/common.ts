@@ -27,7 +27,9 @@ export function visibleServicePrincipal(
   return sp;
 }
 
-/** Graph collection paging: `$top` (default from config), opaque `$skiptoken`, absolute `@odata.nextLink`. */
+/**
+ * Graph collection paging: `$top` (default and cap from config), opaque `$skiptoken`, absolute `@odata.nextLink`.
+ */
 export function graphPage<T, R = T>(
   ctx: Ctx,
   items: T[],
@@ -35,10 +37,8 @@ export function graphPage<T, R = T>(
   /** Applied to the page's items only (a list of thousands is otherwise rendered whole for each page). */
   render?: (item: T) => R,
 ): Record<string, unknown> {
-  const top = Math.min(
-    999,
-    Number(ctx.query.get("$top") ?? ctx.rt.config.graphPageSize) || ctx.rt.config.graphPageSize,
-  );
+  const { graphPageSize, graphMaxPageSize } = ctx.rt.config;
+  const top = Math.min(graphMaxPageSize, Number(ctx.query.get("$top") ?? graphPageSize) || graphPageSize);
   const token = ctx.query.get("$skiptoken");
   const skip = token ? Number(Buffer.from(token, "base64url").toString()) || 0 : 0;
   const out: Record<string, unknown> = { "@odata.context": context };

@@ -320,6 +320,18 @@ describe("Graph service principals and app role assignments", () => {
       next = page["@odata.nextLink"]?.replace(emu.url, "");
     }
     expect(seen).toHaveLength(5);
+    // $top sets the page up to the server's cap (999 on Graph; 3 here), the default page applies without it.
+    await emu.control.setConfig({ graphPageSize: 100, graphMaxPageSize: 3 });
+    const base = `/v1.0/servicePrincipals/${ids.ordersApi.servicePrincipalId}/appRoleAssignedTo`;
+    const sized = async (path: string) => {
+      const page = (await c.graph("GET", path)).json as { value: unknown[]; "@odata.nextLink"?: string };
+      return [page.value.length, page["@odata.nextLink"] !== undefined] as const;
+    };
+    expect(await sized(`${base}?$top=2`)).toEqual([2, true]);
+    expect(await sized(`${base}?$top=999`)).toEqual([3, true]);
+    expect(await sized(base)).toEqual([3, true]);
+    await emu.control.setConfig({ graphMaxPageSize: 999 });
+    expect(await sized(`${base}?$top=999`)).toEqual([5, false]);
     const del = await c.graph(
       "DELETE",
       `/v1.0/servicePrincipals/${ids.ordersApi.servicePrincipalId}/appRoleAssignedTo/${seen[0]}`,

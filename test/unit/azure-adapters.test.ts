@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0, graphPageSize: 100 });
+  await emu.control.setConfig({ replicationDelayMs: 0, graphPageSize: 100, graphMaxPageSize: 999 });
   ids = await emu.control.seedScenario();
   calls = [];
   ports = makePorts();
@@ -563,7 +563,8 @@ describe("GraphPort (Microsoft Graph v1.0 over core-rest-pipeline)", () => {
   });
 
   it("follows @odata.nextLink across pages", async () => {
-    await emu.control.setConfig({ graphPageSize: 2 });
+    // The adapter asks for $top=999; a server that pages smaller must still be followed to the end.
+    await emu.control.setConfig({ graphPageSize: 2, graphMaxPageSize: 2 });
     const sp = ids.ordersApi.servicePrincipalId;
     const principals: string[] = [];
     for (const n of ["a", "b", "c", "d", "e"]) {
@@ -583,6 +584,24 @@ describe("GraphPort (Microsoft Graph v1.0 over core-rest-pipeline)", () => {
     expect(listed.map((a) => a.principalId).sort()).toEqual([...principals].sort());
     expect(await wire("AppRoleAssignedTo_List")).toBe(3);
     expect(calls.filter((c) => c.operation === "appRoleAssignedTo.list")).toHaveLength(3);
+  });
+
+  it("lists 250 assignments in one request ($top=999), where Graph's default page of 100 needs three", async () => {
+    const sp = ids.ordersApi.servicePrincipalId;
+    for (let i = 0; i < 250; i++) {
+      const { id } = await emu.control.seedServicePrincipal({ displayName: `client-${i}` });
+      await emu.control.seedAppRoleAssignment({
+        resourceId: sp,
+        principalId: id,
+        appRoleId: ids.ordersApi.appRoles.ReadRole,
+      });
+    }
+    const listed = await ports.graph.listAppRoleAssignedTo(sp);
+    expect(listed).toHaveLength(250);
+    expect(new Set(listed.map((a) => a.id)).size).toBe(250);
+    const sent = await emu.control.requestLog({ operation: "AppRoleAssignedTo_List" });
+    expect(sent).toHaveLength(1);
+    expect(decodeURIComponent(sent[0]!.query)).toContain("$top=999");
   });
 
   it("404 for a fresh principal on create → PrincipalNotFound", async () => {

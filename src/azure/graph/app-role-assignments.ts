@@ -10,8 +10,10 @@ import type { TransportSettings } from "../arm/transport.ts";
 import { GraphClient, graphError, parseJson, withKind } from "./client.ts";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Upper bound on pages followed for one listing: protects a worker from a nextLink loop. */
+/** Upper bound on pages followed for one listing: protects a worker from a nextLink loop (99,900 assignments). */
 const MAX_PAGES = 100;
+/** The highest `$top` Graph accepts on directory-object collections. */
+const GRAPH_MAX_PAGE = 999;
 
 function odataString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
@@ -78,8 +80,10 @@ export class GraphAdapter implements GraphPort {
   listAppRoleAssignedTo(resourceId: string, call: CallOptions = {}): Promise<AppRoleAssignment[]> {
     return invoke("graph", "appRoleAssignedTo.list", async () => {
       const out: AppRoleAssignment[] = [];
+      // Graph's largest page (999; 100 without $top, learn.microsoft.com/graph/paging): the inventory lists every
+      // API's assignments on each refresh, so pages, not bindings, are what its steady reads grow with.
       let url: string | undefined =
-        `${this.#graph.base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo`;
+        `${this.#graph.base}/servicePrincipals/${encodeURIComponent(resourceId)}/appRoleAssignedTo?$top=${GRAPH_MAX_PAGE}`;
       for (let page = 0; url !== undefined; page++) {
         if (page >= MAX_PAGES) throw new Error(`graph appRoleAssignedTo.list: more than ${MAX_PAGES} pages`);
         const body = await this.#graph.getJson("appRoleAssignedTo.list", url, call);
