@@ -4,11 +4,11 @@
  * profile of `npm run bench` at 2,000 bindings: 20 % of the process in `createAssignment`'s scan, one per create).
  * Only a cache: the state object stays the truth and keeps its shape (snapshots, reset and the control API read it
  * as before). Every write in the emulator goes through `putRoleAssignment`/`deleteRoleAssignment` and must keep
- * doing so. The index is built on first use per state object (reset and snapshot restore replace the object) and
- * rebuilt when its count or one of the principal's entries disagrees with the state: a test that adds or deletes
- * an assignment directly costs a rebuild, not a wrong answer. What that cannot see is a direct write that keeps
- * the count and moves a name to another principal (replacing a record, or changing `principalId` in place): the
- * new principal's lookups miss it. Nothing does that; use the helpers.
+ * doing so: the index is built on first use per state object (reset and snapshot restore replace the object) and
+ * rebuilt when an entry of the principal asked for disagrees with the state (deleted, replaced or changed in
+ * place behind its back), but an assignment *added* behind its back, or moved to the principal asked for, is not
+ * seen. Checking the count on every lookup
+ * would see that too, but `Object.keys` of a store of 10,000 costs as much as the scan the index replaces.
  */
 import { key } from "../ids.ts";
 import type { Runtime } from "../runtime.ts";
@@ -24,7 +24,6 @@ interface Entry {
 }
 
 interface Index {
-  count: number;
   /** principalId lower-cased → store key → entry, in the store's insertion order. */
   byPrincipal: Map<string, Map<string, Entry>>;
 }
@@ -32,7 +31,7 @@ interface Index {
 const indexes = new WeakMap<Store, Index>();
 
 function build(store: Store): Index {
-  const ix: Index = { count: 0, byPrincipal: new Map() };
+  const ix: Index = { byPrincipal: new Map() };
   for (const [k, record] of Object.entries(store)) add(ix, k, record);
   indexes.set(store, ix);
   return ix;
@@ -42,7 +41,6 @@ function add(ix: Index, k: string, record: RoleAssignmentRecord): void {
   const p = record.principalId.toLowerCase();
   let m = ix.byPrincipal.get(p);
   if (!m) ix.byPrincipal.set(p, (m = new Map()));
-  if (!m.has(k)) ix.count++;
   m.set(k, { record, scope: record.scope, principalId: record.principalId });
 }
 
@@ -50,7 +48,6 @@ function remove(ix: Index, k: string, record: RoleAssignmentRecord): void {
   const p = record.principalId.toLowerCase();
   const m = ix.byPrincipal.get(p);
   if (!m?.delete(k)) return;
-  ix.count--;
   if (m.size === 0) ix.byPrincipal.delete(p);
 }
 
@@ -84,9 +81,7 @@ export function deleteRoleAssignment(rt: Runtime, k: string): boolean {
  */
 export function roleAssignmentsOf(rt: Runtime, principalId: string): RoleAssignmentRecord[] {
   const store = rt.state.roleAssignments;
-  let ix = indexes.get(store);
-  // Object.keys is a copy of the key list, no string work: far cheaper than the scan it replaces.
-  if (!ix || ix.count !== Object.keys(store).length) ix = build(store);
+  const ix = indexes.get(store) ?? build(store);
   const got = lookup(store, ix, principalId);
   return got ?? lookup(store, build(store), principalId)!;
 }
