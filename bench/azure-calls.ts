@@ -276,7 +276,7 @@ if (scenarios.length > 0) {
   for (const r of scenarios)
     if (r.mode === "inventory")
       console.log(
-        `One refresh, ${r.bindings} bindings / ${r.subscriptions} subs: ${r.refresh.armReads} ARM reads, ${r.refresh.graphReads} Graph reads.`,
+        `One refresh, ${r.bindings} bindings / ${r.subscriptions} subs: ${r.refresh.armReads} ARM reads, ${r.refresh.graphReads} Graph reads. Graph write floor at the operator's budget (one per tenant): ${r.graphFloorSeconds.toFixed(0)} s.`,
       );
   console.log(
     `\nSteady reads/h and writes/h: every request sent during ${values["steady-minutes"]} unscaled minutes after the cold start, scaled to an hour (inventory refresh every 45 s and resync 6 h; polling resync 10 min). 429s seen: during the cold start.`,

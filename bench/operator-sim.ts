@@ -10,7 +10,7 @@ import { rfc3339, type LogicAppIdentityBinding } from "../src/api/v1alpha1/index
 import { createAzurePorts } from "../src/azure/clients.ts";
 import { createCredential } from "../src/azure/credential.ts";
 import { isAzureError } from "../src/azure/errors.ts";
-import { AzureBudget, scaledBudget } from "../src/azure/inventory/budget.ts";
+import { AzureBudget, DEFAULT_BUDGET, scaledBudget } from "../src/azure/inventory/budget.ts";
 import { bindingDependsOn, changeRefs } from "../src/azure/inventory/depends-on.ts";
 import { Inventory } from "../src/azure/inventory/inventory.ts";
 import type { AzurePorts } from "../src/azure/ports.ts";
@@ -415,6 +415,11 @@ export interface ScenarioResult {
   subscriptions: number;
   coldStartSeconds: number;
   floorSeconds: number;
+  /**
+   * The floor the Graph writes set at the operator's own Graph budget (one per tenant, however many subscriptions):
+   * (writes − burst) ÷ rate. Above the ARM floor once bindings are spread over enough subscriptions.
+   */
+  graphFloorSeconds: number;
   coldStart: RequestCounts;
   /** One refresh of the inventory (0 for polling). */
   refresh: RequestCounts;
@@ -557,6 +562,9 @@ export async function runScenario(
     subscriptions: o.subscriptions,
     coldStartSeconds,
     floorSeconds,
+    graphFloorSeconds:
+      Math.max(0, coldStart.graphWrites - DEFAULT_BUDGET.graphWrites.capacity) /
+      DEFAULT_BUDGET.graphWrites.refillPerSecond,
     coldStart,
     refresh,
     steady,
