@@ -571,6 +571,20 @@ const REPLAYERS: Record<string, Replayer> = {
       { status: "200", exchange: updated, headers },
     ];
   },
+  "apimanagement/ApiManagementListPolicyFragments.json": async (ex, env) => {
+    const serviceId = await seedApim(env, ex);
+    const listed = props((body200(ex).value as Json[])[0]!);
+    await env.emu.control.seedPolicyFragment({
+      serviceId,
+      fragmentId: String(((body200(ex).value as Json[])[0] as Json).name),
+      xml: String(listed.value),
+      description: String(listed.description),
+      format: listed.format as "xml",
+    });
+    const frag = env.c.apim(p(ex, "subscriptionId")).policyFragment;
+    for await (const _ of frag.listByService(p(ex, "resourceGroupName"), p(ex, "serviceName"))) void _;
+    return [{ status: "200", exchange: env.c.recorder.last("GET") }];
+  },
   ...Object.fromEntries(
     ["ApiManagementGetPolicyFragment.json", "ApiManagementGetPolicyFragmentFormat.json"].map((f) => [
       `apimanagement/${f}`,

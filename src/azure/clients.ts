@@ -144,6 +144,7 @@ export function createAzurePorts(
     listings: {
       apimPolicyTag: (target) => apimAdapter.getPolicyTag(target),
       apimFragmentTag: (serviceId, fragmentId) => apimAdapter.getFragmentTag(serviceId, fragmentId),
+      apimFragments: (serviceId) => apimAdapter.listFragments(serviceId),
       listLogicApps: (sub) => logicApps.listInSubscription(sub),
       listRoleAssignments: (sub) => roleAssignments.listInSubscription(sub),
     },

@@ -381,6 +381,12 @@ export interface ListedLogicApp {
   workflows?: LogicAppWorkflows;
 }
 
+/** A fragment as `PolicyFragment_ListByService` lists it (the list carries the document, not its ETag). */
+export interface ListedFragment {
+  fragmentId: string;
+  value: string;
+}
+
 /**
  * Subscription-wide listings the inventory (./inventory/) refreshes from: one paged list per kind and subscription,
  * never a GET per object. Not for reconcilers, which keep to the per-object ports.
@@ -394,6 +400,11 @@ export interface AzureListings {
   apimPolicyTag(target: ApimPolicyTarget): Promise<string | undefined>;
   /** A policy fragment's ETag (HEAD, no body); undefined when it does not exist. */
   apimFragmentTag(serviceId: string, fragmentId: string): Promise<string | undefined>;
+  /**
+   * Every policy fragment of an APIM service with its document, from one paged list (`PolicyFragment_ListByService`):
+   * what the inventory compares fragments by, one list per service instead of a HEAD per fragment.
+   */
+  apimFragments(serviceId: string): Promise<ListedFragment[]>;
 }
 
 /** Every port, as the composition root hands them to reconcilers. */

@@ -95,7 +95,12 @@ describe("Inventory: APIM documents by ETag", () => {
     const changes: InventoryChange[] = [];
     inv.subscribe((c) => changes.push(...c));
     const quiet = await requestsDuring(() => inv.refresh());
-    expect(quiet.map((r) => r.method).sort()).toEqual(["HEAD", "HEAD", "HEAD"]);
+    // A HEAD per target; the fragments of the service in one list (it carries their documents, no ETags).
+    expect(quiet.map((r) => `${r.method} ${r.operation}`).sort()).toEqual([
+      "GET PolicyFragment_ListByService",
+      "HEAD ApiPolicy_GetEntityTag",
+      "HEAD ProductPolicy_GetEntityTag",
+    ]);
     expect(changes).toEqual([]);
 
     // Someone edits the fragment and the include in the portal.
@@ -103,7 +108,9 @@ describe("Inventory: APIM documents by ETag", () => {
     await direct.apim.putPolicy(onApi, doc("<!-- include removed by hand -->"), now.etag);
     await direct.apim.putFragment(ids.apim.serviceId, frag, "<fragment><cors /></fragment>", "ours", "*");
     const refresh = await requestsDuring(() => inv.refresh());
-    expect(refresh.every((r) => r.method === "HEAD")).toBe(true);
+    expect(refresh.every((r) => r.method === "HEAD" || r.operation === "PolicyFragment_ListByService")).toBe(
+      true,
+    );
     expect(changes).toEqual(
       expect.arrayContaining([
         { kind: "apim", ref: apimTargetRef(onApi), what: "changed" },
@@ -148,5 +155,42 @@ describe("Inventory: APIM documents by ETag", () => {
     await inv.refresh();
     expect(changes).toEqual([]);
     expect((await apim.getPolicy(onApi))!.xml).toContain("v2");
+  });
+
+  it("watches many fragments of one service with one list per refresh, and reports only the one edited", async () => {
+    const inv = new Inventory(direct, direct.listings);
+    const apim = inv.ports().apim;
+    const changes: InventoryChange[] = [];
+    inv.subscribe((c) => changes.push(...c));
+    const frags = Array.from({ length: 12 }, (_, i) => fragmentId("jwt", `p${i}`, `uid-${i}`));
+    for (const f of frags) {
+      await apim.putFragment(ids.apim.serviceId, f, `<fragment><!-- ${f} --></fragment>`, "ours");
+      await apim.getFragment(ids.apim.serviceId, f);
+    }
+    await inv.refresh(); // the baseline
+    const quiet = await requestsDuring(() => inv.refresh());
+    expect(quiet).toEqual([{ method: "GET", operation: "PolicyFragment_ListByService" }]);
+    expect(changes).toEqual([]);
+    // Reads stay served from what is held while the lists say nothing moved.
+    expect(await requestsDuring(() => apim.getFragment(ids.apim.serviceId, frags[3]!))).toEqual([]);
+
+    // Edited and deleted behind our back: exactly those two are reported, and the edit is read afresh.
+    await direct.apim.putFragment(
+      ids.apim.serviceId,
+      frags[3]!,
+      "<fragment><cors /></fragment>",
+      "ours",
+      "*",
+    );
+    await direct.apim.deleteFragment(ids.apim.serviceId, frags[7]!, "*");
+    await inv.refresh();
+    expect(changes).toEqual([
+      { kind: "apim", ref: apimFragmentRef(ids.apim.serviceId, frags[3]!), what: "changed" },
+      { kind: "apim", ref: apimFragmentRef(ids.apim.serviceId, frags[7]!), what: "gone" },
+    ]);
+    // Gone is served as absent without a request.
+    expect(await requestsDuring(() => apim.getFragment(ids.apim.serviceId, frags[7]!))).toEqual([]);
+    expect(await apim.getFragment(ids.apim.serviceId, frags[7]!)).toBeUndefined();
+    expect((await apim.getFragment(ids.apim.serviceId, frags[3]!))!.xml).toContain("<cors />");
   });
 });

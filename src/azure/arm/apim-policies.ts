@@ -5,7 +5,14 @@
 import type { ApiManagementClient, PolicyContract } from "@azure/arm-apimanagement";
 import type { FullOperationResponse } from "@azure/core-client";
 import { AzureError, isAzureError } from "../errors.ts";
-import type { ApimPolicyTarget, ApimPort, CallOptions, FragmentDocument, PolicyDocument } from "../ports.ts";
+import type {
+  ApimPolicyTarget,
+  ApimPort,
+  CallOptions,
+  FragmentDocument,
+  ListedFragment,
+  PolicyDocument,
+} from "../ports.ts";
 import { absentOn404, invalidId, invoke, parseResourceId } from "./transport.ts";
 import type { PerSubscription } from "./transport.ts";
 
@@ -257,6 +264,25 @@ export class ApimAdapter implements ApimPort {
       ),
     );
     return got ? (got.eTag ?? "") : undefined;
+  }
+
+  /**
+   * Every fragment of the service with its document (`PolicyFragment_ListByService`, 2024-05-01; official example
+   * ApiManagementListPolicyFragments.json: `{value: [{name, properties: {format, description, value}}], count,
+   * nextLink}`). The list has no ETags, so the inventory compares the documents; one paged list per service.
+   */
+  async listFragments(serviceId: string, call: CallOptions = {}): Promise<ListedFragment[]> {
+    const s = parseServiceId(serviceId, "listFragments");
+    const c = this.#clients.get(s.subscriptionId);
+    return invoke("arm-apim", "policyFragment.listByService", async () => {
+      const out: ListedFragment[] = [];
+      for await (const f of c.policyFragment.listByService(s.resourceGroup, s.name, {
+        abortSignal: call.signal,
+      })) {
+        if (f.name) out.push({ fragmentId: f.name, value: f.value ?? "" });
+      }
+      return out;
+    });
   }
 
   async putPolicy(

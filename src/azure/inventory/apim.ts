@@ -1,12 +1,15 @@
 /**
  * The APIM part of the inventory: every policy document and fragment an ApimJwtPolicy has read, held with its ETag.
- * APIM has no list that carries ETags (a fragment list item has no `etag`), so a refresh sends one HEAD per held
- * entity — the `*Policy_GetEntityTag` and `PolicyFragment_GetEntityTag` operations of the API Management REST spec
- * (2024-05-01; official example ApiManagementHeadApiPolicy.json: 200 with only an `etag` header, 404 when absent) —
- * and GETs nothing. A tag that moved (someone edited the fragment or the include in the portal), a document that
- * appeared or went, drops the held body and is reported, so only the policies that depend on it are enqueued; the
- * JWT kind's next pass GETs it once. Steady state: one HEAD per target and fragment per interval, 0 GETs.
+ * Policy documents have no service-wide list, so a refresh sends one HEAD per held target — the `*Policy_GetEntityTag`
+ * operations of the API Management REST spec (2024-05-01; official example ApiManagementHeadApiPolicy.json: 200 with
+ * only an `etag` header, 404 when absent). Fragments do: `PolicyFragment_ListByService` carries each fragment's
+ * document but no ETag (official example ApiManagementListPolicyFragments.json), so a refresh lists each service
+ * once and compares a digest of every held fragment's listed document with the previous list's. A tag or digest that
+ * moved (someone edited the fragment or the include in the portal), a document that appeared or went, drops the held
+ * body and is reported, so only the policies that depend on it are enqueued; the JWT kind's next pass GETs it once.
+ * Steady state per interval: one HEAD per target and one fragment list per service (pages), 0 GETs.
  */
+import { createHash } from "node:crypto";
 import type {
   ApimPolicyTarget,
   ApimPort,
@@ -37,6 +40,17 @@ export type ApimChange = {
   what: "appeared" | "changed" | "gone";
 };
 
+/** Digest of a fragment's document as the service lists it: what consecutive lists are compared by. */
+const digest = (value: string): string => createHash("sha256").update(value).digest("base64");
+
+type HeldFragment = {
+  serviceId: string;
+  fragmentId: string;
+  held: Held<FragmentDocument>;
+  /** The last list's digest; null: not listed (absent); undefined: nothing to compare with yet. */
+  listed: string | null | undefined;
+};
+
 type Held<D> = {
   /** undefined: APIM has no such document (404). */
   etag: string | undefined;
@@ -63,10 +77,7 @@ export class ApimWatch {
   readonly #listings: AzureListings;
   readonly #o: ApimWatchOptions;
   readonly #policies = new Map<string, { target: ApimPolicyTarget; held: Held<PolicyDocument> }>();
-  readonly #fragments = new Map<
-    string,
-    { serviceId: string; fragmentId: string; held: Held<FragmentDocument> }
-  >();
+  readonly #fragments = new Map<string, HeldFragment>();
 
   constructor(listings: AzureListings, options: ApimWatchOptions) {
     this.#listings = listings;
@@ -123,15 +134,52 @@ export class ApimWatch {
       held.absent = tag === undefined;
       held.doc = undefined;
     };
+    const byService = new Map<string, HeldFragment[]>();
+    for (const e of this.#fragments.values()) {
+      const k = e.serviceId.toLowerCase();
+      byService.set(k, [...(byService.get(k) ?? []), e]);
+    }
     await Promise.all([
       ...[...this.#policies].map(([ref, e]) =>
         check(ref, e.held, () => this.#listings.apimPolicyTag(e.target)),
       ),
-      ...[...this.#fragments].map(([ref, e]) =>
-        check(ref, e.held, () => this.#listings.apimFragmentTag(e.serviceId, e.fragmentId)),
-      ),
+      ...[...byService.values()].map((entries) => this.#compareFragments(entries, out)),
     ]);
     return out;
+  }
+
+  /** One list of the service's fragments, compared with the previous list for every held fragment of it. */
+  async #compareFragments(entries: HeldFragment[], out: ApimChange[]): Promise<void> {
+    const versions = entries.map((e) => e.held.version);
+    const startedAt = this.#o.now();
+    let listed: Map<string, string>;
+    try {
+      const all = await this.#listings.apimFragments(entries[0]!.serviceId);
+      listed = new Map(all.map((f) => [f.fragmentId.toLowerCase(), digest(f.value)]));
+    } catch (e) {
+      this.#o.onError?.(e, apimFragmentRef(entries[0]!.serviceId, "*"));
+      return;
+    }
+    entries.forEach((e, i) => {
+      const held = e.held;
+      // Written through us while the list was in flight: what we hold is newer than what the list saw.
+      if (held.version !== versions[i]) return;
+      const now = listed.get(e.fragmentId.toLowerCase()) ?? null;
+      const was = e.listed;
+      e.listed = now;
+      // Nothing to compare with (first list, or our own write since): adopt, do not report.
+      if (was === undefined) return;
+      held.takenAt = startedAt;
+      if (was === now) return;
+      out.push({
+        kind: "apim",
+        ref: apimFragmentRef(e.serviceId, e.fragmentId),
+        what: now === null ? "gone" : was === null ? "appeared" : "changed",
+      });
+      held.absent = now === null;
+      held.etag = undefined;
+      held.doc = undefined;
+    });
   }
 
   #policy(target: ApimPolicyTarget): Held<PolicyDocument> {
@@ -144,14 +192,14 @@ export class ApimWatch {
     return e.held;
   }
 
-  #fragment(serviceId: string, fragmentId: string): Held<FragmentDocument> {
+  #fragment(serviceId: string, fragmentId: string): HeldFragment {
     const ref = apimFragmentRef(serviceId, fragmentId);
     let e = this.#fragments.get(ref);
     if (!e) {
-      e = { serviceId, fragmentId, held: blank() };
+      e = { serviceId, fragmentId, held: blank(), listed: undefined };
       this.#fragments.set(ref, e);
     }
-    return e.held;
+    return e;
   }
 
   /** `inner` with reads served from what is held while fresh, and writes recorded (read-your-writes). */
@@ -225,22 +273,30 @@ export class ApimWatch {
       deletePolicy: (target, ifMatch, call) =>
         deleted(this.#policy(target), () => inner.deletePolicy(target, ifMatch, call)),
       getFragment: (serviceId, fragmentId, call) =>
-        readThrough(this.#fragment(serviceId, fragmentId), () =>
+        readThrough(this.#fragment(serviceId, fragmentId).held, () =>
           inner.getFragment(serviceId, fragmentId, call),
         ),
       putFragment: async (serviceId, fragmentId, xml, description, ifMatch, call) => {
-        const held = this.#fragment(serviceId, fragmentId);
+        const e = this.#fragment(serviceId, fragmentId);
         try {
           await inner.putFragment(serviceId, fragmentId, xml, description, ifMatch, call);
         } finally {
-          // The PUT does not hand back the new tag: the next read GETs the fragment (one read per write).
-          forget(held);
+          // The PUT does not hand back the new tag: the next read GETs the fragment (one read per write), and the
+          // next list is the new baseline rather than someone else's edit.
+          forget(e.held);
+          e.listed = undefined;
         }
       },
-      deleteFragment: (serviceId, fragmentId, ifMatch, call) =>
-        deleted(this.#fragment(serviceId, fragmentId), () =>
-          inner.deleteFragment(serviceId, fragmentId, ifMatch, call),
-        ),
+      deleteFragment: async (serviceId, fragmentId, ifMatch, call) => {
+        const e = this.#fragment(serviceId, fragmentId);
+        try {
+          await deleted(e.held, () => inner.deleteFragment(serviceId, fragmentId, ifMatch, call));
+          e.listed = null;
+        } catch (err) {
+          e.listed = undefined;
+          throw err;
+        }
+      },
     };
   }
 }
