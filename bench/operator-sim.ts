@@ -154,6 +154,7 @@ export class SimOperator {
     this.inventory?.stop();
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    this.#timerDue.clear();
     this.#wake?.();
     await Promise.all(this.#workers);
   }

@@ -37,6 +37,10 @@ describe("simulated operator: requeue", () => {
     try {
       sim.enqueue(key!);
       await sim.until("the key Ready", () => sim.readyKeys.has(key!), 20_000);
+      // What a stalled run prints about a key: here, Ready and waiting for its safety-net resync (6 h ± 10 %).
+      expect(sim.whereIs(key!)).toMatch(
+        /: timer in (19|2[0-3])\d{3} s; last pass: \{"ok":true,"healed":true,/,
+      );
     } finally {
       await sim.stop();
     }
