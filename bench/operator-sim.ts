@@ -512,6 +512,8 @@ export interface HealResult {
   victims: number;
   /** Unscaled seconds from each recreation until Azure held the healed state (sorted). */
   seconds: number[];
+  /** The same, for the grants alone (RBAC and app role on the new principal, none on the old; sorted). */
+  grantsSeconds: number[];
   /** The same, for the pinned APIM rules alone (sorted; empty without `apim`). */
   apimSeconds: number[];
   /** Role assignments still on an old principal when the heal was over (must be 0: the sweep). */
@@ -573,6 +575,7 @@ async function measureHeal(
   );
   const healedAt = new Map<string, number>();
   const apimAt = new Map<string, number>();
+  const grantsAt = new Map<string, number>();
   const bound =
     (sim.opts.mode === "inventory" ? 4 * sim.opts.inventoryIntervalMs : 2 * sim.opts.resyncMs) / o.timeScale +
     120_000;
@@ -595,6 +598,7 @@ async function measureHeal(
       const apimOk = !jwt || !!held.get(fragments.get(k)!)?.includes(`<value>${r.principal}</value>`);
       if (apimOk && !apimAt.has(k)) apimAt.set(k, now);
       const grantsOk = rbacBy.get(r.principal) === 2 && appBy.has(r.principal) && !rbacBy.has(r.old);
+      if (grantsOk && !grantsAt.has(k)) grantsAt.set(k, now);
       if (grantsOk && apimOk && !healedAt.has(k)) healedAt.set(k, now);
     }
     if (recreatedAt.size === victims.length && healedAt.size === victims.length) break;
@@ -609,6 +613,7 @@ async function measureHeal(
   return {
     victims: victims.length,
     seconds: unscaled(healedAt),
+    grantsSeconds: unscaled(grantsAt),
     apimSeconds: jwt ? unscaled(apimAt) : [],
     orphansLeft,
     jwtFailures: Object.fromEntries(jwt?.failures ?? []),
