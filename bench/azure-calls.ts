@@ -277,7 +277,7 @@ if (scenarios.length > 0) {
     const p = (xs: number[], q: number) =>
       f(xs[Math.min(xs.length - 1, Math.ceil((q / 100) * xs.length) - 1)]);
     console.log(
-      `Heal (${r.mode}, ${r.bindings}): ${h.victims} identities recreated; healed = Azure holds every grant on the new principal, none left on the old one${h.apimSeconds.length ? ", and the pinned APIM rule names the new principal" : ""}: p50 ${p(h.seconds, 50)} / p95 ${p(h.seconds, 95)} / max ${f(h.seconds.at(-1))} s; grants alone p50 ${p(h.grantsSeconds, 50)} / p95 ${p(h.grantsSeconds, 95)} / max ${f(h.grantsSeconds.at(-1))} s${h.apimSeconds.length ? `; pinned rules alone p50 ${p(h.apimSeconds, 50)} / p95 ${p(h.apimSeconds, 95)} / max ${f(h.apimSeconds.at(-1))} s` : ""}; orphans left ${h.orphansLeft}; ApimJwtPolicy failed passes ${JSON.stringify(h.jwtFailures)}.`,
+      `Heal (${r.mode}, ${r.bindings}): ${h.victims} identities recreated; healed = Azure holds every grant on the new principal, none left on the old one${h.apimSeconds.length ? ", and the pinned APIM rule names the new principal" : ""}: p50 ${p(h.seconds, 50)} / p95 ${p(h.seconds, 95)} / max ${f(h.seconds.at(-1))} s; grants alone p50 ${p(h.grantsSeconds, 50)} / p95 ${p(h.grantsSeconds, 95)} / max ${f(h.grantsSeconds.at(-1))} s${h.apimSeconds.length ? `; pinned rules alone p50 ${p(h.apimSeconds, 50)} / p95 ${p(h.apimSeconds, 95)} / max ${f(h.apimSeconds.at(-1))} s` : ""}; orphans left ${h.orphansLeft}; requests during the heal (refreshes included): ARM ${h.requests.armReads} reads / ${h.requests.armWrites} writes, Graph ${h.requests.graphReads} / ${h.requests.graphWrites}, ${h.requests.throttled} 429s; ApimJwtPolicy failed passes ${JSON.stringify(h.jwtFailures)}.`,
     );
   }
 }

@@ -480,7 +480,7 @@ export async function runScenario(
   const writesPerHour = Math.round(perHour * (steady.armWrites + steady.graphWrites));
 
   let heal: HealResult | undefined;
-  if (o.heal !== false) heal = await measureHeal(emu, sim, keys, o);
+  if (o.heal !== false) heal = await measureHeal(emu, sim, keys, o, counter);
   await sim.stop();
   clearInterval(progress);
   counter.stop();
@@ -518,6 +518,8 @@ export interface HealResult {
   apimSeconds: number[];
   /** Role assignments still on an old principal when the heal was over (must be 0: the sweep). */
   orphansLeft: number;
+  /** Everything sent from the first recreation until the last victim was healed (refreshes included). */
+  requests: RequestCounts;
   /** ApimJwtPolicy passes that ended failed, by reason (429s included: they only delay). */
   jwtFailures: Record<string, number>;
 }
@@ -534,6 +536,7 @@ async function measureHeal(
   sim: SimOperator,
   keys: string[],
   o: { timeScale: number; healFraction?: number; apim?: boolean },
+  counter: RequestCounter,
 ): Promise<HealResult> {
   const world = sim.world;
   const every = Math.max(1, Math.round(1 / (o.healFraction ?? 0.1)));
@@ -562,6 +565,7 @@ async function measureHeal(
       await sleep(100);
     }
   }
+  await counter.restart();
   const recreatedAt = new Map<string, { at: number; old: string; principal: string }>();
   const recreations = Promise.all(
     victims.map(async (k) => {
@@ -607,6 +611,7 @@ async function measureHeal(
     await sleep(100);
   }
   await recreations;
+  const requests = await counter.counts();
   await jwt?.stop();
   const unscaled = (m: Map<string, number>) =>
     victims.map((k) => ((m.get(k)! - recreatedAt.get(k)!.at) * o.timeScale) / 1000).sort((a, b) => a - b);
@@ -616,6 +621,7 @@ async function measureHeal(
     grantsSeconds: unscaled(grantsAt),
     apimSeconds: jwt ? unscaled(apimAt) : [],
     orphansLeft,
+    requests,
     jwtFailures: Object.fromEntries(jwt?.failures ?? []),
   };
 }
