@@ -42,6 +42,8 @@ const { values } = parseArgs({
     baseline: { type: "boolean", default: true },
     /** The heal (10 % of the identities recreated) at the smallest size, when that is at most 1,000 bindings. */
     heal: { type: "boolean", default: true },
+    /** With the heal: pin an ApimJwtPolicy to each recreated identity's binding and wait for its rule too. */
+    apim: { type: "boolean", default: true },
     /** Unscaled minutes of steady state counted per scenario. */
     "steady-minutes": { type: "string", default: "10" },
     /** Only the memory bench (./rss.ts): the operator process's RSS with this many bindings cached. */
@@ -210,6 +212,7 @@ for (const size of values["spread-only"] ? [] : sizes) {
         timeScale: scale,
         concurrency,
         heal: size === healSize && size <= 1000,
+        apim: values.apim,
         steadyMinutes: Number(values["steady-minutes"]),
       }),
     );
@@ -284,4 +287,13 @@ if (scenarios.length > 0) {
   console.log(
     `\nSteady reads/h and writes/h: every request sent during ${values["steady-minutes"]} unscaled minutes after the cold start, scaled to an hour (inventory refresh every 45 s and resync 6 h; polling resync 10 min). 429s seen: during the cold start.`,
   );
+  for (const r of scenarios) {
+    if (!r.heal) continue;
+    const h = r.heal;
+    const p = (xs: number[], q: number) =>
+      f(xs[Math.min(xs.length - 1, Math.ceil((q / 100) * xs.length) - 1)]);
+    console.log(
+      `Heal (${r.mode}, ${r.bindings}): ${h.victims} identities recreated; healed = Azure holds every grant on the new principal, none left on the old one${h.apimSeconds.length ? ", and the pinned APIM rule names the new principal" : ""}: p50 ${p(h.seconds, 50)} / p95 ${p(h.seconds, 95)} / max ${f(h.seconds.at(-1))} s; grants alone p50 ${p(h.grantsSeconds, 50)} / p95 ${p(h.grantsSeconds, 95)} / max ${f(h.grantsSeconds.at(-1))} s${h.apimSeconds.length ? `; pinned rules alone p50 ${p(h.apimSeconds, 50)} / p95 ${p(h.apimSeconds, 95)} / max ${f(h.apimSeconds.at(-1))} s` : ""}; orphans left ${h.orphansLeft}; requests during the heal (refreshes included): ARM ${h.requests.armReads} reads / ${h.requests.armWrites} writes, Graph ${h.requests.graphReads} / ${h.requests.graphWrites}, ${h.requests.throttled} 429s; ApimJwtPolicy failed passes ${JSON.stringify(h.jwtFailures)}.`,
+    );
+  }
 }

@@ -17,12 +17,15 @@ import type { AzurePorts } from "../src/azure/ports.ts";
 import type { InformerHandler } from "../src/runtime/informer.ts";
 import { KeyIndex } from "../src/runtime/key-index.ts";
 import { converge, recheckAfterMs } from "./core.ts";
+import { fragmentIds, JwtSim, seedPinnedPolicies, type ApimIds } from "./jwt-sim.ts";
 
 export type Mode = "inventory" | "polling";
 
 export interface World {
   bindings: Map<string, LogicAppIdentityBinding>;
   subscriptions: string[];
+  /** The scenario's APIM service and API (pinned ApimJwtPolicies go on operations of it). */
+  apim: ApimIds;
 }
 
 /** N Consumption Logic Apps without identity over `subs` subscriptions; each binding: identity + 2 RBAC + 1 app role. */
@@ -59,7 +62,11 @@ export async function seedWorld(emu: RunningEmulator, n: number, subs: number): 
       },
     });
   }
-  return { bindings, subscriptions };
+  return {
+    bindings,
+    subscriptions,
+    apim: { serviceId: ids.apim.serviceId, apiId: ids.apim.apiId, tenantId: ids.tenantId },
+  };
 }
 
 export interface SimOptions {
@@ -113,6 +120,8 @@ export class SimOperator {
   #workers: Promise<void>[] = [];
   readonly #index: KeyIndex<LogicAppIdentityBinding> | undefined;
   #feed: InformerHandler<LogicAppIdentityBinding> | undefined;
+  /** Called with each status a pass writes (the operator's binding watch, as the JWT controller sees it). */
+  onStatus: ((key: string, b: LogicAppIdentityBinding) => void) | undefined;
 
   constructor(emu: RunningEmulator, world: World, opts: SimOptions) {
     this.world = world;
@@ -236,6 +245,7 @@ export class SimOperator {
     if (status) {
       b.status = status;
       this.#feed?.("update", b);
+      this.onStatus?.(key, b);
     }
     const p = status?.principalId;
     const record: PassRecord = {
@@ -433,6 +443,8 @@ export interface ScenarioResult {
   healP50Seconds: number | undefined;
   healP95Seconds: number | undefined;
   healMaxSeconds: number | undefined;
+  /** What the heal measured (undefined when it was not run). */
+  heal: HealResult | undefined;
   throttledObjects: number;
   failures: Record<string, number>;
 }
@@ -453,6 +465,8 @@ export async function runScenario(
     subscriptions: number;
     heal?: boolean;
     healFraction?: number;
+    /** Pin an ApimJwtPolicy to each binding whose identity the heal recreates (default true). */
+    apim?: boolean;
     /** Unscaled minutes of steady state counted; default 10. */
     steadyMinutes?: number;
     /** Also count one pass over every binding (needs the queue to drain: not for saturated polling). */
@@ -518,39 +532,8 @@ export async function runScenario(
   const readsPerHour = Math.round(perHour * (steady.armReads + steady.graphReads));
   const writesPerHour = Math.round(perHour * (steady.armWrites + steady.graphWrites));
 
-  let heals: number[] = [];
-  if (o.heal !== false) {
-    // Recreate identities at random times within one (unscaled) minute.
-    const victims = keys.filter(() => Math.random() < (o.healFraction ?? 0.1));
-    const recreatedAt = new Map<string, { at: number; principal: string }>();
-    await Promise.all(
-      victims.map(async (k) => {
-        await sleep((Math.random() * 60_000) / o.timeScale);
-        const id = world.bindings.get(k)!.spec.logicAppId;
-        await emu.control.setLogicAppIdentity(id, { type: "None" });
-        const after = await emu.control.setLogicAppIdentity(id, { type: "SystemAssigned" });
-        recreatedAt.set(k, { at: Date.now(), principal: after.identity.principalId! });
-      }),
-    );
-    const healedAt = () => {
-      const out = new Map<string, number>();
-      for (const p of sim.passes) {
-        const r = recreatedAt.get(p.key);
-        if (r && p.healed && p.principalId === r.principal && p.at >= r.at && !out.has(p.key))
-          out.set(p.key, p.at);
-      }
-      return out;
-    };
-    const bound =
-      (sim.opts.mode === "inventory" ? 4 * sim.opts.inventoryIntervalMs : 2 * sim.opts.resyncMs) /
-        o.timeScale +
-      120_000;
-    await sim.until("heal", () => healedAt().size === victims.length, bound);
-    const h = healedAt();
-    heals = victims
-      .map((k) => ((h.get(k)! - recreatedAt.get(k)!.at) * o.timeScale) / 1000)
-      .sort((a, b) => a - b);
-  }
+  let heal: HealResult | undefined;
+  if (o.heal !== false) heal = await measureHeal(emu, sim, keys, o, counter);
   await sim.stop();
   clearInterval(progress);
   counter.stop();
@@ -572,10 +555,129 @@ export async function runScenario(
     pass,
     readsPerHour,
     writesPerHour,
-    healP50Seconds: percentile(heals, 50),
-    healP95Seconds: percentile(heals, 95),
-    healMaxSeconds: heals.at(-1),
+    healP50Seconds: percentile(heal?.seconds ?? [], 50),
+    healP95Seconds: percentile(heal?.seconds ?? [], 95),
+    healMaxSeconds: heal?.seconds.at(-1),
+    heal,
     throttledObjects: sim.throttledKeys.size,
     failures: Object.fromEntries(sim.failures),
+  };
+}
+
+export interface HealResult {
+  victims: number;
+  /** Unscaled seconds from each recreation until Azure held the healed state (sorted). */
+  seconds: number[];
+  /** The same, for the grants alone (RBAC and app role on the new principal, none on the old; sorted). */
+  grantsSeconds: number[];
+  /** The same, for the pinned APIM rules alone (sorted; empty without `apim`). */
+  apimSeconds: number[];
+  /** Role assignments still on an old principal when the heal was over (must be 0: the sweep). */
+  orphansLeft: number;
+  /** Everything sent from the first recreation until the last victim was healed (refreshes included). */
+  requests: RequestCounts;
+  /** ApimJwtPolicy passes that ended failed, by reason (429s included: they only delay). */
+  jwtFailures: Record<string, number>;
+}
+
+/**
+ * Identities of `healFraction` of the bindings (every n-th, so the pinned policies are known in advance) recreated
+ * at random times within one (unscaled) minute, behind the operator's back. A victim counts as healed when Azure —
+ * the emulator's state, not the operator's status — holds all of: its two RBAC grants and its app-role grant on the
+ * new principal, no role assignment left on the old one (swept), and, with `apim`, its pinned rule's fragment
+ * naming the new principal.
+ */
+async function measureHeal(
+  emu: RunningEmulator,
+  sim: SimOperator,
+  keys: string[],
+  o: { timeScale: number; healFraction?: number; apim?: boolean },
+  counter: RequestCounter,
+): Promise<HealResult> {
+  const world = sim.world;
+  const every = Math.max(1, Math.round(1 / (o.healFraction ?? 0.1)));
+  const victims = keys.filter((_, i) => i % every === 0);
+  let jwt: JwtSim | undefined;
+  let fragments = new Map<string, string>();
+  const fragmentNames = async (): Promise<Map<string, string>> =>
+    new Map(
+      (await emu.control.listPolicyFragments(world.apim.serviceId)).map(
+        (f) => [f.fragmentId, f.xml] as const,
+      ),
+    );
+  const principalOf = (k: string) => world.bindings.get(k)!.status?.principalId;
+  if (o.apim !== false) {
+    const policies = await seedPinnedPolicies(emu, world.apim, world.bindings, victims);
+    fragments = fragmentIds(policies);
+    jwt = new JwtSim(sim, policies);
+    jwt.start();
+    // Installed first (the pinned rule names the current principal), so the heal measures only the follow-up.
+    const installedBy = Date.now() + 600_000;
+    for (;;) {
+      const held = await fragmentNames();
+      if (victims.every((k) => held.get(fragments.get(k)!)?.includes(`<value>${principalOf(k)}</value>`)))
+        break;
+      if (Date.now() > installedBy) throw new Error("benchmark: timed out installing the pinned APIM rules");
+      await sleep(100);
+    }
+  }
+  await counter.restart();
+  const recreatedAt = new Map<string, { at: number; old: string; principal: string }>();
+  const recreations = Promise.all(
+    victims.map(async (k) => {
+      await sleep((Math.random() * 60_000) / o.timeScale);
+      const id = world.bindings.get(k)!.spec.logicAppId;
+      const old = principalOf(k)!;
+      await emu.control.setLogicAppIdentity(id, { type: "None" });
+      const after = await emu.control.setLogicAppIdentity(id, { type: "SystemAssigned" });
+      recreatedAt.set(k, { at: Date.now(), old, principal: after.identity.principalId! });
+    }),
+  );
+  const healedAt = new Map<string, number>();
+  const apimAt = new Map<string, number>();
+  const grantsAt = new Map<string, number>();
+  const bound =
+    (sim.opts.mode === "inventory" ? 4 * sim.opts.inventoryIntervalMs : 2 * sim.opts.resyncMs) / o.timeScale +
+    120_000;
+  const end = Date.now() + 60_000 / o.timeScale + bound;
+  let orphansLeft: number;
+  for (;;) {
+    const now = Date.now();
+    const [rbac, appRoles, held] = await Promise.all([
+      emu.control.listRoleAssignments(),
+      emu.control.listAppRoleAssignments(),
+      jwt ? fragmentNames() : Promise.resolve(new Map<string, string>()),
+    ]);
+    const rbacBy = new Map<string, number>();
+    for (const a of rbac)
+      rbacBy.set(a.properties.principalId, (rbacBy.get(a.properties.principalId) ?? 0) + 1);
+    const appBy = new Set(appRoles.map((a) => a.principalId));
+    orphansLeft = 0;
+    for (const [k, r] of recreatedAt) {
+      orphansLeft += rbacBy.get(r.old) ?? 0;
+      const apimOk = !jwt || !!held.get(fragments.get(k)!)?.includes(`<value>${r.principal}</value>`);
+      if (apimOk && !apimAt.has(k)) apimAt.set(k, now);
+      const grantsOk = rbacBy.get(r.principal) === 2 && appBy.has(r.principal) && !rbacBy.has(r.old);
+      if (grantsOk && !grantsAt.has(k)) grantsAt.set(k, now);
+      if (grantsOk && apimOk && !healedAt.has(k)) healedAt.set(k, now);
+    }
+    if (recreatedAt.size === victims.length && healedAt.size === victims.length) break;
+    if (Date.now() > end)
+      throw new Error(`benchmark: timed out waiting for heal (${healedAt.size}/${victims.length})`);
+    await sleep(100);
+  }
+  await recreations;
+  const requests = await counter.counts();
+  await jwt?.stop();
+  const unscaled = (m: Map<string, number>) =>
+    victims.map((k) => ((m.get(k)! - recreatedAt.get(k)!.at) * o.timeScale) / 1000).sort((a, b) => a - b);
+  return {
+    victims: victims.length,
+    seconds: unscaled(healedAt),
+    grantsSeconds: unscaled(grantsAt),
+    apimSeconds: jwt ? unscaled(apimAt) : [],
+    orphansLeft,
+    requests,
+    jwtFailures: Object.fromEntries(jwt?.failures ?? []),
   };
 }
