@@ -15,7 +15,7 @@ import {
 import { compareBodies, type CompareRules } from "./compare.ts";
 import { clients, type Clients, type Exchange } from "./support.ts";
 
-import { EXAMPLES } from "./examples-path.ts";
+import { EXAMPLES, EXTRA_EXAMPLES } from "./examples-path.ts";
 
 type Json = Record<string, unknown>;
 interface Example {
@@ -1108,18 +1108,22 @@ function applicationSeedFrom(a: Json): SeedApplication {
   };
 }
 
+/** Example files (`<service>/<file>.json`) of one root, each with the root it is read from. */
+const examplesIn = (root: string): [string, string][] =>
+  readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) =>
+      readdirSync(join(root, d.name))
+        .filter((f) => f.endsWith(".json"))
+        .map((f): [string, string] => [`${d.name}/${f}`, root]),
+    );
+const roots = new Map([...examplesIn(EXAMPLES), ...examplesIn(EXTRA_EXAMPLES)]);
+
 function readJson(rel: string): Json {
-  return JSON.parse(readFileSync(join(EXAMPLES, rel), "utf8")) as Json;
+  return JSON.parse(readFileSync(join(roots.get(rel)!, rel), "utf8")) as Json;
 }
 
-const files = readdirSync(EXAMPLES, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .flatMap((d) =>
-    readdirSync(join(EXAMPLES, d.name))
-      .filter((f) => f.endsWith(".json"))
-      .map((f) => `${d.name}/${f}`),
-  )
-  .sort();
+const files = [...roots.keys()].sort();
 
 let emu: RunningEmulator;
 let env: Env;

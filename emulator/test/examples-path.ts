@@ -9,3 +9,5 @@ import { fileURLToPath } from "node:url";
 export const VENDORED_EXAMPLES = fileURLToPath(new URL("./azure-api-examples/", import.meta.url));
 export const SHARED_EXAMPLES = fileURLToPath(new URL("../../../shared/azure-api-examples/", import.meta.url));
 export const EXAMPLES = process.env.LAIO_AZURE_EXAMPLES ?? VENDORED_EXAMPLES;
+/** Official examples this repository added after the copy (not in ../shared): see its README. */
+export const EXTRA_EXAMPLES = fileURLToPath(new URL("./azure-api-examples-extra/", import.meta.url));
