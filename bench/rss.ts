@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { freePort, startControlPlane } from "../hack/control-plane/control-plane.ts";
 import { startEmulator } from "../emulator/index.ts";
 import { installCrds, kubeConfig } from "../test/support/kube.ts";
+import { IMAGE_ENTRY, IMAGE_ENV } from "../hack/image.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,15 +99,24 @@ async function snapshot(pid: number, label: string): Promise<void> {
 }
 
 /**
- * `nodeFlags`: V8/Node flags for the operator process, as the image's entrypoint would pass them. The operator runs
- * from the compiled build (`npm run build`, dist/), as the image does: Node's type stripping for .ts would add its
- * own memory (about 30 MB) that no pod pays.
+ * `nodeFlags`: V8/Node flags for the operator process, as the chart's `operator.nodeOptions` would pass them.
+ * `build`: "bundle" runs what the image runs — `npm run build:bundle`'s `dist/bundle/main.js` with the Dockerfile's
+ * environment (`hack/image.ts`); "tsc" runs the previous image's `dist/src/cli/main.js` of `npm run build` without
+ * that environment, to compare. Never the .ts sources: Node's type stripping adds its own memory (about 30 MB)
+ * that no pod pays.
  */
-export async function rssBench(n: number, nodeFlags: string[] = []): Promise<void> {
+export async function rssBench(
+  n: number,
+  nodeFlags: string[] = [],
+  build: "bundle" | "tsc" = "bundle",
+): Promise<void> {
   const t0 = Date.now();
-  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
-    stdio: "inherit",
-  });
+  if (build === "bundle") execFileSync(process.execPath, ["hack/build-bundle.ts"], { stdio: "inherit" });
+  else
+    execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
+      stdio: "inherit",
+    });
+  const entry = build === "bundle" ? IMAGE_ENTRY : "dist/src/cli/main.js";
   const cp = await startControlPlane();
   const emu = await startEmulator();
   const operator: { pid?: number; kill?: () => void } = {};
@@ -132,7 +142,7 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
       process.execPath,
       [
         ...nodeFlags,
-        "dist/src/cli/main.js",
+        entry,
         "run",
         "--kubeconfig",
         cp.kubeconfig,
@@ -154,7 +164,10 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
         "--azure-credential",
         "static",
       ],
-      { stdio: ["ignore", "ignore", "inherit"] },
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+        env: build === "bundle" ? { ...process.env, ...IMAGE_ENV } : process.env,
+      },
     );
     operator.pid = child.pid;
     operator.kill = () => child.kill("SIGTERM");
@@ -245,7 +258,7 @@ export async function rssBench(n: number, nodeFlags: string[] = []): Promise<voi
     const afterIdle = memoryOf(pid);
     const afterIdleBreakdown = await breakdown(pid, metricsPort);
     console.log(
-      `\n| objects cached | reconciles | RSS idle (0 objects) MB | RSS settled MB | RSS peak MB | target |\n| ---: | ---: | ---: | ---: | ---: | --- |\n| ${n} | ${done} | ${idle.rssMb.toFixed(0)} | ${settled.rssMb.toFixed(0)} | ${settled.peakMb.toFixed(0)} | ≤ 150 MB |\n\nnode flags: ${nodeFlags.join(" ") || "(none)"}; V8 heap used ${heapMb.toFixed(0)} MB, external ${externalMb.toFixed(0)} MB at the settled reading`,
+      `\n| objects cached | reconciles | RSS idle (0 objects) MB | RSS settled MB | RSS peak MB | target |\n| ---: | ---: | ---: | ---: | ---: | --- |\n| ${n} | ${done} | ${idle.rssMb.toFixed(0)} | ${settled.rssMb.toFixed(0)} | ${settled.peakMb.toFixed(0)} | ≤ 150 MB |\n\nbuild: ${build} (${entry}); node flags: ${nodeFlags.join(" ") || "(none)"}; V8 heap used ${heapMb.toFixed(0)} MB, external ${externalMb.toFixed(0)} MB at the settled reading`,
     );
     console.log(
       `\noperator CPU: ${cpuFirstPass.toFixed(1)} s for the whole wave over ${n} objects (${((cpuFirstPass / n) * 1000).toFixed(2)} s per 1,000), ${cpuSettlePerMinute.toFixed(2)} s per minute in the 30 s settle window, ${cpuIdlePerMinute.toFixed(2)} s in the idle minute after it (by thread: ${idleThreads || "none"}); RSS then ${afterIdle.rssMb.toFixed(0)} MB (${afterIdleBreakdown})`,
