@@ -9,8 +9,14 @@
  * operator uses only `KubeConfig` and `Watch`; the @azure ARM SDKs are mostly mappers the operator never calls.
  * Tree-shaking drops what nothing reaches, minifying shrinks the source V8 keeps.
  *
+ * ASCII only: Node hands V8 a module's source as a two-byte string as soon as one character is not ASCII (measured:
+ * the 4.57 MB bundle was a 9.14 MB string in a heap snapshot of the running operator). `charset: "ascii"` escapes
+ * such characters in code; the license comments the bundler keeps (`@license`, `/*!`) are escaped here, as text.
+ *
  * `node hack/build-bundle.ts [outDir]` (default dist/bundle; the build test bundles into a directory of its own).
  */
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { build } from "rolldown";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -28,9 +34,20 @@ await build({
     dir: outDir,
     format: "esm",
     minify: true,
+    charset: "ascii",
     // A separate source map (not loaded unless --enable-source-maps is passed) keeps stack traces readable.
     sourcemap: true,
     entryFileNames: "[name].js",
     chunkFileNames: "[name]-[hash].js",
   },
 });
+
+const dir = resolve(root, outDir);
+for (const file of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
+  const path = join(dir, file);
+  const text = readFileSync(path, "utf8");
+  // Only comments can still hold such characters; in a comment "\u00e4" is as readable as the letter. Per UTF-16
+  // unit, four hex digits: the one escape that means the same in strings, templates and regular expressions.
+  const ascii = text.replace(/[^\t-~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (ascii !== text) writeFileSync(path, ascii);
+}
