@@ -15,14 +15,14 @@
  *
  * `node hack/build-bundle.ts [outDir]` (default dist/bundle; the build test bundles into a directory of its own).
  */
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "rolldown";
 
 const root = new URL("..", import.meta.url).pathname;
 const outDir = process.argv[2] ?? "dist/bundle";
 
-await build({
+const result = await build({
   cwd: root,
   input: "src/cli/main.ts",
   platform: "node",
@@ -51,3 +51,31 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
   const ascii = text.replace(/[^\t-~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   if (ascii !== text) writeFileSync(path, ascii);
 }
+
+/**
+ * The image ships no node_modules, so no package's LICENSE file either: their texts go beside the bundle, one per
+ * package whose code is in it (what the bundler reports it included).
+ */
+const packages = new Map<string, string>();
+for (const chunk of result.output)
+  if (chunk.type === "chunk")
+    for (const id of chunk.moduleIds) {
+      const at = id.lastIndexOf("/node_modules/");
+      if (at < 0) continue;
+      const rest = id.slice(at + "/node_modules/".length).split("/");
+      const name = rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
+      packages.set(name, join(id.slice(0, at), "node_modules", name));
+    }
+const notices: string[] = [];
+for (const [name, pkgDir] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {
+  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as {
+    version?: string;
+    license?: string;
+  };
+  const file = readdirSync(pkgDir).find((f) => /^(licen[cs]e|copying|notice)/i.test(f));
+  const text = file && existsSync(join(pkgDir, file)) ? readFileSync(join(pkgDir, file), "utf8").trim() : "";
+  notices.push(
+    `${name}@${pkg.version ?? "?"} (${pkg.license ?? "see text"})\n\n${text || "(no license file in the package)"}`,
+  );
+}
+writeFileSync(join(dir, "THIRD-PARTY-LICENSES.txt"), `${notices.join(`\n\n${"-".repeat(79)}\n\n`)}\n`);
