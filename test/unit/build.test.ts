@@ -80,6 +80,10 @@ describe("production build", () => {
       expect(
         readdirSync(join(app, "dist/bundle")).filter((f) => f.endsWith(".js")).length,
       ).toBeLessThanOrEqual(3);
+      // No node_modules in the image, so the licenses of what the bundle contains travel beside it.
+      const notices = readFileSync(join(app, "dist/bundle/THIRD-PARTY-LICENSES.txt"), "utf8");
+      expect(notices).toMatch(/^@kubernetes\/client-node@\S+ \(Apache-2\.0\)$/m);
+      expect(notices).toContain("Apache License");
     } finally {
       rmSync(app, { recursive: true, force: true });
     }
