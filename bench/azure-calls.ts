@@ -12,6 +12,8 @@
  * (heal is measured only at sizes up to 1,000, as the issue defines it; `--no-heal` skips it at every size).
  * The operator process's memory with 10,000 bindings cached, against a real kube-apiserver (./rss.ts):
  *   npm run bench -- --rss 10000
+ * (the image's build and environment: `dist/bundle/main.js`; `--rss-build tsc` runs the previous image's
+ * `dist/src/cli/main.js` of `npm run build` without the image's environment, for comparison).
  */
 import { parseArgs } from "node:util";
 import { startEmulator } from "../emulator/index.ts";
@@ -50,6 +52,8 @@ const { values } = parseArgs({
     rss: { type: "string" },
     /** With --rss: flags for the operator's node process, e.g. --node-flags=--max-semi-space-size=4 */
     "node-flags": { type: "string", default: "" },
+    /** With --rss: "bundle" (what the image runs, `npm run build:bundle`) or "tsc" (dist/ of `npm run build`). */
+    "rss-build": { type: "string", default: "bundle" },
   },
   allowNegative: true,
 });
@@ -58,7 +62,9 @@ const N = Number(values.bindings);
 process.once("SIGINT", () => process.exit(130));
 if (values.rss !== undefined) {
   const { rssBench } = await import("./rss.ts");
-  await rssBench(Number(values.rss), values["node-flags"].split(" ").filter(Boolean));
+  const build = values["rss-build"];
+  if (build !== "bundle" && build !== "tsc") throw new Error(`--rss-build: "${build}" is not bundle or tsc`);
+  await rssBench(Number(values.rss), values["node-flags"].split(" ").filter(Boolean), build);
   process.exit(0);
 }
 

@@ -15,6 +15,7 @@ import type { Logger } from "./logger.ts";
 import { silentLogger } from "./logger.ts";
 import { keyOf, keyToString, type CacheReader, type ObjectKey } from "./reconciler.ts";
 import { collectionPath, resourceId, type ResourceType } from "./resource.ts";
+import { shareStrings, StringPool } from "./string-pool.ts";
 
 export type InformerEventType = "add" | "update" | "delete";
 
@@ -123,6 +124,8 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
   private readonly clock: Clock;
   private readonly handlers: InformerHandler<T>[] = [];
   private cache = new Map<string, Readonly<T>>();
+  /** Repeated strings of cached objects share one copy (string-pool.ts). */
+  private readonly strings = new StringPool();
   private resourceVersion = "";
   private synced = false;
   private syncWaiters: Array<() => void> = [];
@@ -290,7 +293,9 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
     const next = new Map<string, Readonly<T>>();
     for (const item of items) {
       // List items carry no kind/apiVersion; fill them so cached objects look like watched ones.
-      const obj = deepFreeze(withoutManagedFields({ ...item, kind, apiVersion } as T));
+      const obj = deepFreeze(
+        shareStrings(withoutManagedFields({ ...item, kind, apiVersion } as T), this.strings),
+      );
       next.set(keyToString(keyOf(obj)), obj);
     }
     const previous = this.cache;
@@ -380,7 +385,7 @@ export class Informer<T extends KubeObject = KubeObject> implements CacheReader<
       if (raw.metadata?.resourceVersion) this.resourceVersion = raw.metadata.resourceVersion;
       return;
     }
-    const obj = deepFreeze(withoutManagedFields(raw));
+    const obj = deepFreeze(shareStrings(withoutManagedFields(raw), this.strings));
     const key = keyToString(keyOf(obj));
     const old = this.cache.get(key);
     if (phase === "ADDED" || phase === "MODIFIED") {

@@ -6,6 +6,7 @@
 import type { InformerHandler } from "./informer.ts";
 import type { KubeObject } from "../api/v1alpha1/metadata.ts";
 import { keyOf, keyToString } from "./reconciler.ts";
+import { StringPool } from "./string-pool.ts";
 
 export interface IndexSource<T extends KubeObject> {
   on(handler: InformerHandler<T>): void;
@@ -13,8 +14,14 @@ export interface IndexSource<T extends KubeObject> {
 
 export class KeyIndex<T extends KubeObject = KubeObject> {
   readonly #refsOf: (obj: Readonly<T>) => string[];
-  readonly #byRef = new Map<string, Set<string>>();
+  /**
+   * The one key that depends on a reference, or a Set when several do. Most references (a Logic App, a principal)
+   * have one dependent: a Set for each would cost ≈ 130 bytes per reference and object (docs/benchmarks.md).
+   */
+  readonly #byRef = new Map<string, string | Set<string>>();
   readonly #byKey = new Map<string, string[]>();
+  /** References many objects share (an API) are one string, not one per object. */
+  readonly #refs = new StringPool();
 
   constructor(source: IndexSource<T>, refsOf: (obj: Readonly<T>) => string[]) {
     this.#refsOf = refsOf;
@@ -28,7 +35,11 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
   /** Keys of the objects that depend on any of `refs`. */
   keysFor(refs: Iterable<string>): string[] {
     const out = new Set<string>();
-    for (const r of refs) for (const k of this.#byRef.get(r) ?? []) out.add(k);
+    for (const r of refs) {
+      const keys = this.#byRef.get(r);
+      if (typeof keys === "string") out.add(keys);
+      else for (const k of keys ?? []) out.add(k);
+    }
     return [...out];
   }
 
@@ -39,23 +50,28 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
   #add(key: string, obj: Readonly<T>): void {
     let refs: string[];
     try {
-      refs = [...new Set(this.#refsOf(obj))];
+      refs = [...new Set(this.#refsOf(obj))].map((r) => this.#refs.share(r));
     } catch {
       return; // a malformed object depends on nothing; its own watch event still reconciles it
     }
     this.#byKey.set(key, refs);
     for (const r of refs) {
-      let set = this.#byRef.get(r);
-      if (!set) this.#byRef.set(r, (set = new Set()));
-      set.add(key);
+      const keys = this.#byRef.get(r);
+      if (keys === undefined) this.#byRef.set(r, key);
+      else if (typeof keys === "string") {
+        if (keys !== key) this.#byRef.set(r, new Set([keys, key]));
+      } else keys.add(key);
     }
   }
 
   #remove(key: string): void {
     for (const r of this.#byKey.get(key) ?? []) {
-      const set = this.#byRef.get(r);
-      set?.delete(key);
-      if (set?.size === 0) this.#byRef.delete(r);
+      const keys = this.#byRef.get(r);
+      if (keys === key) this.#byRef.delete(r);
+      else if (keys instanceof Set) {
+        keys.delete(key);
+        if (keys.size === 1) this.#byRef.set(r, keys.values().next().value!);
+      }
     }
     this.#byKey.delete(key);
   }
