@@ -153,7 +153,8 @@ export function decide(
     ]);
   }
 
-  if (observed.tenancy) return stall(observed.tenancy.reason, observed.tenancy.message);
+  if (observed.tenancy)
+    return { ...stall(observed.tenancy.reason, observed.tenancy.message), stalledOnPolicy: true };
   if (observed.claimedBy)
     return stall(
       "ApplicationClaimed",

@@ -7,6 +7,7 @@ import type { RoleAssignment, RoleDefinition, ServicePrincipal } from "../../azu
 import type { CacheReader } from "../../runtime/reconciler.ts";
 import { ROLE } from "../tenancy/builtins.ts";
 import { TenancyFence } from "../tenancy/fence.ts";
+import { recheckAfterMs } from "../shared/rounds.ts";
 import { decide } from "./decide.ts";
 import type { BindingAction, BindingObservation } from "./model.ts";
 
@@ -172,6 +173,23 @@ describe("decide with tenancy verdicts", () => {
     expect(stalled(d)).toMatchObject({ status: "True", reason: "NoAccessPolicy" });
     expect(d.conditions.find((c) => c.type === "IdentityReady")?.reason).toBe("NoAccessPolicy");
     expect(d.status.roleAssignments?.every((e) => e.state === "Failed")).toBe(true);
+  });
+
+  it("stalled only by the policy: not re-checked on a timer (the policy and namespace watches wake it)", () => {
+    const b = binding([{ scope: KV, role: "Key Vault Secrets User" }]);
+    const refused = decide(b, observed(b, fence([]), undefined, [KV_USER]), { now: NOW, naming });
+    expect(refused.stalledOnPolicy).toBe(true);
+    expect(recheckAfterMs(refused)).toBeUndefined();
+    // Allowed, but the Logic App is gone: Azure-side, so the 5-minute re-check stays.
+    const allowed = observed(b, fence([policy([ROLE.keyVaultSecretsUser])]), P1, [KV_USER]);
+    const gone = decide(
+      b,
+      { ...allowed, logicApp: { ...allowed.logicApp, exists: false } },
+      { now: NOW, naming },
+    );
+    expect(stalled(gone)?.reason).toBe("LogicAppNotFound");
+    expect(gone.stalledOnPolicy).toBeUndefined();
+    expect(recheckAfterMs(gone)).toBe(300_000);
   });
 
   it("permissive mode refuses nothing", () => {

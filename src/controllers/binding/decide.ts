@@ -57,6 +57,11 @@ const STALLED_REASONS = new Set([
   ...TENANCY_REASONS,
 ]);
 
+/** Refusals only a person's change lifts (RoleNotResolved may clear once Azure answers: it keeps the re-check). */
+const POLICY_ONLY_REASONS: ReadonlySet<string> = new Set(
+  TENANCY_REASONS.filter((r) => r !== "RoleNotResolved"),
+);
+
 export function decide(
   binding: LogicAppIdentityBinding,
   observed: BindingObservation,
@@ -199,6 +204,7 @@ function decideConverge(
     dropConditions: apps.audienceWarning ? [] : [ConditionType.AudienceWarning],
     finalize: false,
     stalled: summary.stalled !== undefined,
+    ...(summary.stalledOnPolicy ? { stalledOnPolicy: true } : {}),
     findings: [
       ...(heal.previousPrincipal && lastHeal ? healFindings(lastHeal) : []),
       ...(refused?.findings ?? []),
@@ -272,6 +278,8 @@ interface Summary {
   ready: Facet;
   /** The first facet a person must fix. */
   stalled?: Facet;
+  /** Every facet a person must fix is refused by the tenancy policy (nothing Azure-side to wait for). */
+  stalledOnPolicy?: boolean;
   converging: boolean;
 }
 
@@ -280,6 +288,8 @@ export function summarizeFacets(facets: Facets, writing: boolean): Summary {
   const list = [facets.identity, facets.roles, facets.apps];
   const firstBad = list.find((f) => !f.ok);
   const stalled = list.find((f) => !f.ok && STALLED_REASONS.has(f.reason));
+  const needPerson = list.filter((f) => !f.ok && STALLED_REASONS.has(f.reason));
+  const onPolicy = needPerson.length > 0 && needPerson.every((f) => POLICY_ONLY_REASONS.has(f.reason));
   return {
     ready: firstBad ?? {
       ok: true,
@@ -287,6 +297,7 @@ export function summarizeFacets(facets: Facets, writing: boolean): Summary {
       message: "identity and every grant are in effect in Azure",
     },
     ...(stalled ? { stalled } : {}),
+    ...(onPolicy ? { stalledOnPolicy: true } : {}),
     converging: writing || (firstBad !== undefined && !stalled),
   };
 }

@@ -373,7 +373,13 @@ function outcome(status: JwtPolicyStatus, conds: ConditionUpdate[], extra: Parti
   return { actions: [], finalize: false, stalled: false, findings: [], status, conditions: conds, ...extra };
 }
 
-function stalled(desired: Desired, status: JwtPolicyStatus, reason: string, message: string): Decision {
+function stalled(
+  desired: Desired,
+  status: JwtPolicyStatus,
+  reason: string,
+  message: string,
+  onPolicy = false,
+): Decision {
   return outcome(
     status,
     conditions(
@@ -383,7 +389,7 @@ function stalled(desired: Desired, status: JwtPolicyStatus, reason: string, mess
       ["True", reason, message],
       ["Unknown", reason, message],
     ),
-    { stalled: true },
+    { stalled: true, ...(onPolicy ? { stalledOnPolicy: true } : {}) },
   );
 }
 
@@ -412,7 +418,8 @@ function decideApply(desired: Desired, observed: Observed, options: DecideOption
     ...(previous.callerPrincipalId ? { callerPrincipalId: previous.callerPrincipalId } : {}),
   };
 
-  if (observed.tenancy) return stalled(desired, status, observed.tenancy.reason, observed.tenancy.message);
+  if (observed.tenancy)
+    return stalled(desired, status, observed.tenancy.reason, observed.tenancy.message, true);
   const resolved = ruleInput(desired);
   if (!resolved.ok) {
     if (!resolved.wait) return stalled(desired, status, resolved.reason, resolved.message);

@@ -257,3 +257,54 @@ describe("readyHold", () => {
     expect(readyHold({ ...base, ...over })).toBe(expected);
   });
 });
+
+describe("a write the guard refuses", () => {
+  it("is Stalled with the guard's reason and not rechecked on a timer (a person's change enqueues it)", async () => {
+    stored = { ...stored, metadata: { ...stored.metadata, generation: 2 }, spec: { want: "owner" } };
+    const refused = new PassReconciler(toyKind, {
+      client,
+      status: new StatusWriter(client),
+      events: { record: (_o, e) => events.push(e) },
+      guard: (_obj, actions) => ({
+        allowed: [],
+        denied: actions.map((action) => ({
+          action,
+          reason: "NotAllowed",
+          message: "owner is not allowed here",
+        })),
+      }),
+    });
+    const result = await refused.reconcile({ namespace: "team-a", name: "toy" }, ctx());
+    expect(result).toEqual({});
+    expect(azure.have).toBe("reader");
+    expect(cond("Stalled")).toMatchObject({ status: "True", reason: "NotAllowed" });
+    expect(cond("Ready")).toMatchObject({ status: "False", reason: "NotAllowed" });
+    expect(events.map((e) => e.reason)).toContain("NotAllowed");
+  });
+
+  it("a decision Stalled on its own is still rechecked every 5 minutes", async () => {
+    const stalledKind: typeof toyKind = {
+      ...toyKind,
+      open: (...args) => {
+        const hooks = toyKind.open(...args);
+        return {
+          ...hooks,
+          decide: (obj, have, ...rest) => ({
+            ...hooks.decide(obj, have, ...rest),
+            actions: [],
+            stalled: true,
+          }),
+        };
+      },
+    };
+    stored = { ...stored, metadata: { ...stored.metadata, generation: 2 }, spec: { want: "owner" } };
+    const r = new PassReconciler(stalledKind, {
+      client,
+      status: new StatusWriter(client),
+      events: { record: (_o, e) => events.push(e) },
+    });
+    expect(await r.reconcile({ namespace: "team-a", name: "toy" }, ctx())).toEqual({
+      requeueAfterMs: 300_000,
+    });
+  });
+});

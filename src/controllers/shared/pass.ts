@@ -192,7 +192,11 @@ export class PassReconciler<
         await removeFinalizer(this.deps.client, this.kind.resource, current ?? obj, FINALIZER);
         return {};
       }
-      const again = recheckAfterMs(final, this.deps);
+      // A refusal is lifted by a person — an AzureAccessPolicy, a namespace's labels or the spec changing, each of
+      // which enqueues the object through the tenancy watches or its own watch — not by time: no Stalled recheck
+      // for it (10,000 refused objects rechecked every 5 min kept the queue from ever emptying, benchmarks).
+      const refusedOnly = denial !== undefined && (!decision.stalled || decision.stalledOnPolicy === true);
+      const again = recheckAfterMs(refusedOnly ? { ...final, stalledOnPolicy: true } : final, this.deps);
       return again === undefined ? {} : { requeueAfterMs: again };
     } finally {
       // Whatever the kind kept for this pass (its ownership session) must not outlive it: thousands of objects

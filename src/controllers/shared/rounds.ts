@@ -44,6 +44,12 @@ export interface Decision<A extends PassAction, S> {
   finalize: boolean;
   /** The object's own problem needs a person (Stalled): slow re-check instead of polling. */
   stalled: boolean;
+  /**
+   * Stalled only because an AzureAccessPolicy refuses it: a person lifts that by changing a policy, a namespace's
+   * labels or the spec, and each of those enqueues the object (tenancy watches, its own watch) — so no timed
+   * re-check for it.
+   */
+  stalledOnPolicy?: boolean;
   /** What this decision found (a heal, a conflict), reported once per pass. */
   findings: Report[];
   /** What this decision's writes mean once at least one of them took effect, reported once per pass. */
@@ -163,10 +169,10 @@ export interface RoundsResult<A extends PassAction, S extends StatusBase> {
  * ran out of rounds (the simulator once waited 6 h for those, and left keys behind at 5,000 bindings).
  */
 export function recheckAfterMs(
-  decision: Pick<Decision<PassAction, unknown>, "stalled" | "requeueAfterMs" | "actions">,
+  decision: Pick<Decision<PassAction, unknown>, "stalled" | "stalledOnPolicy" | "requeueAfterMs" | "actions">,
   options: { stalledRecheckMs?: number; pendingRecheckMs?: number } = {},
 ): number | undefined {
-  if (decision.stalled) return options.stalledRecheckMs ?? 300_000;
+  if (decision.stalled && !decision.stalledOnPolicy) return options.stalledRecheckMs ?? 300_000;
   if (decision.requeueAfterMs !== undefined) return decision.requeueAfterMs;
   // Rounds ran out with writes Azure does not show yet: look again soon rather than at the resync.
   if (decision.actions.length > 0) return options.pendingRecheckMs ?? 5_000;
