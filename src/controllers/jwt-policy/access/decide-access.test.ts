@@ -475,7 +475,7 @@ describe("computeToken", () => {
 });
 
 describe("bounds", () => {
-  it("stays fast and bounded with <base/> repeated at every scope", () => {
+  it("stays bounded with <base/> repeated at every scope: the element and step budget answers", () => {
     const many = Array.from({ length: 500 }, () => "<base />").join("");
     const chain: ChainDocuments = {
       global: policies(Array.from({ length: 500 }, () => "<set-variable name='x' value='1' />").join("")),
@@ -484,14 +484,15 @@ describe("bounds", () => {
       operation: { id: "o", xml: policies(many) },
       fragments: {},
     };
-    const started = performance.now();
+    // Bounded by construction (MAX_ITEMS elements, MAX_STEPS visits), asserted by the answer, not by a stopwatch.
     const v = evaluateChain(chain, computeToken(tokenInput));
-    expect(performance.now() - started).toBeLessThan(2000);
     expect(v.verdict).toBe("unknown");
+    expect(v.verdict === "unknown" && v.notEvaluated.map((f) => f.reason)).toContainEqual(
+      expect.stringContaining("too large to evaluate"),
+    );
   });
-  it("stays bounded when <base/> repeats over scopes that add nothing", () => {
+  it("stays bounded when <base/> repeats over scopes that add nothing: the budget answers", () => {
     const many = policies(Array.from({ length: 2000 }, () => "<base />").join(""));
-    const started = performance.now();
     const v = evaluateChain(
       {
         global: policies(""),
@@ -502,8 +503,10 @@ describe("bounds", () => {
       },
       computeToken(tokenInput),
     );
-    expect(performance.now() - started).toBeLessThan(2000);
     expect(v.verdict).toBe("unknown");
+    expect(v.verdict === "unknown" && v.notEvaluated.map((f) => f.reason)).toContainEqual(
+      expect.stringContaining("too large to evaluate"),
+    );
   });
   it("a fragment that includes itself ends", () => {
     const v = evaluateChain(
