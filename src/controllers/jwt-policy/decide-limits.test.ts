@@ -35,13 +35,11 @@ function documentOf(unit: string, chars: number): string {
 }
 
 describe("decide on large adversarial documents", () => {
-  it("a 184 KB document full of unclosed @( is decided in well under a second and edited byte for byte", () => {
+  // Its wall time (11.8 s before the shared scanner; milliseconds now) is a benchmark: `npm run bench:xml`.
+  it("a 184 KB document full of unclosed @( is decided and edited byte for byte", () => {
     const unit = '        <set-variable name="v" value="@(context.Request.Headers.GetValueOrDefault(" />\n';
     const xml = documentOf(unit, 184 * 1024);
-    const t = performance.now();
     const d = decide(desired, { target: { exists: true }, policy: { xml, etag: "E1" } });
-    const ms = performance.now() - t;
-    expect(ms).toBeLessThan(1000);
     const put = d.actions.find((a) => a.type === "putPolicy");
     expect(put?.type).toBe("putPolicy");
     if (put?.type !== "putPolicy") return;
