@@ -13,13 +13,13 @@ import {
   type ApimJwtPolicy,
   type LogicAppIdentityBinding,
 } from "../src/api/v1alpha1/index.ts";
-import { isAzureError } from "../src/azure/errors.ts";
 import { fragmentId } from "../src/azure/naming.ts";
 import type { JwtPolicyRecord } from "../src/controllers/shared/ownership.ts";
 import { recheckAfterMs, runRounds } from "../src/controllers/shared/rounds.ts";
 import { jwtPolicyPass } from "../src/controllers/jwt-policy/kind.ts";
 import { memoryRecordStore } from "../src/runtime/records.ts";
 import type { SimOperator } from "./operator-sim.ts";
+import { SimQueue } from "./sim-queue.ts";
 
 export interface ApimIds {
   serviceId: string;
@@ -73,90 +73,31 @@ export class JwtSim {
   readonly #sim: SimOperator;
   readonly #policies: Map<string, ApimJwtPolicy>;
   readonly #records = memoryRecordStore<JwtPolicyRecord>("jwtpolicy");
-  readonly #queue: string[] = [];
-  readonly #queued = new Set<string>();
-  readonly #active = new Set<string>();
-  readonly #dirty = new Set<string>();
-  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #retries = new Map<string, number>();
-  readonly failures = new Map<string, number>();
-  #running = false;
-  #wake: (() => void) | undefined;
-  #workers: Promise<void>[] = [];
+  readonly #queue: SimQueue;
 
   constructor(sim: SimOperator, policies: Map<string, ApimJwtPolicy>) {
     this.#sim = sim;
     this.#policies = policies;
+    this.#queue = new SimQueue(sim.opts.timeScale, (key) => this.#pass(key));
+  }
+
+  /** Failed passes by reason. */
+  get failures(): ReadonlyMap<string, number> {
+    return this.#queue.failures;
   }
 
   /** Runs `concurrency` workers; every binding status the simulated operator writes wakes its policy. */
   start(concurrency = 8): void {
-    this.#running = true;
     this.#sim.onStatus = (key) => {
-      if (this.#policies.has(key)) this.enqueue(key);
+      if (this.#policies.has(key)) this.#queue.enqueue(key);
     };
-    for (let i = 0; i < concurrency; i++) this.#workers.push(this.#worker());
-    for (const k of this.#policies.keys()) this.enqueue(k);
+    this.#queue.start(concurrency);
+    for (const k of this.#policies.keys()) this.#queue.enqueue(k);
   }
 
   async stop(): Promise<void> {
-    this.#running = false;
     this.#sim.onStatus = undefined;
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    this.#wake?.();
-    await Promise.all(this.#workers);
-  }
-
-  enqueue(key: string): void {
-    if (this.#active.has(key)) {
-      this.#dirty.add(key);
-      return;
-    }
-    if (this.#queued.has(key)) return;
-    this.#queued.add(key);
-    this.#queue.push(key);
-    this.#wake?.();
-  }
-
-  #later(key: string, unscaledMs: number): void {
-    const prev = this.#timers.get(key);
-    if (prev) clearTimeout(prev);
-    const t = setTimeout(
-      () => {
-        this.#timers.delete(key);
-        this.enqueue(key);
-      },
-      Math.max(0, unscaledMs / this.#sim.opts.timeScale),
-    );
-    t.unref?.();
-    this.#timers.set(key, t);
-  }
-
-  async #worker(): Promise<void> {
-    while (this.#running) {
-      const key = this.#queue.shift();
-      if (key === undefined) {
-        await new Promise<void>((r) => {
-          this.#wake = r;
-          setTimeout(r, 20).unref?.();
-        });
-        continue;
-      }
-      this.#queued.delete(key);
-      this.#active.add(key);
-      try {
-        await this.#pass(key);
-      } catch (e) {
-        // A thrown pass is retried like a failed one: a key must never be left without a way back to the queue.
-        this.failures.set("Thrown", (this.failures.get("Thrown") ?? 0) + 1);
-        this.#later(key, 1000);
-        void e;
-      } finally {
-        this.#active.delete(key);
-        if (this.#dirty.delete(key)) this.enqueue(key);
-      }
-    }
+    await this.#queue.stop();
   }
 
   async #pass(key: string): Promise<void> {
@@ -171,18 +112,12 @@ export class JwtSim {
     const r = await runRounds(hooks, policy, { now: () => rfc3339(new Date()), maxRounds: 4 });
     if (r.status) policy.status = r.status;
     if (r.stoppedBy) {
-      const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
-      this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
-      const n = (this.#retries.get(key) ?? 0) + 1;
-      this.#retries.set(key, n);
-      const retryAfter = isAzureError(r.stoppedBy) ? r.stoppedBy.retryAfterMs : undefined;
-      this.#later(key, retryAfter ?? Math.min(60_000, 500 * 2 ** n));
+      this.#queue.failed(key, r.stoppedBy);
       return;
     }
-    this.#retries.delete(key);
     // The engine's rule (waiting for the binding, stalled, rounds out with writes pending), else the resync; a
     // binding that becomes Ready wakes the policy through onStatus as well.
     const again = r.decision ? recheckAfterMs(r.decision) : undefined;
-    this.#later(key, again ?? this.#sim.opts.resyncMs);
+    this.#queue.succeeded(key, again ?? this.#sim.opts.resyncMs);
   }
 }

@@ -18,6 +18,7 @@ import type { InformerHandler } from "../src/runtime/informer.ts";
 import { KeyIndex } from "../src/runtime/key-index.ts";
 import { converge, recheckAfterMs } from "./core.ts";
 import { fragmentIds, JwtSim, seedPinnedPolicies, type ApimIds } from "./jwt-sim.ts";
+import { SimQueue } from "./sim-queue.ts";
 
 export type Mode = "inventory" | "polling";
 
@@ -100,24 +101,12 @@ export class SimOperator {
   readonly ports: AzurePorts;
   /** Keys that ever ended a pass stopped by a 429 (Throttled): the issue's "failures because of 429". */
   readonly throttledKeys = new Set<string>();
-  readonly failures = new Map<string, number>();
   readonly passes: PassRecord[] = [];
   /** Keys that ended a pass healed (Ready, every grant on the current principal) at least once. */
   readonly readyKeys = new Set<string>();
-  readonly #queue: string[] = [];
-  readonly #queued = new Set<string>();
-  readonly #active = new Set<string>();
-  readonly #dirty = new Set<string>();
-  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #retries = new Map<string, number>();
-  /** When each key's pass in flight started (wall ms), and each pending timer's due time: for `whereIs`. */
-  readonly #activeSince = new Map<string, number>();
-  readonly #timerDue = new Map<string, number>();
+  readonly #queue: SimQueue;
   /** Each key's last pass, as `whereIs` reports it. */
   readonly #last = new Map<string, string>();
-  #wake: (() => void) | undefined;
-  #running = false;
-  #workers: Promise<void>[] = [];
   readonly #index: KeyIndex<LogicAppIdentityBinding> | undefined;
   #feed: InformerHandler<LogicAppIdentityBinding> | undefined;
   /** Called with each status a pass writes (the operator's binding watch, as the JWT controller sees it). */
@@ -130,6 +119,7 @@ export class SimOperator {
       inventoryIntervalMs: 45_000,
       ...opts,
     };
+    this.#queue = new SimQueue(opts.timeScale, (key) => this.#reconcile(key));
     this.budget = new AzureBudget(scaledBudget(opts.timeScale));
     this.direct = createAzurePorts({
       credential: createCredential("static"),
@@ -152,46 +142,23 @@ export class SimOperator {
     } else this.ports = this.direct;
   }
 
+  /** Failed passes by reason. */
+  get failures(): ReadonlyMap<string, number> {
+    return this.#queue.failures;
+  }
+
   start(): void {
-    this.#running = true;
-    for (let i = 0; i < this.opts.concurrency; i++) this.#workers.push(this.#worker());
+    this.#queue.start(this.opts.concurrency);
     this.inventory?.start();
   }
 
   async stop(): Promise<void> {
-    this.#running = false;
     this.inventory?.stop();
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    this.#timerDue.clear();
-    this.#wake?.();
-    await Promise.all(this.#workers);
+    await this.#queue.stop();
   }
 
   enqueue(key: string): void {
-    if (this.#active.has(key)) {
-      this.#dirty.add(key);
-      return;
-    }
-    if (this.#queued.has(key)) return;
-    this.#queued.add(key);
-    this.#queue.push(key);
-    this.#wake?.();
-  }
-
-  /** Enqueue after `unscaledMs` (a resync timer or a backoff). */
-  later(key: string, unscaledMs: number): void {
-    const prev = this.#timers.get(key);
-    if (prev) clearTimeout(prev);
-    const wallMs = Math.max(0, unscaledMs / this.opts.timeScale);
-    const t = setTimeout(() => {
-      this.#timers.delete(key);
-      this.#timerDue.delete(key);
-      this.enqueue(key);
-    }, wallMs);
-    t.unref?.();
-    this.#timers.set(key, t);
-    this.#timerDue.set(key, Date.now() + wallMs);
+    this.#queue.enqueue(key);
   }
 
   /**
@@ -199,42 +166,11 @@ export class SimOperator {
    * of every key prints about the keys left behind (queued, in a pass since when, waiting on a timer, or nowhere).
    */
   whereIs(key: string): string {
-    const at: string[] = [];
-    if (this.#queued.has(key)) at.push(`queued at ${this.#queue.indexOf(key)}`);
-    const since = this.#activeSince.get(key);
-    if (since !== undefined) at.push(`in a pass for ${Date.now() - since} ms`);
-    if (this.#dirty.has(key)) at.push("dirty");
-    const due = this.#timerDue.get(key);
-    if (due !== undefined)
-      at.push(`timer in ${(((due - Date.now()) * this.opts.timeScale) / 1000).toFixed(0)} s`);
-    return `${key}: ${at.length > 0 ? at.join(", ") : "nowhere"}; last pass: ${this.#last.get(key) ?? "none"}`;
+    return `${key}: ${this.#queue.whereIs(key)}; last pass: ${this.#last.get(key) ?? "none"}`;
   }
 
   idle(): boolean {
-    return this.#queue.length === 0 && this.#active.size === 0;
-  }
-
-  async #worker(): Promise<void> {
-    while (this.#running) {
-      const key = this.#queue.shift();
-      if (key === undefined) {
-        await new Promise<void>((r) => {
-          this.#wake = r;
-          setTimeout(r, 20).unref?.();
-        });
-        continue;
-      }
-      this.#queued.delete(key);
-      this.#active.add(key);
-      this.#activeSince.set(key, Date.now());
-      try {
-        await this.#reconcile(key);
-      } finally {
-        this.#active.delete(key);
-        this.#activeSince.delete(key);
-        if (this.#dirty.delete(key)) this.enqueue(key);
-      }
-    }
+    return this.#queue.idle();
   }
 
   async #reconcile(key: string): Promise<void> {
@@ -279,18 +215,12 @@ export class SimOperator {
     );
     if (r.stoppedBy) {
       if (isAzureError(r.stoppedBy, "Throttled")) this.throttledKeys.add(key);
-      const kind = isAzureError(r.stoppedBy) ? r.stoppedBy.kind : r.stoppedBy.name;
-      this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
-      const n = (this.#retries.get(key) ?? 0) + 1;
-      this.#retries.set(key, n);
-      const retryAfter = isAzureError(r.stoppedBy) ? r.stoppedBy.retryAfterMs : undefined;
-      this.later(key, retryAfter ?? Math.min(60_000, 500 * 2 ** n));
+      this.#queue.failed(key, r.stoppedBy);
       return;
     }
-    this.#retries.delete(key);
     // The engine's rule (stalled, waiting, or rounds ran out with writes pending), else the jittered resync.
     const again = r.decision ? recheckAfterMs(r.decision) : undefined;
-    this.later(key, again ?? this.opts.resyncMs * (0.9 + Math.random() * 0.2));
+    this.#queue.succeeded(key, again ?? this.opts.resyncMs * (0.9 + Math.random() * 0.2));
   }
 
   /** Waits until `done()` holds, polling every 20 ms of wall time; throws after `timeoutMs` of wall time. */
