@@ -137,7 +137,9 @@ export class ApimWatch {
     const byService = new Map<string, HeldFragment[]>();
     for (const e of this.#fragments.values()) {
       const k = e.serviceId.toLowerCase();
-      byService.set(k, [...(byService.get(k) ?? []), e]);
+      const same = byService.get(k);
+      if (same) same.push(e);
+      else byService.set(k, [e]);
     }
     await Promise.all([
       ...[...this.#policies].map(([ref, e]) =>

@@ -287,8 +287,8 @@ interface Summary {
 export function summarizeFacets(facets: Facets, writing: boolean): Summary {
   const list = [facets.identity, facets.roles, facets.apps];
   const firstBad = list.find((f) => !f.ok);
-  const stalled = list.find((f) => !f.ok && STALLED_REASONS.has(f.reason));
   const needPerson = list.filter((f) => !f.ok && STALLED_REASONS.has(f.reason));
+  const stalled = needPerson[0];
   const onPolicy = needPerson.length > 0 && needPerson.every((f) => POLICY_ONLY_REASONS.has(f.reason));
   return {
     ready: firstBad ?? {
