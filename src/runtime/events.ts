@@ -3,7 +3,7 @@
  * recorder has: repeats of the same (object, type, reason, note) within a window update one Event's `series`
  * instead of creating new objects, and a per-object token bucket drops writes when a loop misbehaves.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { KubeObject } from "../api/v1alpha1/metadata.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { isNotFound, MERGE_PATCH, type KubeClient } from "./client.ts";
@@ -64,7 +64,8 @@ interface SeriesEntry {
   lastAt: number;
   writtenCount: number;
   timer: TimerHandle | undefined;
-  created: Promise<boolean>;
+  /** The create in flight, then whether it succeeded (a settled Promise per series is 48 bytes kept for nothing). */
+  created: Promise<boolean> | boolean;
 }
 
 interface Bucket {
@@ -99,7 +100,7 @@ export class EventRecorder implements EventSink {
     this.prune(now);
     const uid = obj.metadata.uid ?? `${obj.metadata.namespace ?? ""}/${obj.metadata.name}`;
     const note = event.note.length > 1024 ? `${event.note.slice(0, 1021)}...` : event.note;
-    const seriesKey = `${uid}|${event.type}|${event.reason}|${note}`;
+    const seriesKey = seriesKeyOf(uid, event.type, event.reason, note);
     const existing = this.series.get(seriesKey);
     if (existing && now - existing.lastAt <= (this.o.dedupeWindowMs ?? 600_000)) {
       existing.count++;
@@ -116,7 +117,9 @@ export class EventRecorder implements EventSink {
       return;
     }
     const namespace = obj.metadata.namespace ?? "default";
-    const name = `${obj.metadata.name}.${now.toString(16)}${randomBytes(2).toString("hex")}`.slice(0, 253);
+    const name = [obj.metadata.name, ".", now.toString(16), randomBytes(2).toString("hex")]
+      .join("")
+      .slice(0, 253);
     const body = {
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
@@ -146,7 +149,7 @@ export class EventRecorder implements EventSink {
         },
       ),
     );
-    this.series.set(seriesKey, {
+    const entry: SeriesEntry = {
       name,
       namespace,
       count: 1,
@@ -154,7 +157,9 @@ export class EventRecorder implements EventSink {
       writtenCount: 1,
       timer: undefined,
       created,
-    });
+    };
+    void created.then((ok) => (entry.created = ok));
+    this.series.set(seriesKey, entry);
     this.bound();
   }
 
@@ -201,7 +206,7 @@ export class EventRecorder implements EventSink {
     const count = e.count;
     const lastObservedTime = new Date(e.lastAt).toISOString().replace(/Z$/, "000Z");
     this.track(
-      e.created.then(async (ok) => {
+      Promise.resolve(e.created).then(async (ok) => {
         if (!ok) return;
         try {
           await this.o.client.patch(
@@ -258,4 +263,14 @@ export class EventRecorder implements EventSink {
     void p.finally(() => this.pending.delete(p));
     return p;
   }
+}
+
+/**
+ * The dedupe key of a series: object, type, reason and a digest of the note. The note itself (up to 1 kB, and a
+ * denial message names the Logic App, so every object's is its own) was the largest part of a series entry, kept
+ * for 10 minutes for up to 4,096 objects; `join` gives one flat string where a template literal keeps its parts as
+ * a chain of concatenations (docs/benchmarks.md, memory).
+ */
+function seriesKeyOf(uid: string, type: string, reason: string, note: string): string {
+  return [uid, type, reason, createHash("sha256").update(note).digest("base64url").slice(0, 22)].join("|");
 }

@@ -45,7 +45,8 @@ describe("withoutManagedFields", () => {
       ...obj,
       metadata: { name: "b", annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}" } },
     };
-    expect(withoutManagedFields(only).metadata).toEqual({ name: "b" });
+    expect(withoutManagedFields(only).metadata).toStrictEqual({ name: "b" });
+    expect(Object.keys(withoutManagedFields(obj).metadata)).toEqual(["name", "annotations"]);
     expect(obj.metadata.annotations.keep).toBe("me");
   });
 });

@@ -98,6 +98,9 @@ export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-confi
  * either from the cache, and together they are most of an object as served (one managedFields entry per field
  * manager, and the whole spec again as a JSON string), so 10,000 cached objects fit in the memory target
  * (docs/scaling.md). Predicates comparing annotations see both sides without it, so dropping it wakes nothing.
+ *
+ * The metadata is built anew, field by field, rather than copied and then `delete`d from: a `delete` turns a V8
+ * object into a hash table ("dictionary mode"), 745 instead of 369 bytes per cached metadata (docs/benchmarks.md).
  */
 export function withoutManagedFields<T extends KubeObject>(obj: T): T {
   const meta = obj.metadata as (T["metadata"] & { managedFields?: unknown }) | undefined;
@@ -105,13 +108,19 @@ export function withoutManagedFields<T extends KubeObject>(obj: T): T {
   const annotations = meta.annotations;
   const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
   if (meta.managedFields === undefined && !lastApplied) return obj;
-  const { managedFields: _dropped, ...rest } = meta;
-  if (lastApplied) {
-    const { [LAST_APPLIED_ANNOTATION]: _copy, ...others } = annotations;
-    if (Object.keys(others).length > 0) rest.annotations = others;
-    else delete rest.annotations;
+  const rest: Record<string, unknown> = {};
+  for (const k of Object.keys(meta)) {
+    if (k === "managedFields") continue;
+    if (k === "annotations" && lastApplied) {
+      const others: Record<string, string> = {};
+      for (const a of Object.keys(annotations))
+        if (a !== LAST_APPLIED_ANNOTATION) others[a] = annotations[a]!;
+      if (Object.keys(others).length > 0) rest.annotations = others;
+      continue;
+    }
+    rest[k] = (meta as unknown as Record<string, unknown>)[k];
   }
-  return { ...obj, metadata: rest };
+  return { ...obj, metadata: rest as unknown as T["metadata"] };
 }
 
 export class Informer<T extends KubeObject = KubeObject> implements CacheReader<T> {

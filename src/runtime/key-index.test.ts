@@ -14,7 +14,19 @@ const obj = (name: string, ...refs: string[]): Obj => ({
 function index() {
   let handler: InformerHandler<Obj> | undefined;
   const idx = new KeyIndex<Obj>({ on: (h) => (handler = h) }, (o) => o.spec.refs);
-  return { idx, emit: (type: "add" | "update" | "delete", o: Obj) => handler!(type, o) };
+  // As an informer emits: an update carries the object it replaces; a delete, the last object known.
+  const cache = new Map<string, Obj>();
+  const emit = (type: "add" | "update" | "delete", o: Obj) => {
+    const old = cache.get(o.metadata.name);
+    if (type === "delete") {
+      cache.delete(o.metadata.name);
+      handler!(type, old ?? o);
+    } else {
+      cache.set(o.metadata.name, o);
+      handler!(type, o, type === "update" ? old : undefined);
+    }
+  };
+  return { idx, emit };
 }
 
 describe("KeyIndex", () => {
@@ -44,5 +56,17 @@ describe("KeyIndex", () => {
     expect(idx.keysFor(["x"])).toEqual(["ns/a"]);
     emit("delete", obj("a", "x"));
     expect(idx.keysFor(["x"])).toEqual([]);
+  });
+
+  it("forgets the references an object had before its update, computed from the object the update replaced", () => {
+    const { idx, emit } = index();
+    emit("add", obj("a", "x", "y"));
+    emit("update", obj("a", "y", "z"));
+    emit("update", obj("a", "w"));
+    expect(idx.keysFor(["x"])).toEqual([]);
+    expect(idx.keysFor(["y"])).toEqual([]);
+    expect(idx.keysFor(["z"])).toEqual([]);
+    expect(idx.keysFor(["w"])).toEqual(["ns/a"]);
+    expect(idx.size()).toBe(1);
   });
 });

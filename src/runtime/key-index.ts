@@ -19,15 +19,20 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
    * have one dependent: a Set for each would cost ≈ 130 bytes per reference and object (docs/benchmarks.md).
    */
   readonly #byRef = new Map<string, string | Set<string>>();
-  readonly #byKey = new Map<string, string[]>();
+  /**
+   * Objects indexed. What each depends on is not kept: `refsOf` is a pure function of the object, and the informer
+   * hands the previous object with every update and delete, so its references are computed again to remove them
+   * (a key → references map cost ≈ 120 bytes per object and index, docs/benchmarks.md).
+   */
+  #size = 0;
   /** References many objects share (an API) are one string, not one per object. */
   readonly #refs = new StringPool();
 
   constructor(source: IndexSource<T>, refsOf: (obj: Readonly<T>) => string[]) {
     this.#refsOf = refsOf;
-    source.on((type, obj) => {
+    source.on((type, obj, old) => {
       const key = keyToString(keyOf(obj));
-      this.#remove(key);
+      if (type !== "add") this.#remove(key, type === "delete" ? obj : old);
       if (type !== "delete") this.#add(key, obj);
     });
   }
@@ -44,18 +49,23 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
   }
 
   size(): number {
-    return this.#byKey.size;
+    return this.#size;
+  }
+
+  #refsOfSafe(obj: Readonly<T>): string[] | undefined {
+    try {
+      return [...new Set(this.#refsOf(obj))];
+    } catch {
+      return undefined; // a malformed object depends on nothing; its own watch event still reconciles it
+    }
   }
 
   #add(key: string, obj: Readonly<T>): void {
-    let refs: string[];
-    try {
-      refs = [...new Set(this.#refsOf(obj))].map((r) => this.#refs.share(r));
-    } catch {
-      return; // a malformed object depends on nothing; its own watch event still reconciles it
-    }
-    this.#byKey.set(key, refs);
-    for (const r of refs) {
+    const refs = this.#refsOfSafe(obj);
+    if (refs === undefined) return;
+    this.#size++;
+    for (const found of refs) {
+      const r = this.#refs.share(found);
       const keys = this.#byRef.get(r);
       if (keys === undefined) this.#byRef.set(r, key);
       else if (typeof keys === "string") {
@@ -64,8 +74,12 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
     }
   }
 
-  #remove(key: string): void {
-    for (const r of this.#byKey.get(key) ?? []) {
+  #remove(key: string, old: Readonly<T> | undefined): void {
+    if (old === undefined) return;
+    const refs = this.#refsOfSafe(old);
+    if (refs === undefined) return;
+    this.#size--;
+    for (const r of refs) {
       const keys = this.#byRef.get(r);
       if (keys === key) this.#byRef.delete(r);
       else if (keys instanceof Set) {
@@ -73,6 +87,5 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
         if (keys.size === 1) this.#byRef.set(r, keys.values().next().value!);
       }
     }
-    this.#byKey.delete(key);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock, flushMicrotasks } from "./clock.ts";
-import { WorkQueue } from "./workqueue.ts";
+import { DelayHeap, WorkQueue } from "./workqueue.ts";
 
 interface Case {
   name: string;
@@ -255,6 +255,18 @@ const cases: Case[] = [
       expect(q.len()).toBe(0);
     },
   },
+  {
+    name: "delayed keys share one timer: 1,000 resyncs at distinct times hold one pending timer, and all arrive",
+    async run(q, clock) {
+      for (let i = 0; i < 1_000; i++) q.addAfter(`k${i}`, 60_000 + i * 7);
+      expect(q.delayed()).toBe(1_000);
+      expect(clock.pending()).toBe(1);
+      await clock.advance(60_000 + 7_000);
+      expect(q.delayed()).toBe(0);
+      expect(q.len()).toBe(1_000);
+      expect(await q.get()).toBe("k0");
+    },
+  },
 ];
 
 describe("WorkQueue", () => {
@@ -265,4 +277,73 @@ describe("WorkQueue", () => {
       await c.run(q, clock);
     });
   }
+});
+
+describe("DelayHeap (the queue's delayed keys)", () => {
+  it("fires thousands of keys in due order, ties in scheduling order, behind a single timer", async () => {
+    const clock = new FakeClock(1_000);
+    const fired: string[] = [];
+    const heap = new DelayHeap(clock, (k) => fired.push(k));
+    // A fixed pseudo-random sequence (LCG) of delays, many of them equal.
+    let x = 12345;
+    const due = new Map<string, number>();
+    for (let i = 0; i < 5_000; i++) {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      const at = 1_000 + (x % 997) * 10;
+      due.set(`k${i}`, at);
+      heap.schedule(`k${i}`, at);
+    }
+    expect(heap.size).toBe(5_000);
+    expect(clock.pending()).toBe(1);
+    await clock.advance(10_000);
+    const expected = [...due].sort((a, b) => a[1] - b[1]).map(([k]) => k); // stable sort: scheduling order
+    expect(fired).toEqual(expected);
+    expect(heap.size).toBe(0);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("an earlier schedule wins, a later one is ignored, and each key fires once", async () => {
+    const clock = new FakeClock(0);
+    const fired: Array<[string, number]> = [];
+    const heap = new DelayHeap(clock, (k) => fired.push([k, clock.now()]));
+    heap.schedule("a", 500);
+    heap.schedule("a", 900);
+    heap.schedule("b", 800);
+    heap.schedule("b", 200);
+    heap.schedule("c", 300);
+    await clock.advance(1_000);
+    expect(fired).toEqual([
+      ["b", 200],
+      ["c", 300],
+      ["a", 500],
+    ]);
+    // Scheduled again after firing: a new, independent delay.
+    heap.schedule("b", 1_500);
+    await clock.advance(1_000);
+    expect(fired.at(-1)).toEqual(["b", 1_500]);
+  });
+
+  it("drops superseded entries when they outnumber the live ones, so moving keys earlier cannot grow it", async () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const heap = new DelayHeap(clock, (k) => fired.push(k));
+    for (let round = 0; round < 1_000; round++)
+      for (const k of ["a", "b"]) heap.schedule(k, 1_000_000 - round);
+    expect(heap.size).toBe(2);
+    const entries = (heap as unknown as { keys: string[] }).keys.length;
+    expect(entries).toBeLessThanOrEqual(3 * 2 + 64);
+    await clock.advance(1_000_000);
+    expect(fired.sort()).toEqual(["a", "b"]);
+  });
+
+  it("clear drops every key and the timer", async () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const heap = new DelayHeap(clock, (k) => fired.push(k));
+    heap.schedule("a", 10);
+    heap.clear();
+    expect(clock.pending()).toBe(0);
+    await clock.advance(100);
+    expect(fired).toEqual([]);
+  });
 });

@@ -78,8 +78,8 @@ export class WorkQueue {
   /** Keys that need processing (queued, or added again while processing), with the time they became ready. */
   private readonly dirty = new Map<string, number>();
   private readonly processing = new Set<string>();
-  /** Delayed keys: due time and the timer that will add them. */
-  private readonly waiting = new Map<string, { at: number; timer: TimerHandle }>();
+  /** Delayed keys and their due times, with one timer for all of them (`DelayHeap`). */
+  private readonly waiting: DelayHeap;
   /**
    * Keys the outside world asked us to leave alone until a time (Retry-After). A watch event or a change made
    * while the key was processed must not run it early: that would spend the very budget Azure asked us to save.
@@ -93,6 +93,7 @@ export class WorkQueue {
     this.clock = options.clock ?? realClock;
     this.limiter = options.rateLimiter ?? new ExponentialBackoff(options);
     this.observer = options.observer;
+    this.waiting = new DelayHeap(this.clock, (key) => this.add(key));
   }
 
   add(key: string): void {
@@ -111,15 +112,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = this.clock.now() + delayMs;
-    const existing = this.waiting.get(key);
-    if (existing && existing.at <= at) return;
-    existing?.timer.cancel();
-    const timer = this.clock.setTimeout(() => {
-      this.waiting.delete(key);
-      this.add(key);
-    }, delayMs);
-    this.waiting.set(key, { at, timer });
+    this.waiting.schedule(key, this.clock.now() + delayMs);
   }
 
   /** Adds the key after its backoff delay and returns that delay. */
@@ -200,7 +193,6 @@ export class WorkQueue {
   shutDown(): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    for (const { timer } of this.waiting.values()) timer.cancel();
     this.waiting.clear();
     this.holds.clear();
     const getters = this.getters.splice(0);
@@ -247,5 +239,143 @@ export class WorkQueue {
     this.observer?.waited(this.clock.now() - readyAt);
     this.observer?.depth(this.queue.length);
     return key;
+  }
+}
+
+/**
+ * Delayed keys, due earliest first, behind one timer: client-go's delaying queue keeps a priority queue of
+ * "wait for" entries and one timer, not a timer per key. A timer per key cost ≈ 500 bytes each (a Timeout, its
+ * TimersList — one per distinct duration, and jittered resyncs are all distinct —, two closures and their
+ * contexts), 5 MB of heap with 10,000 objects waiting on their resync (docs/benchmarks.md, memory).
+ *
+ * A binary min-heap over parallel arrays (due time, insertion order, key), ordered by due time and then by order of
+ * scheduling, so keys due at the same time are added in the order they were scheduled, as separate timers did.
+ * A key scheduled earlier than it already was gets a new entry; the old one is skipped when it surfaces (its due
+ * time no longer matches the key's), and the heap is rebuilt when such stale entries outnumber the live ones.
+ */
+export class DelayHeap {
+  private readonly clock: Clock;
+  private readonly fire: (key: string) => void;
+  /** Each delayed key's due time: the one entry of the heap that counts for it. */
+  private readonly due = new Map<string, number>();
+  private at: number[] = [];
+  private seq: number[] = [];
+  private keys: string[] = [];
+  private nextSeq = 0;
+  private timer: TimerHandle | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(clock: Clock, fire: (key: string) => void) {
+    this.clock = clock;
+    this.fire = fire;
+  }
+
+  get size(): number {
+    return this.due.size;
+  }
+
+  /** Schedules `key` at `at` unless it is already due no later than that. */
+  schedule(key: string, at: number): void {
+    const existing = this.due.get(key);
+    if (existing !== undefined && existing <= at) return;
+    this.due.set(key, at);
+    this.push(at, this.nextSeq++, key);
+    if (this.keys.length > 64 && this.keys.length > 3 * this.due.size) this.rebuild();
+    this.arm();
+  }
+
+  clear(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.due.clear();
+    this.at = [];
+    this.seq = [];
+    this.keys = [];
+  }
+
+  private arm(): void {
+    const next = this.at[0];
+    if (next === undefined || next >= this.timerAt) return;
+    this.timer?.cancel();
+    this.timerAt = next;
+    // Node's timers overflow past 2^31 - 1 ms (they fire at once): wait at most that long, then look again.
+    this.timer = this.clock.setTimeout(() => this.onTimer(), Math.min(next - this.clock.now(), 2 ** 31 - 1));
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = this.clock.now();
+    while (this.keys.length > 0 && this.at[0]! <= now) {
+      const at = this.at[0]!;
+      const key = this.pop();
+      if (this.due.get(key) !== at) continue; // superseded by an earlier schedule
+      this.due.delete(key);
+      this.fire(key);
+    }
+    this.arm();
+  }
+
+  private less(i: number, j: number): boolean {
+    const a = this.at[i]!;
+    const b = this.at[j]!;
+    return a < b || (a === b && this.seq[i]! < this.seq[j]!);
+  }
+
+  private swap(i: number, j: number): void {
+    [this.at[i], this.at[j]] = [this.at[j]!, this.at[i]!];
+    [this.seq[i], this.seq[j]] = [this.seq[j]!, this.seq[i]!];
+    [this.keys[i], this.keys[j]] = [this.keys[j]!, this.keys[i]!];
+  }
+
+  private push(at: number, seq: number, key: string): void {
+    this.at.push(at);
+    this.seq.push(seq);
+    this.keys.push(key);
+    let i = this.keys.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private pop(): string {
+    const key = this.keys[0]!;
+    const last = this.keys.length - 1;
+    this.swap(0, last);
+    this.at.pop();
+    this.seq.pop();
+    this.keys.pop();
+    this.siftDown(0);
+    return key;
+  }
+
+  private siftDown(start: number): void {
+    const n = this.keys.length;
+    let i = start;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.less(l, m)) m = l;
+      if (r < n && this.less(r, m)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  /** Keeps only the entries that still count, in heap order. */
+  private rebuild(): void {
+    const live: Array<[number, number, string]> = [];
+    for (let i = 0; i < this.keys.length; i++)
+      if (this.due.get(this.keys[i]!) === this.at[i]) live.push([this.at[i]!, this.seq[i]!, this.keys[i]!]);
+    this.at = live.map((e) => e[0]);
+    this.seq = live.map((e) => e[1]);
+    this.keys = live.map((e) => e[2]);
+    for (let i = (this.keys.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 }
