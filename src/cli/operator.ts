@@ -10,7 +10,7 @@ import { Inventory } from "../azure/inventory/inventory.ts";
 import type { AzurePorts } from "../azure/ports.ts";
 import { kubeClaims } from "../controllers/binding/ownership.ts";
 import { BINDING_RESOURCE, BindingReconciler } from "../controllers/binding/reconciler.ts";
-import { logicAppIndex } from "../controllers/binding/peers.ts";
+import type { LogicAppIndex } from "../controllers/binding/peers.ts";
 import { createOwnershipStores } from "../controllers/shared/ownership-store.ts";
 import {
   JWT_POLICY_RESOURCE,
@@ -112,8 +112,13 @@ export function createOperator(options: OperatorOptions): Manager {
   ];
   // The pass engine adding its finalizer would wake a second pass per new object: the first goes on with what it wrote.
   const passPredicate = specOrMetadataChangedExceptOwnFinalizer(FINALIZER);
-  // Before the informer starts (it learns objects from events): a pass reads only its own Logic App's bindings.
-  const bindingsByLogicApp = logicAppIndex(manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE));
+  // Before the informer starts (it learns objects from events). One index of bindings by what they depend on in
+  // Azure serves two readers: a pass reads only its own Logic App's bindings (its key is the canonical Logic App
+  // ID), and the inventory enqueues the bindings a change concerns.
+  const bindingIndex: LogicAppIndex = new KeyIndex(
+    manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
+    bindingDependsOn,
+  );
   const bindings = manager.addController<LogicAppIdentityBinding>({
     name: "LogicAppIdentityBinding",
     resource: BINDING_RESOURCE,
@@ -138,7 +143,7 @@ export function createOperator(options: OperatorOptions): Manager {
         // apimChain goes to Azure directly even with the inventory on; the gateway hosts are cached per service.
         ports: apimChain ? { ...ports, apimChain } : ports,
         ownership: { records: stores.bindings, claims: kubeClaims(stores, s.client) },
-        logicAppIndex: bindingsByLogicApp,
+        logicAppIndex: bindingIndex,
         tenancy,
         guard: tenancy.bindingGuard,
         client: s.client,
@@ -240,10 +245,6 @@ export function createOperator(options: OperatorOptions): Manager {
       }),
   });
   if (inventory) {
-    const bindingIndex = new KeyIndex(
-      manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE),
-      bindingDependsOn,
-    );
     const policyIndex = new KeyIndex(
       manager.informerFor<ApimJwtPolicy>(JWT_POLICY_RESOURCE),
       jwtPolicyDependsOn,

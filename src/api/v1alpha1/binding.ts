@@ -289,3 +289,11 @@ export function appRoleGrants(
     appRole: a.appRole,
   }));
 }
+
+/**
+ * `spec.logicAppId` as ownership records, claims and the inventory's dependency index spell it: ARM IDs are
+ * case-insensitive, and a trailing slash names the same resource.
+ */
+export function canonicalLogicAppId(id: string): string {
+  return id.trim().replace(/\/+$/, "").toLowerCase();
+}

@@ -3,7 +3,7 @@
  * (spec and status) → the Azure things it depends on; an inventory change → the same kind of keys. The runtime's
  * KeyIndex (src/runtime/key-index.ts) keeps the binding side current from the informer cache, knowing nothing of Azure.
  */
-import { appRoleGrants } from "../../api/v1alpha1/binding.ts";
+import { appRoleGrants, canonicalLogicAppId } from "../../api/v1alpha1/binding.ts";
 import type { ApimJwtPolicy, LogicAppIdentityBinding } from "../../api/v1alpha1/index.ts";
 import { fragmentId } from "../naming.ts";
 import { apimFragmentRef, apimLabelRef, apimTargetRef } from "./apim.ts";
@@ -11,7 +11,12 @@ import type { InventoryChange } from "./inventory.ts";
 
 export { apimFragmentRef, apimTargetRef };
 
-const logicApp = (id: string) => `logicApp:${id.toLowerCase()}`;
+/**
+ * A Logic App's key is its canonical ID, unprefixed (no other key starts with "/"): the claim index the binding
+ * pass reads (controllers/binding/peers.ts) is this same index, so each binding's Logic App is one string in one
+ * index, not one per index (≈ 200 bytes per binding, docs/benchmarks.md).
+ */
+const logicApp = (id: string) => canonicalLogicAppId(id);
 const principal = (id: string) => `principal:${id.toLowerCase()}`;
 const api = (name: string) => `api:${name}`;
 

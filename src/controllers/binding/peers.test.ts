@@ -13,6 +13,8 @@ import { BindingRecords, memoryRecordStore, type BindingClaims, type PeerSource 
 import type { BindingPorts } from "./gather.ts";
 import { bindingKind } from "./kind.ts";
 import { indexedPeers, logicAppIndex } from "./peers.ts";
+import { KeyIndex } from "../../runtime/key-index.ts";
+import { bindingDependsOn } from "../../azure/inventory/depends-on.ts";
 
 const signal = new AbortController().signal;
 const LA = (n: number | string) =>
@@ -176,50 +178,60 @@ describe("claim peers through the Logic App index", () => {
     expect(await pass(self, peers, memoryClaims())).toEqual({ claimedBy: undefined, othersOnLogicApp: 0 });
   });
 
-  it("decides exactly as walking the whole cache did, over random caches and claims", async () => {
-    let seed = 12;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const outcomes = new Set<string>();
-    for (let round = 0; round < 300; round++) {
-      const cache = new CountingCache();
-      const index = logicAppIndex(cache);
-      const all: Readonly<LogicAppIdentityBinding>[] = [];
-      for (let i = 0; i < 12; i++) {
-        const id = LA(rand(3));
-        const created = `2026-12-04T0${rand(10)}:00:00Z`;
-        const b = binding(`b-${i}`, rand(2) ? id : `${id.toUpperCase()}/`, created, rand(5) === 0);
-        all.push(b);
-        cache.put(b);
+  // The operator's index is the inventory's dependency index (its Logic App key is the canonical ID, beside
+  // principals and APIs); the claim index alone is what benches and converge build.
+  it.each([
+    ["the claim index", (c: CountingCache) => logicAppIndex(c)],
+    ["the operator's dependency index", (c: CountingCache) => new KeyIndex(c, bindingDependsOn)],
+  ])(
+    "decides exactly as walking the whole cache did, over random caches and claims, with %s",
+    async (_, makeIndex) => {
+      let seed = 12;
+      const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      const outcomes = new Set<string>();
+      for (let round = 0; round < 300; round++) {
+        const cache = new CountingCache();
+        const index = makeIndex(cache);
+        const all: Readonly<LogicAppIdentityBinding>[] = [];
+        for (let i = 0; i < 12; i++) {
+          const id = LA(rand(3));
+          const created = `2026-12-04T0${rand(10)}:00:00Z`;
+          const b = binding(`b-${i}`, rand(2) ? id : `${id.toUpperCase()}/`, created, rand(5) === 0);
+          all.push(b);
+          cache.put(b);
+        }
+        const self = all[rand(all.length)]!;
+        const key = claimKeyOf(self.spec.logicAppId);
+        const holder = `b-${rand(15)}`; // sometimes one the cache does not hold
+        const claim: ClaimRecord | undefined =
+          rand(3) > 0
+            ? { logicAppId: key, namespace: "team", name: holder, uid: `uid-${holder}` }
+            : undefined;
+        // The rule as it was before the index: every other cached binding handed to decideClaim.
+        const asCandidate = (b: Readonly<LogicAppIdentityBinding>) => ({
+          namespace: "team",
+          name: b.metadata.name,
+          uid: b.metadata.uid ?? "",
+          creationTimestamp: b.metadata.creationTimestamp ?? "",
+          logicAppId: b.spec.logicAppId,
+          ...(b.metadata.deletionTimestamp ? { deleting: true } : {}),
+        });
+        const others = all.filter((b) => b !== self).map(asCandidate);
+        const d = decideClaim({ self: asCandidate(self), bindingsInCache: others, claim });
+        const expected = {
+          claimedBy: d.owner ? undefined : d.holder,
+          othersOnLogicApp: others.filter((b) => !b.deleting && claimKeyOf(b.logicAppId) === key).length,
+        };
+        const claims = memoryClaims();
+        if (claim) claims.held.set(key, claim);
+        expect(await pass(self, indexedPeers(cache, index), claims)).toEqual(expected);
+        const who = d.owner ? "owner" : claim && d.holder === `team/${holder}` ? "holder" : "oldest";
+        outcomes.add(`${claim ? "claim" : "none"}:${who}`);
       }
-      const self = all[rand(all.length)]!;
-      const key = claimKeyOf(self.spec.logicAppId);
-      const holder = `b-${rand(15)}`; // sometimes one the cache does not hold
-      const claim: ClaimRecord | undefined =
-        rand(3) > 0 ? { logicAppId: key, namespace: "team", name: holder, uid: `uid-${holder}` } : undefined;
-      // The rule as it was before the index: every other cached binding handed to decideClaim.
-      const asCandidate = (b: Readonly<LogicAppIdentityBinding>) => ({
-        namespace: "team",
-        name: b.metadata.name,
-        uid: b.metadata.uid ?? "",
-        creationTimestamp: b.metadata.creationTimestamp ?? "",
-        logicAppId: b.spec.logicAppId,
-        ...(b.metadata.deletionTimestamp ? { deleting: true } : {}),
-      });
-      const others = all.filter((b) => b !== self).map(asCandidate);
-      const d = decideClaim({ self: asCandidate(self), bindingsInCache: others, claim });
-      const expected = {
-        claimedBy: d.owner ? undefined : d.holder,
-        othersOnLogicApp: others.filter((b) => !b.deleting && claimKeyOf(b.logicAppId) === key).length,
-      };
-      const claims = memoryClaims();
-      if (claim) claims.held.set(key, claim);
-      expect(await pass(self, indexedPeers(cache, index), claims)).toEqual(expected);
-      const who = d.owner ? "owner" : claim && d.holder === `team/${holder}` ? "holder" : "oldest";
-      outcomes.add(`${claim ? "claim" : "none"}:${who}`);
-    }
-    // Every branch of the rule came up: no claim, a live holder, a gone holder, owner or not.
-    expect([...outcomes].sort()).toEqual(
-      ["claim:holder", "claim:oldest", "claim:owner", "none:oldest", "none:owner"].sort(),
-    );
-  });
+      // Every branch of the rule came up: no claim, a live holder, a gone holder, owner or not.
+      expect([...outcomes].sort()).toEqual(
+        ["claim:holder", "claim:oldest", "claim:owner", "none:oldest", "none:owner"].sort(),
+      );
+    },
+  );
 });

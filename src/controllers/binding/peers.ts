@@ -18,7 +18,11 @@ export interface BindingPeers {
   get(namespace: string, name: string): Binding | undefined;
 }
 
-/** Bindings by canonical Logic App ID, kept current by the binding informer's events. */
+/**
+ * Bindings by canonical Logic App ID, kept current by the binding informer's events. The operator's index also
+ * holds the bindings' other Azure dependencies (src/azure/inventory/depends-on.ts, whose Logic App key is the same
+ * canonical ID): a lookup by Logic App may name more keys than it asked for, so readers filter by spec.
+ */
 export type LogicAppIndex = KeyIndex<LogicAppIdentityBinding>;
 
 /** Must be created before the informer starts: the index learns objects only from events. */

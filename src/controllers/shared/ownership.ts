@@ -3,6 +3,7 @@
  * Pure: the decide functions of both kinds call these; the store that reads and writes the records is
  * ./ownership-store.ts. Why records live where they do: docs/adr/0015-ownership-records.md.
  */
+import { canonicalLogicAppId } from "../../api/v1alpha1/binding.ts";
 
 /** The object a decision is made for, as the cache holds it now. */
 export interface ObjectIdentity {
@@ -93,10 +94,8 @@ export const CLAIM_RECORD_KIND = "claim";
 const eqi = (a: string | undefined, b: string | undefined): boolean =>
   a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
-/** ARM IDs are case-insensitive; a trailing slash is not part of the ID. */
-export function canonicalLogicAppId(id: string): string {
-  return id.trim().replace(/\/+$/, "").toLowerCase();
-}
+/** ARM IDs are case-insensitive; a trailing slash is not part of the ID (defined with the binding API, which every layer may read). */
+export { canonicalLogicAppId };
 
 export function emptyBindingRecord(self: ObjectIdentity, logicAppId: string): BindingRecord {
   return {
