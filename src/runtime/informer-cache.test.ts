@@ -65,9 +65,13 @@ describe("withoutManagedFields", () => {
       }));
       console.log(JSON.stringify([%HasFastProperties(served.metadata),
         %HasFastProperties(withoutManagedFields(served).metadata)]));`;
-    const out = execFileSync(process.execPath, ["--allow-natives-syntax", "--input-type=module", "-e", script], {
-      encoding: "utf8",
-    });
+    const out = execFileSync(
+      process.execPath,
+      ["--allow-natives-syntax", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(JSON.parse(out)).toEqual([true, true]);
   });
 });
