@@ -38,7 +38,11 @@ import {
   type LogicAppIdentityBinding,
 } from "../api/v1alpha1/index.ts";
 import { ApiRegistrationReconciler, registrationClaims } from "../controllers/api-registration/kind.ts";
-import { bindingsReferencing, registrationsReferencedBy } from "../controllers/api-registration/watches.ts";
+import {
+  bindingsNamingRegistration,
+  bindingsReferencing,
+  registrationsReferencedBy,
+} from "../controllers/api-registration/watches.ts";
 import { bindingReferencedBy } from "../controllers/binding/gateways.ts";
 
 export interface OperatorOptions {
@@ -176,7 +180,7 @@ export function createOperator(options: OperatorOptions): Manager {
         map: (reg, policies) => {
           const r = reg as Readonly<ApiRegistration>;
           const bindingCache = manager.informerFor<LogicAppIdentityBinding>(BINDING_RESOURCE);
-          return bindingsReferencing(r, bindingCache).flatMap((k) => {
+          return bindingsNamingRegistration(r, bindingCache).flatMap((k) => {
             const b = bindingCache.get(k);
             return b
               ? policiesReferencing(

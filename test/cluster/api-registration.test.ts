@@ -315,6 +315,84 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
     expect((await appByUri(uri))!.requestedAccessTokenVersion).toBe(2);
   });
 
+  it("a JWT policy whose binding names the API by URI (no reference) is re-checked when the registration moves to v2, not at its resync", async () => {
+    // A 10-minute resync: only the registration watch can move the rule within the wait below.
+    await manager?.stop();
+    manager = await startTestOperator({
+      kubeconfigPath,
+      namespace: ns,
+      emulator: emu,
+      recordsNamespace: recordsNs,
+      resync: "10m",
+    });
+    await createRegistration("inventory", spec());
+    const reg = await waitFor(
+      "registration Ready",
+      () => getRegistration("inventory"),
+      (r) => ready(r) && !!r.status?.servicePrincipalId,
+      30_000,
+    );
+    const binding: LogicAppIdentityBinding = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: BINDING_KIND,
+      metadata: { name: "orders", namespace: ns },
+      spec: {
+        logicAppId: ids.logicAppId,
+        identity: { type: "SystemAssigned" },
+        appRoleAssignments: [{ api: uri, appRole: "AddRole" }],
+      },
+    };
+    await client.create(BINDING_RESOURCE, ns, binding);
+    await waitFor(
+      "binding Ready",
+      () => client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name: "orders" }),
+      ready,
+      40_000,
+    );
+    const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: JWT_POLICY_KIND,
+      metadata: { name: "orders-jwt", namespace: ns },
+      spec: {
+        apimServiceId: ids.apim.serviceId,
+        target: { apiId: ids.apim.apiId },
+        bindingRef: { name: "orders" },
+      },
+    });
+    const fid = fragmentId(ns, "orders-jwt", created.metadata.uid!);
+    const xml = async () =>
+      (await emu.control.listPolicyFragments(ids.apim.serviceId)).find((f) => f.fragmentId === fid)?.xml ??
+      "";
+    await waitUntil("v1 rule", async () => (await xml()).includes(`<audience>${uri}</audience>`), 30_000);
+    const policy = () =>
+      client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
+    const accessVerified = (p: ApimJwtPolicy) =>
+      findCondition(p.status?.conditions as never, "AccessVerified");
+    await waitFor(
+      "access verified for v1 tokens",
+      policy,
+      (p) => accessVerified(p)?.status === "True",
+      30_000,
+    );
+
+    // v2: tokens now carry the appId and the v2 issuer. The rule keeps the audience the binding names (a grant by
+    // URI is not moved by a registration), and the access check, which takes the token version from the
+    // registration's status, must say at once that such tokens are refused.
+    await updateSpec("inventory", (s) => ({ ...s, requestedAccessTokenVersion: 2 }));
+    await waitFor(
+      "registration at v2",
+      () => getRegistration("inventory"),
+      (r) => r.status?.tokenVersion === 2,
+    );
+    const refused = await waitFor(
+      "access refused for v2 tokens",
+      policy,
+      (p) => accessVerified(p)?.status === "False",
+      30_000,
+    );
+    expect(accessVerified(refused)?.message).toContain(reg.status!.appId!);
+  });
+
   it("adopting an application the operator does not own is Stalled, naming Application.ReadWrite.OwnedBy, and changes nothing", async () => {
     await emu.control.seedApplication({
       displayName: "Someone else's",

@@ -5,6 +5,7 @@ import { withRegistrationRefs } from "../binding/kind.ts";
 import { issuerFor, ruleInput, type Desired } from "../jwt-policy/decide.ts";
 import { bindingFacts } from "../jwt-policy/gather.ts";
 import { grantingBindings } from "./gather.ts";
+import { bindingsNamingRegistration } from "./watches.ts";
 
 const registration = (status: ApiRegistration["status"] = {}): ApiRegistration => ({
   apiVersion: "identity.logicapp.dev/v1alpha1",
@@ -111,5 +112,36 @@ describe("grantingBindings (the Delete check)", () => {
     expect(
       grantingBindings(registration(), app, "sp-1", [byRef, byRefElsewhere, byUri, byStatus, unrelated]),
     ).toEqual(["team-a/orders", "team-c/orders", "team-d/orders"]);
+  });
+});
+
+describe("bindingsNamingRegistration (which JWT policies a registration change wakes)", () => {
+  const APP = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
+  const named = (ns: string, name: string, grants: Array<Record<string, unknown>>) => {
+    const b = binding(ns, grants as never);
+    return { ...b, metadata: { ...b.metadata, name } } as LogicAppIdentityBinding;
+  };
+  const cache = [
+    named("team-a", "by-ref", [{ apiRegistrationRef: { name: "inventory" }, appRole: "AddRole" }]),
+    named("team-b", "ref-elsewhere", [{ apiRegistrationRef: { name: "inventory" }, appRole: "AddRole" }]),
+    named("team-b", "by-uri", [{ api: "api://inventory", appRole: "AddRole" }]),
+    named("team-c", "by-app-id", [{ api: APP.toUpperCase(), appRole: "AddRole" }]),
+    named("team-c", "other-api", [{ api: "api://orders", appRole: "AddRole" }]),
+  ];
+  const list = { list: (ns?: string) => cache.filter((b) => !ns || b.metadata.namespace === ns) };
+  const names = (keys: { namespace?: string; name: string }[]) =>
+    keys.map((k) => `${k.namespace}/${k.name}`).sort();
+
+  it("a reference in its namespace, and its appId (any case) or identifier URI from any namespace", () => {
+    const reg = registration({ appId: APP, identifierUris: ["api://inventory"], tokenVersion: 2 });
+    expect(names(bindingsNamingRegistration(reg, list))).toEqual([
+      "team-a/by-ref",
+      "team-b/by-uri",
+      "team-c/by-app-id",
+    ]);
+  });
+
+  it("before its status names anything, only references", () => {
+    expect(names(bindingsNamingRegistration(registration(), list))).toEqual(["team-a/by-ref"]);
   });
 });
