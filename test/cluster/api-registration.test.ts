@@ -147,6 +147,39 @@ const claims = async () =>
     })
   ).items.map((c) => c.metadata.name);
 
+/** The binding "orders" on the scenario's Logic App, granting AddRole on the API a reference or an `api` names. */
+function ordersBinding(
+  grant: { apiRegistrationRef: { name: string } } | { api: string },
+): LogicAppIdentityBinding {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: BINDING_KIND,
+    metadata: { name: "orders", namespace: ns },
+    spec: {
+      logicAppId: ids.logicAppId,
+      identity: { type: "SystemAssigned" },
+      appRoleAssignments: [{ ...grant, appRole: "AddRole" }],
+    },
+  };
+}
+
+/** Creates the ApimJwtPolicy "orders-jwt" pinned to the binding "orders"; returns a reader of its fragment's XML. */
+async function createOrdersPolicy(): Promise<() => Promise<string>> {
+  const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: JWT_POLICY_KIND,
+    metadata: { name: "orders-jwt", namespace: ns },
+    spec: {
+      apimServiceId: ids.apim.serviceId,
+      target: { apiId: ids.apim.apiId },
+      bindingRef: { name: "orders" },
+    },
+  });
+  const fid = fragmentId(ns, "orders-jwt", created.metadata.uid!);
+  return async () =>
+    (await emu.control.listPolicyFragments(ids.apim.serviceId)).find((f) => f.fragmentId === fid)?.xml ?? "";
+}
+
 /** The live application answering to an identifier URI, as the emulator holds it (every property). */
 async function appByUri(u: string) {
   return Object.values((await emu.control.state()).applications).find(
@@ -256,17 +289,7 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
   it("a binding referencing the registration becomes Ready once the service principal replicates; v2 moves the JWT rule to the client id and v2 issuer", async () => {
     await emu.control.setConfig({ applicationReplicationDelayMs: 1500 });
     await createRegistration("inventory", spec());
-    const binding: LogicAppIdentityBinding = {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: BINDING_KIND,
-      metadata: { name: "orders", namespace: ns },
-      spec: {
-        logicAppId: ids.logicAppId,
-        identity: { type: "SystemAssigned" },
-        appRoleAssignments: [{ apiRegistrationRef: { name: "inventory" }, appRole: "AddRole" }],
-      },
-    };
-    await client.create(BINDING_RESOURCE, ns, binding);
+    await client.create(BINDING_RESOURCE, ns, ordersBinding({ apiRegistrationRef: { name: "inventory" } }));
     const reg = await waitFor(
       "registration Ready",
       () => getRegistration("inventory"),
@@ -284,21 +307,7 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
     );
     expect(assignments.map((a) => a.appRoleId)).toEqual([reg.status!.appRoles![0]!.id]);
 
-    const policy: ApimJwtPolicy = {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: JWT_POLICY_KIND,
-      metadata: { name: "orders-jwt", namespace: ns },
-      spec: {
-        apimServiceId: ids.apim.serviceId,
-        target: { apiId: ids.apim.apiId },
-        bindingRef: { name: "orders" },
-      },
-    };
-    const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, policy);
-    const fid = fragmentId(ns, "orders-jwt", created.metadata.uid!);
-    const xml = async () =>
-      (await emu.control.listPolicyFragments(ids.apim.serviceId)).find((f) => f.fragmentId === fid)?.xml ??
-      "";
+    const xml = await createOrdersPolicy();
     await waitUntil("v1 rule", async () => (await xml()).includes(`<audience>${uri}</audience>`), 30_000);
     expect(await xml()).toContain(`<issuer>https://sts.windows.net/${ids.tenantId}/</issuer>`);
     expect(await xml()).not.toContain("/v2.0</issuer>");
@@ -332,37 +341,14 @@ describe("ApiRegistration on a real API server and the emulator's Graph", () => 
       (r) => ready(r) && !!r.status?.servicePrincipalId,
       30_000,
     );
-    const binding: LogicAppIdentityBinding = {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: BINDING_KIND,
-      metadata: { name: "orders", namespace: ns },
-      spec: {
-        logicAppId: ids.logicAppId,
-        identity: { type: "SystemAssigned" },
-        appRoleAssignments: [{ api: uri, appRole: "AddRole" }],
-      },
-    };
-    await client.create(BINDING_RESOURCE, ns, binding);
+    await client.create(BINDING_RESOURCE, ns, ordersBinding({ api: uri }));
     await waitFor(
       "binding Ready",
       () => client.get<LogicAppIdentityBinding>(BINDING_RESOURCE, { namespace: ns, name: "orders" }),
       ready,
       40_000,
     );
-    const created = await client.create<ApimJwtPolicy>(JWT_POLICY_RESOURCE, ns, {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: JWT_POLICY_KIND,
-      metadata: { name: "orders-jwt", namespace: ns },
-      spec: {
-        apimServiceId: ids.apim.serviceId,
-        target: { apiId: ids.apim.apiId },
-        bindingRef: { name: "orders" },
-      },
-    });
-    const fid = fragmentId(ns, "orders-jwt", created.metadata.uid!);
-    const xml = async () =>
-      (await emu.control.listPolicyFragments(ids.apim.serviceId)).find((f) => f.fragmentId === fid)?.xml ??
-      "";
+    const xml = await createOrdersPolicy();
     await waitUntil("v1 rule", async () => (await xml()).includes(`<audience>${uri}</audience>`), 30_000);
     const policy = () =>
       client.get<ApimJwtPolicy>(JWT_POLICY_RESOURCE, { namespace: ns, name: "orders-jwt" });
