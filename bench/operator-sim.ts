@@ -179,8 +179,10 @@ export class SimOperator {
     const status = r.status;
     const ok = !r.stoppedBy && !!status;
     if (status) {
+      // The index forgets what the binding depended on from the object the update replaces, as an informer hands it.
+      const old = { ...b };
       b.status = status;
-      this.#feed?.("update", b);
+      this.#feed?.("update", b, old);
       this.onStatus?.(key, b);
     }
     const p = status?.principalId;

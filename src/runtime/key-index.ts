@@ -20,7 +20,7 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
    */
   readonly #byRef = new Map<string, string | Set<string>>();
   /**
-   * Objects indexed. What each depends on is not kept: `refsOf` is a pure function of the object, and the informer
+   * Objects the source holds. What each depends on is not kept: `refsOf` is a pure function of the object, and the informer
    * hands the previous object with every update and delete, so its references are computed again to remove them
    * (a key → references map cost ≈ 120 bytes per object and index, docs/benchmarks.md).
    */
@@ -30,8 +30,11 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
 
   constructor(source: IndexSource<T>, refsOf: (obj: Readonly<T>) => string[]) {
     this.#refsOf = refsOf;
+    // An informer hands an update the object it replaces and a delete the last object known (InformerHandler).
     source.on((type, obj, old) => {
       const key = keyToString(keyOf(obj));
+      if (type === "add") this.#size++;
+      else if (type === "delete") this.#size--;
       if (type !== "add") this.#remove(key, type === "delete" ? obj : old);
       if (type !== "delete") this.#add(key, obj);
     });
@@ -63,7 +66,6 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
   #add(key: string, obj: Readonly<T>): void {
     const refs = this.#refsOfSafe(obj);
     if (refs === undefined) return;
-    this.#size++;
     for (const found of refs) {
       const r = this.#refs.share(found);
       const keys = this.#byRef.get(r);
@@ -78,7 +80,6 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
     if (old === undefined) return;
     const refs = this.#refsOfSafe(old);
     if (refs === undefined) return;
-    this.#size--;
     for (const r of refs) {
       const keys = this.#byRef.get(r);
       if (keys === key) this.#byRef.delete(r);
