@@ -264,6 +264,110 @@ describe("evidence", () => {
     expect(renderMarkdown(e)).toContain("(ApiRegistration team-a/invoices-api `api://invoices`, v2 tokens)");
   });
 
+  it("a Standard app's V2 connection: the access policy the operator made is listed; --verify finds it, then MISSING or CHANGED", async () => {
+    const site = await emu.control.seedLogicApp({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "orders-standard",
+      kind: "Standard",
+    });
+    const conn = await emu.control.seedConnection({
+      subscriptionId: ids.subscriptionId,
+      resourceGroup: ids.resourceGroup,
+      name: "sql",
+      kind: "V2",
+      properties: { parameterValueType: "Alternative" },
+    });
+    await emu.control.seedSiteConnections({
+      siteId: site.id,
+      connections: {
+        managedApiConnections: {
+          sql: {
+            api: {
+              id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
+            },
+            authentication: { type: "ManagedServiceIdentity" },
+            connection: { id: conn.id },
+            connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
+          },
+        },
+      },
+    });
+    await emu.control.seedSiteWorkflow({
+      siteId: site.id,
+      name: "place-order",
+      definition: {
+        $schema:
+          "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
+        contentVersion: "1.0.0.0",
+        triggers: {},
+        actions: {},
+      },
+    });
+    const b: LogicAppIdentityBinding = {
+      apiVersion: "identity.logicapp.dev/v1alpha1",
+      kind: "LogicAppIdentityBinding",
+      metadata: {
+        name: "standard",
+        namespace: "team-a",
+        uid: "uid-s",
+        generation: 1,
+        finalizers: [FINALIZER],
+      },
+      spec: { logicAppId: site.id, identity: { type: "SystemAssigned" } },
+    };
+    const store = memoryRecordStore<BindingRecord>("binding");
+    const r = await converge(b, ports, {
+      now: () => NOW,
+      replicationPollMs: 1,
+      records: new BindingRecords({ records: store }),
+    });
+    expect(r.stoppedBy).toBeUndefined();
+    const binding = { ...b, status: r.status! };
+    const source: EvidenceSource = {
+      bindings: async () => [binding],
+      jwtPolicies: async () => [],
+      registrations: async () => [],
+      record: async (ns, name) => (await store.get(`${ns}/${name}`, new AbortController().signal))?.data,
+    };
+    const principal = binding.status.principalId!;
+    const policy = `laio-${principal}`;
+    const verified = async () =>
+      (await collectEvidence(source, { now: NOW, verify: readOnlyPorts(ports) })).bindings[0]!.connections;
+
+    const e = await collectEvidence(source, { now: NOW });
+    expect(e.bindings[0]!.connections).toEqual([
+      {
+        connectionId: conn.id.toLowerCase(),
+        policy,
+        policyId: `${conn.id.toLowerCase()}/accessPolicies/${policy}`,
+        principalId: principal,
+        state: "Granted",
+      },
+    ]);
+    expect(Value.Check(EvidenceSchema, JSON.parse(renderJson(e)))).toBe(true);
+    expect(renderMarkdown(e)).toContain(`| ${policy} | \`${principal}\` | Granted |`);
+    expect(
+      renderCsv(e)
+        .split("\r\n")
+        .filter((l) => l.includes(",connection,")),
+    ).toHaveLength(1);
+
+    await emu.control.resetLog();
+    expect((await verified()).map((c) => c.verify)).toEqual(["OK"]);
+    expect((await emu.control.requestLog()).filter((x) => x.method !== "GET")).toEqual([]);
+
+    // Someone re-points the policy to another principal, then deletes it.
+    await emu.control.seedConnectionAccessPolicy({
+      connectionId: conn.id,
+      name: policy,
+      objectId: "11111111-2222-4333-8444-555555555555",
+    });
+    expect((await verified()).map((c) => c.verify)).toEqual(["CHANGED"]);
+    await ports.connections!.deleteAccessPolicy(conn.id, policy);
+    expect((await verified()).map((c) => c.verify)).toEqual(["MISSING"]);
+  });
+
   it("CSV is RFC 4180 with CRLF, quoting what needs it and defusing formulas", async () => {
     const { source } = await converged();
     const csv = renderCsv(await collectEvidence(source, { now: NOW }));

@@ -17,6 +17,7 @@ import type {
   AccessEvidence,
   AppRoleEvidence,
   BindingEvidence,
+  ConnectionEvidence,
   Evidence,
   JwtEvidence,
   RbacEvidence,
@@ -129,6 +130,20 @@ function appRolesOf(
   });
 }
 
+/** The connection access policies the record says the operator made for this binding (issue 14). */
+function connectionsOf(
+  record: BindingRecord | undefined,
+  principalId: string | undefined,
+): ConnectionEvidence[] {
+  return (record?.connectionPolicies ?? []).map((c) => ({
+    connectionId: c.connectionId,
+    policy: c.name,
+    policyId: `${c.connectionId}/accessPolicies/${c.name}`,
+    principalId: c.principalId,
+    state: principalId !== undefined && lower(principalId) === lower(c.principalId) ? "Granted" : "Stale",
+  }));
+}
+
 /** The rule's access verdict for the binding it pins (AccessVerified and status.accessCheck), when it reports one. */
 function accessOf(p: ApimJwtPolicy): AccessEvidence | undefined {
   const c = findCondition(p.status?.conditions, "AccessVerified");
@@ -223,6 +238,7 @@ export async function collectEvidence(
       ...(status.tenantId ? { tenantId: status.tenantId } : {}),
       rbac: rbacOf(status, record, since),
       appRoles: appRolesOf(b, status, record, since, registrations),
+      connections: connectionsOf(record, status.principalId),
       jwtPolicies: jwtFor(b, policies),
       ...(status.lastHeal ? { lastHeal: status.lastHeal } : {}),
       conditions: (status.conditions ?? []).map((c) => ({
@@ -246,8 +262,9 @@ export async function collectEvidence(
 }
 
 /**
- * Re-reads Azure for one binding: the Logic App's identity, the role assignments of its principal at every scope
- * the cluster reports or the spec declares, and the app-role assignments on every API service principal involved.
+ * Re-reads Azure for one binding: the Logic App's identity, the access policies on the connections its record
+ * lists, the role assignments of its principal at every scope the cluster reports or the spec declares, and the
+ * app-role assignments on every API service principal involved.
  * A line the cluster reports that Azure lacks is MISSING; a grant Azure holds for the principal that no line
  * declares is added as UNDECLARED (an inherited assignment from a parent scope shows up here too, as it should).
  */
@@ -264,6 +281,14 @@ async function verify(e: BindingEvidence, b: LogicAppIdentityBinding, ports: Azu
       : e.principalId && lower(live) !== lower(e.principalId)
         ? "CHANGED"
         : "OK";
+  // A policy the record lists: MISSING when the connection no longer has it, CHANGED when it names another principal.
+  if (ports.connections)
+    for (const c of e.connections) {
+      const held = (await ports.connections.listAccessPolicies(c.connectionId)).find(
+        (p) => lower(p.name) === lower(c.policy),
+      );
+      c.verify = !held ? "MISSING" : lower(held.objectId) !== lower(c.principalId) ? "CHANGED" : "OK";
+    }
   const principal = e.principalId;
   if (!principal) return;
   const scopes = new Set([

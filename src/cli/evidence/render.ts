@@ -68,6 +68,21 @@ export function renderCsv(e: Evidence): string {
         a.since ?? "",
         a.verify ?? "",
       ]);
+    // The connection's access policy: scopeOrApi the connection, role the policy, assignmentId its ARM ID.
+    for (const c of b.connections)
+      rows.push([
+        ...id,
+        "connection",
+        c.connectionId,
+        c.policy,
+        "",
+        c.policyId,
+        "Created",
+        "true",
+        c.state,
+        "",
+        c.verify ?? "",
+      ]);
   }
   return rows.map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
@@ -115,6 +130,14 @@ export function renderMarkdown(e: Evidence): string {
       for (const a of b.appRoles)
         out.push(
           `| ${md(a.api)}${a.registration ? ` (ApiRegistration ${md(a.registration.namespace)}/${md(a.registration.name)}${a.registration.identifierUri ? ` \`${md(a.registration.identifierUri)}\`` : ""}, v${a.registration.tokenVersion ?? 1} tokens)` : ""} | ${md(a.appRole)} | \`${md(a.appRoleId)}\` | \`${md(a.assignmentId)}\` | ${a.ownership} | ${a.recorded ? "yes" : "no"} | ${md(a.since)} | ${md(a.verify)} |`,
+        );
+      out.push("");
+    }
+    if (b.connections.length > 0) {
+      out.push("| Connection | Access policy | Principal | State | Verify |", "|---|---|---|---|---|");
+      for (const c of b.connections)
+        out.push(
+          `| \`${md(c.connectionId)}\` | ${md(c.policy)} | \`${md(c.principalId)}\` | ${c.state} | ${md(c.verify)} |`,
         );
       out.push("");
     }

@@ -106,6 +106,30 @@ export const JwtEvidenceSchema = Type.Object({
   access: Type.Optional(AccessEvidenceSchema),
 });
 
+export const ConnectionEvidenceSchema = Type.Object(
+  {
+    connectionId: Type.String({
+      description: "ARM ID of the managed API connection (Microsoft.Web/connections, V2).",
+    }),
+    policy: Type.String({
+      description: "Name of the access policy the operator made on it (laio-<principal>).",
+    }),
+    policyId: Type.String({ description: "ARM ID of that access policy." }),
+    principalId: Type.String({
+      description: "The principal the policy was made for (the ownership record's).",
+    }),
+    state: Type.Union([Type.Literal("Granted"), Type.Literal("Stale")], {
+      description:
+        "Granted: made for the binding's current principal; Stale: for an earlier one (the identity was recreated), removed by the next pass that reads the connection.",
+    }),
+    verify: Type.Optional(Verify),
+  },
+  {
+    description:
+      "An access policy on a managed API connection that the operator made for this binding's identity (Standard Logic Apps, docs/workflow-check.md), from its ownership record.",
+  },
+);
+
 export const BindingEvidenceSchema = Type.Object({
   namespace: Type.String(),
   name: Type.String(),
@@ -117,6 +141,7 @@ export const BindingEvidenceSchema = Type.Object({
   identityVerify: Type.Optional(Verify),
   rbac: Type.Array(RbacEvidenceSchema),
   appRoles: Type.Array(AppRoleEvidenceSchema),
+  connections: Type.Array(ConnectionEvidenceSchema),
   jwtPolicies: Type.Array(JwtEvidenceSchema),
   lastHeal: Type.Optional(
     Type.Object({
@@ -162,5 +187,6 @@ export type BindingEvidence = Static<typeof BindingEvidenceSchema>;
 export type RbacEvidence = Static<typeof RbacEvidenceSchema>;
 export type AppRoleEvidence = Static<typeof AppRoleEvidenceSchema>;
 export type JwtEvidence = Static<typeof JwtEvidenceSchema>;
+export type ConnectionEvidence = Static<typeof ConnectionEvidenceSchema>;
 export type RegistrationEvidence = Static<typeof RegistrationEvidenceSchema>;
 export type AccessEvidence = Static<typeof AccessEvidenceSchema>;

@@ -7,7 +7,9 @@
 import type { AzurePorts } from "../../azure/ports.ts";
 
 /** The read methods per port; anything else is a write. */
-export const READ_METHODS: { readonly [P in keyof AzurePorts]: readonly (keyof AzurePorts[P])[] } = {
+export const READ_METHODS: {
+  readonly [P in keyof AzurePorts]: readonly (keyof NonNullable<AzurePorts[P]>)[];
+} = {
   logicApps: ["observe"],
   userAssignedIdentities: ["observe"],
   roleDefinitions: ["resolve"],
@@ -15,6 +17,7 @@ export const READ_METHODS: { readonly [P in keyof AzurePorts]: readonly (keyof A
   graph: ["findServicePrincipal", "listAppRoleAssignedTo"],
   applications: ["observeByAppId", "observeByIdentifierUri", "listOwners"],
   apim: ["checkTarget", "getPolicy", "getFragment"],
+  connections: ["observe", "listAccessPolicies"],
 };
 
 export class ReadOnlyViolation extends Error {
@@ -56,5 +59,8 @@ export function readOnlyPorts(ports: AzurePorts): AzurePorts {
     graph: readOnly("graph", ports.graph, READ_METHODS.graph),
     applications: readOnly("applications", ports.applications, READ_METHODS.applications),
     apim: readOnly("apim", ports.apim, READ_METHODS.apim),
+    ...(ports.connections
+      ? { connections: readOnly("connections", ports.connections, READ_METHODS.connections ?? []) }
+      : {}),
   };
 }
