@@ -223,6 +223,10 @@ async function cleanPreviousTargets(
   const reports: Report[] = [];
   const done: string[] = [];
   const orphan = (policy.spec.deletionPolicy ?? "Delete") === "Orphan";
+  const serviceHere = policy.spec.apimServiceId.toLowerCase();
+  const serviceOf = (entry: string) => parseRecordTarget(entry)?.serviceId.toLowerCase();
+  /** Services the spec left whose fragments went with their last target: the record forgets them. */
+  const servicesLeft = new Set<string>();
   for (const entry of stale) {
     const parsed = parseRecordTarget(entry);
     const previous = parsed ? targetFromLabel(parsed.label) : undefined;
@@ -230,23 +234,39 @@ async function cleanPreviousTargets(
       done.push(entry);
       continue;
     }
+    const service = parsed.serviceId.toLowerCase();
     const ownIncludes = record.data.fragments
-      .filter((f) => f.serviceId.toLowerCase() === parsed.serviceId)
+      .filter((f) => f.serviceId.toLowerCase() === service)
       .map((f) => f.fragmentId);
+    // On a service the spec left, the fragment is included by nothing once this is its last target there (the
+    // new target includes the fragment on its own service): it goes too, after the include (APIM refuses to
+    // delete a referenced fragment). Kept, it stayed in that APIM and in the record for good.
+    const dropFragment =
+      service !== serviceHere &&
+      stale.every((e) => e === entry || serviceOf(e) !== service || done.includes(e)) &&
+      stale.indexOf(entry) === stale.findLastIndex((e) => serviceOf(e) === service);
     const r = await cleanPreviousTarget(
       policy,
       desired,
       parsed.serviceId,
       previous,
       ownIncludes,
+      dropFragment,
       options,
       call,
     );
     reports.push(...r.reports);
-    if (r.cleaned) done.push(entry);
+    if (r.cleaned) {
+      done.push(entry);
+      if (dropFragment) servicesLeft.add(service);
+    }
   }
   if (done.length > 0) {
-    const next = { ...record.data, targets: record.data.targets.filter((t) => !done.includes(t)) };
+    const next = {
+      ...record.data,
+      targets: record.data.targets.filter((t) => !done.includes(t)),
+      fragments: record.data.fragments.filter((f) => !servicesLeft.has(f.serviceId.toLowerCase())),
+    };
     await ports.records.put(recordKeyOf(desired), next, record.resourceVersion, signalOf(call));
   }
   return { reports };
@@ -258,6 +278,7 @@ async function cleanPreviousTarget(
   serviceId: string,
   previous: JwtPolicyTarget,
   ownIncludes: string[],
+  dropFragment: boolean,
   options: JwtPolicyKindOptions,
   call: CallOptions,
 ): Promise<{ reports: Report[]; cleaned: boolean }> {
@@ -272,7 +293,7 @@ async function cleanPreviousTarget(
   const within = { ...desired, spec, deleting: true, ownIncludes };
   let cleaned = false;
   const hooks: JwtHooks = {
-    gather: () => gather({ ...policy, spec }, options.ports, within, { skipFragment: true }, call),
+    gather: () => gather({ ...policy, spec }, options.ports, within, { skipFragment: !dropFragment }, call),
     decide: (_obj, observed) => {
       const d = decide(within, observed, { hash: fingerprint });
       if (d.stalled) {
@@ -284,8 +305,14 @@ async function cleanPreviousTarget(
           findings: [{ event: { type: "Warning", reason: "PreviousTargetNotCleaned", note: why } }],
         };
       }
-      // Only the document: the fragment stays (the new target includes it) and so does the record.
-      const actions = d.actions.filter((a) => a.type === "putPolicy" || a.type === "deletePolicy");
+      // The document; the fragment stays (the new target includes it) unless the spec left its service. The
+      // record is the caller's to update.
+      const actions = d.actions.filter(
+        (a) =>
+          a.type === "putPolicy" ||
+          a.type === "deletePolicy" ||
+          (dropFragment && a.type === "deleteFragment"),
+      );
       cleaned = actions.length === 0;
       return {
         ...d,
