@@ -20,9 +20,9 @@ export class KeyIndex<T extends KubeObject = KubeObject> {
    */
   readonly #byRef = new Map<string, string | Set<string>>();
   /**
-   * Objects the source holds. What each depends on is not kept: `refsOf` is a pure function of the object, and the informer
-   * hands the previous object with every update and delete, so its references are computed again to remove them
-   * (a key → references map cost ≈ 120 bytes per object and index, docs/benchmarks.md).
+   * Objects the source holds. What each depends on is not kept: `refsOf` is a pure function of the object, and the
+   * informer hands the previous object with every update and delete, so its references are computed again to remove
+   * them (a key → references map cost ≈ 120 bytes per object and index, docs/benchmarks.md).
    */
   #size = 0;
   /** References many objects share (an API) are one string, not one per object. */
