@@ -3,8 +3,9 @@
  * what it reads is what the emulated tenant holds (roles assigned in Graph, the API app's token version, products,
  * operations, fragments), and the verdict follows from it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import type {
   ApiRegistration,
   ApiRegistrationStatus,
@@ -13,32 +14,21 @@ import type {
   LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
 import { bindingFacts } from "../../src/controllers/jwt-policy/gather.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import { decideAccess } from "../../src/controllers/jwt-policy/access/decide-verdicts.ts";
 import { gatherAccess, type AccessPorts } from "../../src/controllers/jwt-policy/access/gather-access.ts";
 import type { BindingFacts } from "../../src/controllers/jwt-policy/decide.ts";
-
-const credential = {
-  getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AccessPorts;
 let principalId: string;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-
-beforeEach(async () => {
-  await emu.control.reset();
-  ids = await emu.control.seedScenario();
-  const p = createAzurePorts({ credential, armEndpoint: emu.url, graphEndpoint: emu.url, tlsCa: emu.caPem });
+useEmulator({}, (env) => {
+  ({ emu, ids } = env);
+  const p = env.ports;
   ports = { apim: p.apim, chain: p.apimChain, graph: p.graph, applications: p.applications };
+});
+beforeEach(async () => {
   const sp = await emu.control.seedServicePrincipal({ displayName: "orders-workflow-identity" });
   principalId = sp.id;
   await emu.control.seedAppRoleAssignment({

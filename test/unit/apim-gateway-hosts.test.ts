@@ -3,34 +3,18 @@
  * gateway host, custom Proxy domains added, other endpoint types (DeveloperPortal, Management) left out, and a
  * service that does not exist is undefined, not an error.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
+import { expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import type { ApimChainPort } from "../../src/azure/ports.ts";
-
-const credential = {
-  getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let chain: ApimChainPort;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  ids = await emu.control.seedScenario();
-  chain = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-  }).apimChain;
+useEmulator({}, (env) => {
+  ({ emu, ids } = env);
+  chain = env.ports.apimChain;
 });
 
 const serviceName = (id: string) => id.split("/").pop()!;

@@ -3,10 +3,10 @@
  * re-read budget now lives in the engine (shared/rounds.ts), so it is asserted here on what APIM holds afterwards.
  */
 import { createHash } from "node:crypto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import { FINALIZER, type ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import { isAzureError } from "../../src/azure/errors.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { fragmentId } from "../../src/azure/naming.ts";
@@ -16,9 +16,6 @@ import { runRounds } from "../../src/controllers/shared/rounds.ts";
 import { memoryRecordStore, type RecordAccess, type StoredRecord } from "../../src/runtime/records.ts";
 import type { JwtPolicyRecord } from "../../src/controllers/shared/ownership.ts";
 
-const credential = {
-  getToken: async () => ({ token: "converge-jwt-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const FOREIGN =
   '<policies>\n  <inbound>\n    <base />\n    <rate-limit calls="5" renewal-period="60" />\n  </inbound>\n</policies>';
 
@@ -27,23 +24,9 @@ let ids: ScenarioIds;
 let ports: AzurePorts;
 let records: RecordAccess<JwtPolicyRecord> & { data: Map<string, StoredRecord<JwtPolicyRecord>> };
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
+useEmulator({}, (env) => ({ emu, ids, ports } = env));
 beforeEach(async () => {
-  await emu.control.reset();
   records = memoryRecordStore<JwtPolicyRecord>("jwtpolicy");
-  ids = await emu.control.seedScenario();
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
   await emu.control.putPolicyRaw(target(), FOREIGN);
 });
 

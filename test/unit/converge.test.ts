@@ -3,8 +3,9 @@
  * the real adapters, the real decide, the real apply. Each case asserts what Azure (the emulator) holds afterwards
  * and what the status would record; the cluster suite keeps only what needs a real API server.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import {
   FINALIZER,
   findCondition,
@@ -12,7 +13,6 @@ import {
   type BindingStatus,
   type LogicAppIdentityBinding,
 } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import { isAzureError } from "../../src/azure/errors.ts";
 import { roleAssignmentName } from "../../src/azure/naming.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
@@ -21,33 +21,13 @@ import { describeFailure } from "../../src/controllers/shared/pass-failure.ts";
 import { withDenials } from "../../src/controllers/shared/pass.ts";
 import type { Guard } from "../../src/controllers/shared/rounds.ts";
 
-const credential = {
-  getToken: async () => ({ token: "converge-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const NOW = "2026-12-01T10:00:00Z";
 
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0 });
-  ids = await emu.control.seedScenario();
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
 
 function binding(status?: BindingStatus, over: Partial<BindingSpec> = {}): LogicAppIdentityBinding {
   return {

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from "node:fs";
 import { Value } from "@sinclair/typebox/value";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import { FINALIZER, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { converge } from "../../src/controllers/binding/kind.ts";
 import { BindingRecords } from "../../src/controllers/binding/ownership.ts";
@@ -27,33 +27,13 @@ import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
 import type { PassEnv } from "../../src/controllers/shared/pass.ts";
 import { runRounds } from "../../src/controllers/shared/rounds.ts";
 
-const credential = {
-  getToken: async () => ({ token: "evidence-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const NOW = "2026-12-01T10:00:00Z";
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0 });
-  ids = await emu.control.seedScenario();
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
 
 async function converged(): Promise<{ source: EvidenceSource; binding: LogicAppIdentityBinding }> {
   const b: LogicAppIdentityBinding = {

@@ -3,38 +3,20 @@
  * kept for the TTL (a steady-state pass adds no service GET), a new custom domain shows after the TTL, and a service
  * that is gone contributes no host and is not kept.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
+import { expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import type { AzureCall, AzurePorts } from "../../src/azure/ports.ts";
 import { WorkflowReads } from "../../src/controllers/binding/gather-workflows.ts";
-
-const credential = {
-  getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 let calls: AzureCall[];
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  ids = await emu.control.seedScenario();
+useEmulator({ ports: { onCall: (c) => calls.push(c) } }, (env) => {
+  ({ emu, ids, ports } = env);
   calls = [];
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    onCall: (c) => calls.push(c),
-  });
 });
 
 const serviceGets = () => calls.filter((c) => c.operation === "apiManagementService.get").length;

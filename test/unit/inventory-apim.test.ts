@@ -3,11 +3,10 @@
  * the JWT kind's reads are served from what is held, a refresh costs one HEAD per held document and GETs nothing,
  * and an edit made in APIM behind the operator's back enqueues exactly the ApimJwtPolicies that depend on it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator } from "../../emulator/index.ts";
+import { describe, expect, it } from "vitest";
 import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import type { ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import {
   apimFragmentRef,
   apimTargetRef,
@@ -20,33 +19,16 @@ import type { ApimPolicyTarget, AzureListings, AzurePorts } from "../../src/azur
 import type { InformerHandler } from "../../src/runtime/informer.ts";
 import { KeyIndex } from "../../src/runtime/key-index.ts";
 
-const credential = {
-  getToken: async () => ({ token: "inventory-apim-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const doc = (rule: string) => `<policies>\n  <inbound>\n    <base />\n    ${rule}\n  </inbound>\n</policies>`;
 
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let direct: AzurePorts & { listings: AzureListings };
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0, throttling: { enabled: false } });
-  ids = await emu.control.seedScenario();
-  direct = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator(
+  { config: { replicationDelayMs: 0, throttling: { enabled: false } } },
+  (env) => ({ emu, ids, ports: direct } = env),
+);
 
 function policy(name: string, target: { apiId?: string; productId?: string }): ApimJwtPolicy {
   return {

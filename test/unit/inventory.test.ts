@@ -3,9 +3,9 @@
  * serves must equal what Azure holds, it must get there with one paged list per subscription instead of a GET per
  * object, and a refresh must report what changed behind its back to exactly the bindings that depend on it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { startEmulator } from "../../emulator/index.ts";
+import { describe, expect, it, vi } from "vitest";
 import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import { rfc3339, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
 import { createAzurePorts } from "../../src/azure/clients.ts";
 import { AzureBudget } from "../../src/azure/inventory/budget.ts";
@@ -24,24 +24,10 @@ let emu: RunningEmulator;
 let ids: ScenarioIds;
 let direct: AzurePorts & { listings: AzureListings };
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0, armPageSize: 1000, throttling: { enabled: false } });
-  ids = await emu.control.seedScenario();
-  direct = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator(
+  { config: { replicationDelayMs: 0, armPageSize: 1000, throttling: { enabled: false } } },
+  (env) => ({ emu, ids, ports: direct } = env),
+);
 
 async function seedApps(n: number, prefix = "inv"): Promise<string[]> {
   const out: string[] = [];

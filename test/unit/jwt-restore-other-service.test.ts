@@ -4,10 +4,10 @@
  * fragment there, which nothing includes any more, is deleted and leaves the record. It used to stay for good.
  * Real rounds of the JWT kind against the emulator, through the real @azure clients.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import { FINALIZER, type ApimJwtPolicy } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import { fragmentId } from "../../src/azure/naming.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
@@ -15,32 +15,13 @@ import type { JwtPolicyRecord } from "../../src/controllers/shared/ownership.ts"
 import { runRounds } from "../../src/controllers/shared/rounds.ts";
 import { memoryRecordStore } from "../../src/runtime/records.ts";
 
-const credential = {
-  getToken: async () => ({ token: "restore-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const FOREIGN =
   '<policies>\r\n  <inbound>\r\n    <base />\r\n    <set-header name="x-team" exists-action="override"><value>orders</value></set-header>\r\n  </inbound>\r\n  <backend>\r\n    <base />\r\n  </backend>\r\n  <outbound>\r\n    <base />\r\n  </outbound>\r\n  <on-error>\r\n    <base />\r\n  </on-error>\r\n</policies>';
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  ids = await emu.control.seedScenario();
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator({}, (env) => ({ emu, ids, ports: ports } = env));
 
 function policy(uid: string, serviceId: string): ApimJwtPolicy {
   return {

@@ -2,10 +2,10 @@
  * `plan` against the in-process emulator (no Kubernetes): it writes nothing (the emulator's request log holds only
  * reads), and what it plans is what the real rounds then write, request by request.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
+import { useEmulator } from "../support/emulator.ts";
 import { FINALIZER, type ApimJwtPolicy, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
-import { createAzurePorts } from "../../src/azure/clients.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { converge } from "../../src/controllers/binding/kind.ts";
 import { jwtPolicyPass } from "../../src/controllers/jwt-policy/kind.ts";
@@ -29,32 +29,12 @@ import { loadManifests } from "../../src/cli/plan/manifests.ts";
 import type { ObjectPlan } from "../../src/cli/plan/model.ts";
 import { noRecords } from "../../src/cli/plan/records.ts";
 
-const credential = {
-  getToken: async () => ({ token: "plan-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
-};
 const NOW = "2026-12-01T10:00:00Z";
 let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.control.reset();
-  await emu.control.setConfig({ replicationDelayMs: 0 });
-  ids = await emu.control.seedScenario();
-  ports = createAzurePorts({
-    credential,
-    armEndpoint: emu.url,
-    graphEndpoint: emu.url,
-    tlsCa: emu.caPem,
-    lroPollIntervalMs: 10,
-  });
-});
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
 
 function binding(): LogicAppIdentityBinding {
   return {

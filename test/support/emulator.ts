@@ -1,0 +1,59 @@
+/**
+ * The Azure emulator for a unit test file: started once, reset and seeded with the scenario before each test, and
+ * the operator's Azure ports over the real @azure clients pointed at it. Files used to repeat these hooks each
+ * (`duplicates` found them in most emulator-backed unit files).
+ */
+import { afterAll, beforeAll, beforeEach } from "vitest";
+import { startEmulator, type RunningEmulator, type ScenarioIds } from "../../emulator/index.ts";
+import { createAzurePorts, type AzurePortsOptions } from "../../src/azure/clients.ts";
+
+/** A static bearer token: the emulator checks that one is sent, not what it says. */
+export const TEST_CREDENTIAL = {
+  getToken: async () => ({ token: "unit-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
+};
+
+export type EmulatorConfigPatch = Parameters<RunningEmulator["control"]["setConfig"]>[0];
+
+/** The operator's ports against the emulator (LROs polled every 10 ms unless `settings` says otherwise). */
+export function emulatorPorts(
+  emu: RunningEmulator,
+  settings: Partial<AzurePortsOptions> = {},
+): ReturnType<typeof createAzurePorts> {
+  return createAzurePorts({
+    credential: TEST_CREDENTIAL,
+    armEndpoint: emu.url,
+    graphEndpoint: emu.url,
+    tlsCa: emu.caPem,
+    lroPollIntervalMs: 10,
+    ...settings,
+  });
+}
+
+export interface EmulatorTestEnv {
+  emu: RunningEmulator;
+  ids: ScenarioIds;
+  ports: ReturnType<typeof createAzurePorts>;
+}
+
+/**
+ * Registers the file's hooks. `config` is applied after each reset, before seeding; `ready` receives the emulator,
+ * the seeded scenario and fresh ports before each test (assign them to the file's variables).
+ */
+export function useEmulator(
+  options: { config?: EmulatorConfigPatch; ports?: Partial<AzurePortsOptions> },
+  ready: (env: EmulatorTestEnv) => void,
+): void {
+  let emu: RunningEmulator | undefined;
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  beforeEach(async () => {
+    await emu!.control.reset();
+    if (options.config) await emu!.control.setConfig(options.config);
+    const ids = await emu!.control.seedScenario();
+    ready({ emu: emu!, ids, ports: emulatorPorts(emu!, options.ports) });
+  });
+}
