@@ -22,6 +22,7 @@ import type { Manager } from "../../src/runtime/manager.ts";
 import { freshNamespace, kubeConfig, kubectl, waitUntil } from "../support/kube.ts";
 import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
 import { startTestOperator } from "../support/operator.ts";
+import { seedStandardWithV2Connection } from "../support/emulator.ts";
 
 let kubeconfigPath: string;
 let emu: RunningEmulator;
@@ -280,40 +281,13 @@ describe("workflow check: the APIM gateway of a policy that references the bindi
 
 describe("connections follow the identity (Standard, V2)", () => {
   it("a recreated identity re-points the access policy and removes the stale one this operator made, never someone else's", async () => {
-    const site = await emu.control.seedLogicApp({
-      subscriptionId: ids.subscriptionId,
-      resourceGroup: ids.resourceGroup,
-      name: "orders-standard",
-      kind: "Standard",
-    });
-    const conn = await emu.control.seedConnection({
-      subscriptionId: ids.subscriptionId,
-      resourceGroup: ids.resourceGroup,
-      name: "sql",
-      kind: "V2",
-      properties: { parameterValueType: "Alternative" },
-    });
-    await emu.control.seedSiteConnections({
-      siteId: site.id,
-      connections: {
-        managedApiConnections: {
-          sql: {
-            api: {
-              id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
-            },
-            authentication: { type: "ManagedServiceIdentity" },
-            connection: { id: conn.id },
-            connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
-          },
-        },
-      },
-    });
+    const { siteId, connectionId } = await seedStandardWithV2Connection(emu.control, ids);
     await emu.control.seedSiteWorkflow({
-      siteId: site.id,
+      siteId,
       name: "place-order",
       definition: definition({ CallOrders: callOrders({ audience: ids.ordersApi.identifierUri }) }),
     });
-    await createBinding("standard", ordersSpec({ logicAppId: site.id }));
+    await createBinding("standard", ordersSpec({ logicAppId: siteId }));
     const first = await waitFor(
       "standard",
       (b) => ready(b) && cond(b, "ConnectionsReady")?.status === "True",
@@ -322,19 +296,19 @@ describe("connections follow the identity (Standard, V2)", () => {
     expect(cond(first, "WorkflowConsistent")?.status).toBe("True");
     const p1 = first.status!.principalId!;
     const policies = async () =>
-      (await emu.control.connectionAccessPolicies(conn.id)).map((p) => ({
+      (await emu.control.connectionAccessPolicies(connectionId)).map((p) => ({
         name: p.name,
         objectId: p.properties.principal.identity.objectId,
       }));
     expect(await policies()).toEqual([{ name: `laio-${p1}`, objectId: p1 }]);
 
     // Someone else gives the same (old) principal access by hand; that policy is theirs.
-    await emu.control.seedConnectionAccessPolicy({ connectionId: conn.id, name: "by-hand", objectId: p1 });
+    await emu.control.seedConnectionAccessPolicy({ connectionId, name: "by-hand", objectId: p1 });
 
     // The identity is recreated behind the operator's back: a new principal.
-    await emu.control.setLogicAppIdentity(site.id, { type: "None" });
-    await emu.control.setLogicAppIdentity(site.id, { type: "SystemAssigned" });
-    const p2 = (await emu.control.getLogicApp(site.id)).identity.principalId!;
+    await emu.control.setLogicAppIdentity(siteId, { type: "None" });
+    await emu.control.setLogicAppIdentity(siteId, { type: "SystemAssigned" });
+    const p2 = (await emu.control.getLogicApp(siteId)).identity.principalId!;
     expect(p2).not.toBe(p1);
     await waitFor(
       "standard",

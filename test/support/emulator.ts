@@ -57,3 +57,42 @@ export function useEmulator(
     ready({ emu: emu!, ids, ports: emulatorPorts(emu!, options.ports) });
   });
 }
+
+/**
+ * A Standard Logic App ("orders-standard") whose connections.json names one V2 managed API connection ("sql",
+ * managed identity authentication), as the portal leaves it. The caller seeds its workflows.
+ */
+export async function seedStandardWithV2Connection(
+  control: RunningEmulator["control"],
+  ids: ScenarioIds,
+): Promise<{ siteId: string; connectionId: string }> {
+  const site = await control.seedLogicApp({
+    subscriptionId: ids.subscriptionId,
+    resourceGroup: ids.resourceGroup,
+    name: "orders-standard",
+    kind: "Standard",
+  });
+  const conn = await control.seedConnection({
+    subscriptionId: ids.subscriptionId,
+    resourceGroup: ids.resourceGroup,
+    name: "sql",
+    kind: "V2",
+    properties: { parameterValueType: "Alternative" },
+  });
+  await control.seedSiteConnections({
+    siteId: site.id,
+    connections: {
+      managedApiConnections: {
+        sql: {
+          api: {
+            id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
+          },
+          authentication: { type: "ManagedServiceIdentity" },
+          connection: { id: conn.id },
+          connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
+        },
+      },
+    },
+  });
+  return { siteId: site.id, connectionId: conn.id };
+}

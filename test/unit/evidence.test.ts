@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
 import type { RunningEmulator, ScenarioIds } from "../../emulator/index.ts";
-import { useEmulator } from "../support/emulator.ts";
+import { seedStandardWithV2Connection, useEmulator } from "../support/emulator.ts";
 import { FINALIZER, type LogicAppIdentityBinding } from "../../src/api/v1alpha1/index.ts";
 import type { AzurePorts } from "../../src/azure/ports.ts";
 import { converge } from "../../src/controllers/binding/kind.ts";
@@ -245,36 +245,9 @@ describe("evidence", () => {
   });
 
   it("a Standard app's V2 connection: the access policy the operator made is listed; --verify finds it, then MISSING or CHANGED", async () => {
-    const site = await emu.control.seedLogicApp({
-      subscriptionId: ids.subscriptionId,
-      resourceGroup: ids.resourceGroup,
-      name: "orders-standard",
-      kind: "Standard",
-    });
-    const conn = await emu.control.seedConnection({
-      subscriptionId: ids.subscriptionId,
-      resourceGroup: ids.resourceGroup,
-      name: "sql",
-      kind: "V2",
-      properties: { parameterValueType: "Alternative" },
-    });
-    await emu.control.seedSiteConnections({
-      siteId: site.id,
-      connections: {
-        managedApiConnections: {
-          sql: {
-            api: {
-              id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
-            },
-            authentication: { type: "ManagedServiceIdentity" },
-            connection: { id: conn.id },
-            connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
-          },
-        },
-      },
-    });
+    const { siteId, connectionId } = await seedStandardWithV2Connection(emu.control, ids);
     await emu.control.seedSiteWorkflow({
-      siteId: site.id,
+      siteId,
       name: "place-order",
       definition: {
         $schema:
@@ -294,7 +267,7 @@ describe("evidence", () => {
         generation: 1,
         finalizers: [FINALIZER],
       },
-      spec: { logicAppId: site.id, identity: { type: "SystemAssigned" } },
+      spec: { logicAppId: siteId, identity: { type: "SystemAssigned" } },
     };
     const store = memoryRecordStore<BindingRecord>("binding");
     const r = await converge(b, ports, {
@@ -318,9 +291,9 @@ describe("evidence", () => {
     const e = await collectEvidence(source, { now: NOW });
     expect(e.bindings[0]!.connections).toEqual([
       {
-        connectionId: conn.id.toLowerCase(),
+        connectionId: connectionId.toLowerCase(),
         policy,
-        policyId: `${conn.id.toLowerCase()}/accessPolicies/${policy}`,
+        policyId: `${connectionId.toLowerCase()}/accessPolicies/${policy}`,
         principalId: principal,
         state: "Granted",
       },
@@ -339,12 +312,12 @@ describe("evidence", () => {
 
     // Someone re-points the policy to another principal, then deletes it.
     await emu.control.seedConnectionAccessPolicy({
-      connectionId: conn.id,
+      connectionId,
       name: policy,
       objectId: "11111111-2222-4333-8444-555555555555",
     });
     expect((await verified()).map((c) => c.verify)).toEqual(["CHANGED"]);
-    await ports.connections!.deleteAccessPolicy(conn.id, policy);
+    await ports.connections!.deleteAccessPolicy(connectionId, policy);
     expect((await verified()).map((c) => c.verify)).toEqual(["MISSING"]);
   });
 
