@@ -10,6 +10,7 @@
  * with every argument unchanged. Each refresh is diffed against the previous one and what changed is reported to the
  * subscriber, which enqueues exactly the objects that depend on it (see ./depends-on.ts).
  */
+import { SharedLoads } from "./shared-loads.ts";
 import { isAzureError } from "../errors.ts";
 import type {
   AppRoleAssignment,
@@ -124,8 +125,6 @@ interface ApiSnapshot {
   assignments: Map<string, AppRoleAssignment>;
 }
 
-type Journal<S> = ((s: S) => void)[];
-
 const lower = (s: string) => s.toLowerCase();
 const subscriptionOf = (scope: string): string | undefined =>
   /^\/?subscriptions\/([^/]+)/i.exec(scope)?.[1]?.toLowerCase();
@@ -160,15 +159,12 @@ export class Inventory {
   readonly #now: () => number;
   #onChange: ((changes: InventoryChange[]) => void) | undefined;
   readonly #onError: ((err: unknown, source: string) => void) | undefined;
-  readonly #subs = new Map<string, SubscriptionSnapshot>();
-  readonly #subLoads = new Map<string, Promise<SubscriptionSnapshot | undefined>>();
+  readonly #subLoads = new SharedLoads<SubscriptionSnapshot>();
+  readonly #subs = this.#subLoads.installed;
   /** When a first load of a subscription failed: not tried again on demand within one interval. */
   readonly #subFailedAt = new Map<string, number>();
-  readonly #subJournal = new Map<string, Journal<SubscriptionSnapshot>>();
-  readonly #apis = new Map<string, ApiSnapshot>();
-  /** Every API list in flight has its own journal (a 409's fresh list may overlap the shared one). */
-  readonly #apiJournals = new Map<string, Set<Journal<ApiSnapshot>>>();
-  readonly #apiLoads = new Map<string, Promise<ApiSnapshot | undefined>>();
+  readonly #apiLoads = new SharedLoads<ApiSnapshot>();
+  readonly #apis = this.#apiLoads.installed;
   readonly #sps = new Map<string, ServicePrincipal>();
   readonly #apim: ApimWatch;
   readonly #onRefresh: ((o: RefreshObservation) => void) | undefined;
@@ -312,11 +308,7 @@ export class Inventory {
 
   /** Lists a subscription, replaying writes made while the list was in flight so they are not lost. */
   #loadSubscription(sub: string): Promise<SubscriptionSnapshot | undefined> {
-    let p = this.#subLoads.get(sub);
-    if (p) return p;
-    const journal: Journal<SubscriptionSnapshot> = [];
-    this.#subJournal.set(sub, journal);
-    p = (async () => {
+    return this.#subLoads.load(sub, async (replay) => {
       try {
         const startedAt = this.#now();
         const [apps, assignments] = await Promise.all([
@@ -336,71 +328,43 @@ export class Inventory {
         const prefix = `/subscriptions/${lower(sub)}/`;
         for (const id of this.#definitions.keys())
           if (id.startsWith(prefix) && !snap.logicApps.has(id)) this.#definitions.delete(id);
-        for (const replay of journal) replay(snap);
-        this.#subs.set(sub, snap);
         this.#subFailedAt.delete(sub);
-        return snap;
+        return replay(snap);
       } catch (e) {
         this.#subFailedAt.set(sub, this.#now());
         this.#onError?.(e, `subscription/${sub}`);
         return undefined;
-      } finally {
-        this.#subLoads.delete(sub);
-        if (this.#subJournal.get(sub) === journal) this.#subJournal.delete(sub);
       }
-    })();
-    this.#subLoads.set(sub, p);
-    return p;
+    });
   }
 
   /**
    * Lists an API's assignments, replaying writes made while the list was in flight. Callers share the list in
    * flight (32 workers meeting a stale list each started their own: at 5,000 bindings, 50 pages each, and with one
    * journal per API the write one of them journaled was lost when another list finished last). `fresh` starts a
-   * new list even so (after a 409, the list must have started after it). Lists overlap then, so each keeps its
-   * own journal, every write goes to all of them, and a list that started before the one installed is not
-   * installed over it.
+   * new list even so (after a 409, the list must have started after it; SharedLoads keeps the overlap safe).
    */
   #loadApi(resourceId: string, opts: { fresh?: boolean } = {}): Promise<ApiSnapshot | undefined> {
-    const key = lower(resourceId);
-    const inFlight = this.#apiLoads.get(key);
-    if (inFlight && !opts.fresh) return inFlight;
-    const journal: Journal<ApiSnapshot> = [];
-    let journals = this.#apiJournals.get(key);
-    if (!journals) this.#apiJournals.set(key, (journals = new Set()));
-    journals.add(journal);
-    const install = (snap: ApiSnapshot): ApiSnapshot => {
-      const current = this.#apis.get(key);
-      if (current && current.takenAt > snap.takenAt) return current;
-      this.#apis.set(key, snap);
-      return snap;
-    };
-    const p: Promise<ApiSnapshot | undefined> = (async () => {
-      const startedAt = this.#now();
-      try {
-        const list = await this.#inner.graph.listAppRoleAssignedTo(resourceId);
-        const snap: ApiSnapshot = {
-          resourceId,
-          takenAt: startedAt,
-          assignments: new Map(list.map((a) => [lower(a.id), a])),
-        };
-        for (const replay of journal) replay(snap);
-        return install(snap);
-      } catch (e) {
-        if (isAzureError(e, "NotFound")) {
+    return this.#apiLoads.load(
+      lower(resourceId),
+      async (replay) => {
+        const startedAt = this.#now();
+        try {
+          const list = await this.#inner.graph.listAppRoleAssignedTo(resourceId);
+          return replay({
+            resourceId,
+            takenAt: startedAt,
+            assignments: new Map(list.map((a) => [lower(a.id), a])),
+          });
+        } catch (e) {
           // The API's service principal is gone, and its assignments with it.
-          return install({ resourceId, takenAt: startedAt, assignments: new Map() });
+          if (isAzureError(e, "NotFound")) return { resourceId, takenAt: startedAt, assignments: new Map() };
+          this.#onError?.(e, `servicePrincipal/${resourceId}`);
+          return undefined;
         }
-        this.#onError?.(e, `servicePrincipal/${resourceId}`);
-        return undefined;
-      }
-    })().finally(() => {
-      journals.delete(journal);
-      if (journals.size === 0 && this.#apiJournals.get(key) === journals) this.#apiJournals.delete(key);
-      if (this.#apiLoads.get(key) === p) this.#apiLoads.delete(key);
-    });
-    if (!inFlight) this.#apiLoads.set(key, p);
-    return p;
+      },
+      opts,
+    );
   }
 
   /** The subscription's list if fresh, loading it on first use (concurrent callers share one load). */
@@ -420,17 +384,11 @@ export class Inventory {
   /** Applies a write to the list now and to any list still in flight (read-your-writes). */
   #recordSub(scope: string, change: (s: SubscriptionSnapshot) => void): void {
     const sub = subscriptionOf(scope);
-    if (!sub) return;
-    const snap = this.#subs.get(sub);
-    if (snap) change(snap);
-    this.#subJournal.get(sub)?.push(change);
+    if (sub) this.#subLoads.record(sub, change);
   }
 
   #recordApi(resourceId: string, change: (s: ApiSnapshot) => void): void {
-    const key = lower(resourceId);
-    const snap = this.#apis.get(key);
-    if (snap) change(snap);
-    for (const j of this.#apiJournals.get(key) ?? []) j.push(change);
+    this.#apiLoads.record(lower(resourceId), change);
   }
 
   async #relistScope(scope: string): Promise<void> {
