@@ -241,10 +241,10 @@ async function cleanPreviousTargets(
     // On a service the spec left, the fragment is included by nothing once this is its last target there (the
     // new target includes the fragment on its own service): it goes too, after the include (APIM refuses to
     // delete a referenced fragment). Kept, it stayed in that APIM and in the record for good.
+    // Every other stale target on this service is already clean (a later one is not yet: so this is the last).
     const dropFragment =
       service !== serviceHere &&
-      stale.every((e) => e === entry || serviceOf(e) !== service || done.includes(e)) &&
-      stale.indexOf(entry) === stale.findLastIndex((e) => serviceOf(e) === service);
+      stale.every((e) => e === entry || serviceOf(e) !== service || done.includes(e));
     const r = await cleanPreviousTarget(
       policy,
       desired,
