@@ -24,6 +24,7 @@ import {
 import { isNotFound, type KubeClient } from "../../src/runtime/client.ts";
 import type { ResourceType as ResourceRef } from "../../src/runtime/resource.ts";
 import { applyAccessPolicy, deleteAccessPolicy, scenarioPolicy } from "../support/access-policy.ts";
+import { seedStandardWithV2Connection } from "../support/emulator.ts";
 import {
   findStatusDisagreements,
   findUnconverged,
@@ -312,39 +313,12 @@ export async function makeFleet(
   let standardSite: string | undefined;
   let connectionId: string | undefined;
   if (kinds) {
-    standardSite = (
-      await emu.control.seedLogicApp({
-        subscriptionId: ids.subscriptionId,
-        resourceGroup: ids.resourceGroup,
-        name: "standard-0",
-        kind: "Standard",
-      })
-    ).id;
-    connectionId = (
-      await emu.control.seedConnection({
-        subscriptionId: ids.subscriptionId,
-        resourceGroup: ids.resourceGroup,
-        name: "sql",
-        kind: "V2",
-        properties: { parameterValueType: "Alternative" },
-      })
-    ).id;
     // connections.json as docs/workflow-check.md reads it (managedApiConnections with MSI authentication).
-    await emu.control.seedSiteConnections({
-      siteId: standardSite,
-      connections: {
-        managedApiConnections: {
-          sql: {
-            api: {
-              id: `/subscriptions/${ids.subscriptionId}/providers/Microsoft.Web/locations/westeurope/managedApis/sql`,
-            },
-            authentication: { type: "ManagedServiceIdentity" },
-            connection: { id: connectionId },
-            connectionRuntimeUrl: "https://example.common.logic-westeurope.azure-apihub.net/apim/sql/0123",
-          },
-        },
-      },
-    });
+    ({ siteId: standardSite, connectionId } = await seedStandardWithV2Connection(
+      emu.control,
+      ids,
+      "standard-0",
+    ));
     // connections.json reaches the operator in each workflow's `files`: the app needs a workflow to show it.
     await emu.control.seedSiteWorkflow({
       siteId: standardSite,

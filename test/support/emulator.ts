@@ -59,17 +59,19 @@ export function useEmulator(
 }
 
 /**
- * A Standard Logic App ("orders-standard") whose connections.json names one V2 managed API connection ("sql",
- * managed identity authentication), as the portal leaves it. The caller seeds its workflows.
+ * A Standard Logic App (`name`) whose connections.json names one V2 managed API connection ("sql", managed
+ * identity authentication), as the portal leaves it. The caller seeds its workflows (connections.json reaches the
+ * operator in each workflow's `files`).
  */
 export async function seedStandardWithV2Connection(
   control: RunningEmulator["control"],
   ids: ScenarioIds,
+  name = "orders-standard",
 ): Promise<{ siteId: string; connectionId: string }> {
   const site = await control.seedLogicApp({
     subscriptionId: ids.subscriptionId,
     resourceGroup: ids.resourceGroup,
-    name: "orders-standard",
+    name,
     kind: "Standard",
   });
   const conn = await control.seedConnection({
