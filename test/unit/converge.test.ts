@@ -27,7 +27,7 @@ let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports } = env));
 
 function binding(status?: BindingStatus, over: Partial<BindingSpec> = {}): LogicAppIdentityBinding {
   return {

@@ -33,20 +33,30 @@ let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports } = env));
 
-async function converged(): Promise<{ source: EvidenceSource; binding: LogicAppIdentityBinding }> {
-  const b: LogicAppIdentityBinding = {
+/** A binding in team-a (default: "orders" on the scenario's Logic App with one RBAC and one app-role grant). */
+function bindingOf(
+  name = "orders",
+  spec: LogicAppIdentityBinding["spec"] = {
+    logicAppId: ids.logicAppId,
+    identity: { type: "SystemAssigned" },
+    roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
+    appRoleAssignments: [{ api: ids.ordersApi.identifierUri, appRole: "AddRole" }],
+  },
+): LogicAppIdentityBinding {
+  return {
     apiVersion: "identity.logicapp.dev/v1alpha1",
     kind: "LogicAppIdentityBinding",
-    metadata: { name: "orders", namespace: "team-a", uid: "uid-1", generation: 1, finalizers: [FINALIZER] },
-    spec: {
-      logicAppId: ids.logicAppId,
-      identity: { type: "SystemAssigned" },
-      roleAssignments: [{ scope: ids.keyVaultScope, role: "Key Vault Secrets User" }],
-      appRoleAssignments: [{ api: ids.ordersApi.identifierUri, appRole: "AddRole" }],
-    },
+    metadata: { name, namespace: "team-a", uid: `uid-${name}`, generation: 1, finalizers: [FINALIZER] },
+    spec,
   };
+}
+
+/** The binding converged by the real rounds against the emulator, and an evidence source over it and its record. */
+async function converged(
+  b: LogicAppIdentityBinding = bindingOf(),
+): Promise<{ source: EvidenceSource; binding: LogicAppIdentityBinding }> {
   const store = memoryRecordStore<BindingRecord>("binding");
   const r = await converge(b, ports, {
     now: () => NOW,
@@ -257,33 +267,10 @@ describe("evidence", () => {
         actions: {},
       },
     });
-    const b: LogicAppIdentityBinding = {
-      apiVersion: "identity.logicapp.dev/v1alpha1",
-      kind: "LogicAppIdentityBinding",
-      metadata: {
-        name: "standard",
-        namespace: "team-a",
-        uid: "uid-s",
-        generation: 1,
-        finalizers: [FINALIZER],
-      },
-      spec: { logicAppId: siteId, identity: { type: "SystemAssigned" } },
-    };
-    const store = memoryRecordStore<BindingRecord>("binding");
-    const r = await converge(b, ports, {
-      now: () => NOW,
-      replicationPollMs: 1,
-      records: new BindingRecords({ records: store }),
-    });
-    expect(r.stoppedBy).toBeUndefined();
-    const binding = { ...b, status: r.status! };
-    const source: EvidenceSource = {
-      bindings: async () => [binding],
-      jwtPolicies: async () => [],
-      registrations: async () => [],
-      record: async (ns, name) => (await store.get(`${ns}/${name}`, new AbortController().signal))?.data,
-    };
-    const principal = binding.status.principalId!;
+    const { source, binding } = await converged(
+      bindingOf("standard", { logicAppId: siteId, identity: { type: "SystemAssigned" } }),
+    );
+    const principal = binding.status!.principalId!;
     const policy = `laio-${principal}`;
     const verified = async () =>
       (await collectEvidence(source, { now: NOW, verify: readOnlyPorts(ports) })).bindings[0]!.connections;

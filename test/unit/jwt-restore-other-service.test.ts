@@ -21,7 +21,7 @@ let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-useEmulator({}, (env) => ({ emu, ids, ports: ports } = env));
+useEmulator({}, (env) => ({ emu, ids, ports } = env));
 
 function policy(uid: string, serviceId: string): ApimJwtPolicy {
   return {

@@ -34,7 +34,7 @@ let emu: RunningEmulator;
 let ids: ScenarioIds;
 let ports: AzurePorts;
 
-useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports: ports } = env));
+useEmulator({ config: { replicationDelayMs: 0 } }, (env) => ({ emu, ids, ports } = env));
 
 function binding(): LogicAppIdentityBinding {
   return {
